@@ -1,0 +1,140 @@
+"""The command line: thin click commands over `pipeline`; the only module importing click.
+
+Each command parses options, builds `Settings`, calls one pipeline function and renders its
+result. `AgentCliError`s become one clear sentence on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from agent_cli import __version__
+from agent_cli import config as config_mod
+from agent_cli.errors import AgentCliError, ConfigError
+from agent_cli.pipeline import Report
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors_to_click(fn: F) -> F:
+    """Translate the project's errors into click's, at the edge only."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as e:
+            raise click.UsageError(str(e)) from None
+        except AgentCliError as e:
+            err = click.ClickException(str(e))
+            err.exit_code = e.exit_code
+            raise err from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agent-cli")
+def cli() -> None:
+    """Ship coding-agent usage (tokens, cost, errors) from local transcripts to Sutrace.
+
+    \b
+    Examples:
+      agent-cli start --once --dry-run     # print the events that would be sent
+      SUTRACE_API_KEY=... agent-cli start  # backfill, then tail and ship until stopped
+      agent-cli status                     # spool depth, last delivery, pauses, drops
+    """
+
+
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return config_mod.parse_since(value)
+    except ConfigError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Backfill, deliver everything, then exit.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the events as JSON Lines on stdout; send and store nothing.")
+@click.option("--agent", "agents", multiple=True, metavar="NAME",
+              help="Read only this agent (claude-code, codex, gemini-cli); repeatable.")
+@click.option("--since", callback=_since, metavar="YYYY-MM-DD",
+              help="Only calls on or after this UTC day.")
+@click.option("--endpoint", envvar="SUTRACE_ENDPOINT", show_envvar=True,
+              default=config_mod.DEFAULT_ENDPOINT, show_default=True,
+              help="Ingest endpoint (HTTPS, or HTTP to loopback).")
+@click.option("--api-key", envvar="SUTRACE_API_KEY", show_envvar=True,
+              help="API key (prefer the environment variable: flags show in `ps`).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+              envvar="AGENT_CLI_HOME", show_envvar=True,
+              help="State folder (spool, lock, log).  [default: the user state dir]")
+@click.option("--poll-interval", type=click.FloatRange(0.05, 3600), default=1.0,
+              show_default=True, help="Seconds between looks for new transcript lines.")
+@click.option("--drain-timeout", type=click.FloatRange(0), default=180.0, show_default=True,
+              help="With --once: seconds to keep retrying a failing endpoint before exit 1.")
+@_errors_to_click
+def start(once: bool, dry_run: bool, agents: tuple[str, ...], since: Any, endpoint: str,
+          api_key: str | None, home: Path | None, poll_interval: float,
+          drain_timeout: float) -> None:
+    """Backfill the transcripts on disk, then tail them and ship usage events.
+
+    \b
+    Examples:
+      agent-cli start --once --dry-run --agent claude-code --since 2026-10-01
+      SUTRACE_API_KEY=sk_dev_... agent-cli start --once
+    """
+    from agent_cli import pipeline
+
+    settings = config_mod.Settings(
+        agents=agents, since=since, dry_run=dry_run, once=once, endpoint=endpoint,
+        api_key=api_key, home=home, poll_seconds=poll_interval, drain_timeout=drain_timeout,
+        progress=sys.stderr.isatty(),
+    )
+    if dry_run:
+        pipeline.select_sources(agents)  # a bad --agent fails before anything is read
+        report = pipeline.dry_run(settings, sys.stdout.buffer)
+        click.echo(render_summary(report), err=True)
+        return
+    raise ConfigError("Shipping needs the spool, which is not built yet; use --dry-run.")
+
+
+def render_summary(r: Report) -> str:
+    """The short stderr summary of a scan."""
+    t = r.tokens
+    lines = [
+        f"files: {r.files} found, {r.files_read} read, {r.bytes_read / 1e6:.1f} MB",
+        f"llm calls: {r.llm_calls} ({r.error_calls} failed); tool calls: {r.tool_calls}",
+        "tokens: " + ", ".join(
+            f"{k.removesuffix('_tokens')} {t[k]:,}" for k in (
+                "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+                "cache_creation_1h_tokens", "reasoning_tokens")),
+        f"estimated cost: ${r.cost_usd:,.2f}"
+        + (f" ({r.unpriced_calls} calls of models without a price)" if r.unpriced_calls else ""),
+    ]
+    if r.by_agent:
+        lines.append("by agent: " + ", ".join(f"{a} {n}" for a, n in sorted(r.by_agent.items())))
+    if r.revisions:
+        lines.append(f"revisions: {r.revisions} calls re-emitted with more usage")
+    if r.not_emitted:
+        lines.append("not emitted: " + _counts(r.not_emitted))
+    if r.skipped:
+        lines.append("lines skipped: " + _counts(r.skipped))
+    return "\n".join(lines)
+
+
+def _counts(c: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m agent_cli`
+    cli(prog_name=os.path.basename(sys.argv[0]) or "agent-cli")

@@ -1,0 +1,78 @@
+"""Settings: one frozen dataclass built once at the edge, and the paths agent-cli uses.
+
+Environment variables are read when a function is called, never at import, so tests and
+users can point everything at temporary folders (HOME, CLAUDE_CONFIG_DIR, CODEX_HOME,
+GEMINI_CLI_HOME, AGENT_CLI_HOME).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import platformdirs
+
+from agent_cli.errors import ConfigError
+
+DEFAULT_ENDPOINT = "https://ingest.sutrace.io"
+DEFAULT_POLL_SECONDS = 1.0
+DEFAULT_DRAIN_TIMEOUT = 180.0
+DEFAULT_SETTLE_SECONDS = 3.0
+DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
+DEFAULT_OUTBOX_CAP = 200_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs; built by `cli.py`, passed down unchanged."""
+
+    agents: tuple[str, ...] = ()  # empty: every agent found
+    since: date | None = None
+    dry_run: bool = False
+    once: bool = False
+    endpoint: str = DEFAULT_ENDPOINT
+    api_key: str | None = field(default=None, repr=False)
+    home: Path | None = None  # state folder; None: state_dir()
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    outbox_cap: int = DEFAULT_OUTBOX_CAP
+    progress: bool = False
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home if self.home is not None else state_dir()
+
+    def since_iso(self) -> str | None:
+        """The --since bound as an ISO timestamp prefix comparable with event timestamps."""
+        return None if self.since is None else self.since.isoformat()
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Return the state folder: $AGENT_CLI_HOME, else platformdirs' user state dir."""
+    env = os.environ if env is None else env
+    if env.get("AGENT_CLI_HOME"):
+        return Path(env["AGENT_CLI_HOME"]).expanduser()
+    return Path(platformdirs.user_state_dir("agent-cli", appauthor=False))
+
+
+def home(env: Mapping[str, str] | None = None) -> Path:
+    """Return the user's home as the environment says (HOME wins, as the agents do)."""
+    env = os.environ if env is None else env
+    return Path(env["HOME"]) if env.get("HOME") else Path.home()
+
+
+def parse_since(value: str) -> date:
+    """Parse a --since value (YYYY-MM-DD); raise ConfigError with one clear sentence."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--since must be a date like 2026-10-01, not {value!r}.") from None
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

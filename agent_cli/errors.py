@@ -1,0 +1,34 @@
+"""The one error tree of agent-cli; `cli.py` turns these into one-line messages.
+
+    AgentCliError
+    ├── ConfigError        a user mistake: bad flag, missing key, bad endpoint (exit 2)
+    ├── SpoolError         the local state cannot be used (locked, corrupt, unwritable)
+    │   └── AlreadyRunning another `start` holds the spool's lock
+    └── DeliveryError      the endpoint cannot take the events right now
+"""
+
+from __future__ import annotations
+
+
+class AgentCliError(Exception):
+    """Base of every error agent-cli raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(AgentCliError):
+    """A setting or flag is wrong; the message says which and how to fix it."""
+
+    exit_code = 2
+
+
+class SpoolError(AgentCliError):
+    """The local spool cannot be opened or written."""
+
+
+class AlreadyRunning(SpoolError):
+    """Another agent-cli process holds the spool lock."""
+
+
+class DeliveryError(AgentCliError):
+    """Events could not be delivered (they stay in the spool)."""

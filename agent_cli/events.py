@@ -1,0 +1,199 @@
+"""The event contract (schema 1): facts from a source in, allow-listed event dicts out.
+
+A source reports what a transcript says as `CallFact` and `ToolFact` records. They carry
+working data (cwd, natural keys) that must never leave the machine as such; `llm_call()` and
+`tool_call()` copy only the contract's fields into a fresh dict, so nothing else can leak.
+
+Token fields mean the same for every agent: input + cache_read + cache_creation + output is
+the call's total; `cache_creation_1h_tokens` is part of `cache_creation_tokens` and
+`reasoning_tokens` part of `output_tokens`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_cli import __version__
+
+SCHEMA = 1
+
+LLM_FIELDS = (
+    "event_id", "revision", "kind", "schema", "timestamp", "agent", "agent_version",
+    "session_id", "parent_session_id", "agent_id", "is_subagent", "turn_index", "call_index",
+    "provider", "model", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_creation_tokens", "cache_creation_1h_tokens", "reasoning_tokens", "output_final",
+    "cost_usd", "duration_ms", "status", "error_code", "repo_path", "repo_name", "git_branch",
+    "host", "user", "shipper_version",
+)  # fmt: skip
+TOOL_FIELDS = (
+    "event_id", "revision", "kind", "schema", "timestamp", "agent", "agent_version",
+    "session_id", "call_event_id", "tool_name", "duration_ms", "status", "error_code",
+    "repo_path", "repo_name", "git_branch", "host", "user", "shipper_version",
+)  # fmt: skip
+TOKEN_FIELDS = (
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+    "cache_creation_1h_tokens", "reasoning_tokens",
+)  # fmt: skip
+LLM_ERROR_CODES = frozenset(
+    {"rate_limit", "overloaded", "server_error", "context_overflow", "auth", "invalid_request",
+     "refusal"}
+)  # fmt: skip
+TOOL_ERROR_CODES = frozenset({"validation", "exit_code", "rejected", "error"})
+
+
+def event_id(agent: str, *natural_key: str) -> str:
+    """Return the deterministic id of an event: sha256 over "v1", the agent and the key."""
+    h = hashlib.sha256(b"v1")
+    for part in (agent, *natural_key):
+        h.update(b"\x1f")
+        h.update(part.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one call in the shared meaning (see the module docstring)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return (
+            self.input_tokens + self.output_tokens + self.cache_read_tokens
+            + self.cache_creation_tokens
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Context:
+    """Where a call happened: used for enrichment, never copied into events as is."""
+
+    cwd: str | None = None
+    git_branch: str | None = None
+    repo_url: str | None = None  # a remote URL the transcript recorded (Codex session_meta)
+    agent_version: str | None = None
+
+
+@dataclass(slots=True)
+class CallFact:
+    """One API call as the transcript shows it, after the source's counting rules."""
+
+    agent: str
+    event_id: str
+    rank: int  # grows with the call's usage; a higher rank is re-emitted as a new revision
+    timestamp: str
+    session_id: str | None
+    model: str | None
+    usage: Usage
+    context: Context
+    parent_session_id: str | None = None
+    agent_id: str | None = None
+    is_subagent: bool = False
+    turn_index: int | None = None
+    call_index: int | None = None
+    provider: str | None = None
+    output_final: bool = True
+    duration_ms: int | None = None
+    status: str = "ok"
+    error_code: str | None = None
+    speed: str | None = None  # "fast" selects the fast-mode price
+    alias: str | None = None  # message id shared by /btw replays (Claude only)
+    is_sidechain: bool = False
+
+
+@dataclass(slots=True)
+class ToolFact:
+    """One tool use matched to its result."""
+
+    agent: str
+    event_id: str
+    timestamp: str
+    session_id: str | None
+    call_event_id: str | None
+    tool_name: str
+    duration_ms: int | None
+    status: str
+    error_code: str | None
+    context: Context = field(default_factory=Context)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Enrichment of a context: repository, branch, host and user."""
+
+    repo_path: str | None
+    repo_name: str | None
+    git_branch: str | None
+    host: str | None
+    user: str | None
+
+
+def llm_call(fact: CallFact, place: Place, cost_usd: float | None, revision: int) -> dict[str, Any]:
+    """Build an `llm_call` event from the allow-list of the contract."""
+    u = fact.usage
+    return {
+        "event_id": fact.event_id,
+        "revision": revision,
+        "kind": "llm_call",
+        "schema": SCHEMA,
+        "timestamp": fact.timestamp,
+        "agent": fact.agent,
+        "agent_version": fact.context.agent_version,
+        "session_id": fact.session_id,
+        "parent_session_id": fact.parent_session_id,
+        "agent_id": fact.agent_id,
+        "is_subagent": fact.is_subagent,
+        "turn_index": fact.turn_index,
+        "call_index": fact.call_index,
+        "provider": fact.provider,
+        "model": fact.model,
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_tokens": u.cache_read_tokens,
+        "cache_creation_tokens": u.cache_creation_tokens,
+        "cache_creation_1h_tokens": u.cache_creation_1h_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "output_final": fact.output_final,
+        "cost_usd": cost_usd,
+        "duration_ms": fact.duration_ms,
+        "status": fact.status,
+        "error_code": fact.error_code,
+        "repo_path": place.repo_path,
+        "repo_name": place.repo_name,
+        "git_branch": place.git_branch,
+        "host": place.host,
+        "user": place.user,
+        "shipper_version": __version__,
+    }
+
+
+def tool_call(fact: ToolFact, place: Place) -> dict[str, Any]:
+    """Build a `tool_call` event from the allow-list of the contract."""
+    return {
+        "event_id": fact.event_id,
+        "revision": 0,
+        "kind": "tool_call",
+        "schema": SCHEMA,
+        "timestamp": fact.timestamp,
+        "agent": fact.agent,
+        "agent_version": fact.context.agent_version,
+        "session_id": fact.session_id,
+        "call_event_id": fact.call_event_id,
+        "tool_name": fact.tool_name,
+        "duration_ms": fact.duration_ms,
+        "status": fact.status,
+        "error_code": fact.error_code,
+        "repo_path": place.repo_path,
+        "repo_name": place.repo_name,
+        "git_branch": place.git_branch,
+        "host": place.host,
+        "user": place.user,
+        "shipper_version": __version__,
+    }

@@ -1,0 +1,81 @@
+"""The ledger: which calls were already emitted, and with how much usage.
+
+It makes reading idempotent across files and re-reads: a call seen again with the same or
+less usage is a duplicate; with more usage it is emitted again with the next revision. A
+`/btw` replay (a sidechain call reusing the message id of a non-sidechain call under another
+request id) is dropped. Keys are 60-bit integers taken from the event id, so the state costs
+a few dozen bytes per call; the spool keeps the same state in SQLite.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from agent_cli.events import CallFact, ToolFact
+
+
+def key_of(event_id: str) -> int:
+    """Return the ledger key of a hex event id."""
+    return int(event_id[:15], 16)
+
+
+def alias_key(agent: str, alias: str) -> int:
+    """Return the ledger key that records which call owns a message id."""
+    from agent_cli.events import event_id
+
+    return key_of(event_id(agent, "alias", alias))
+
+
+class Store(Protocol):
+    """Storage of ledger rows: key -> (rank, revision)."""
+
+    def get(self, key: int) -> tuple[int, int] | None: ...
+    def put(self, key: int, rank: int, revision: int) -> None: ...
+
+
+class MemoryStore:
+    """A dict store, for dry-run (nothing is written anywhere)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple[int, int]] = {}
+
+    def get(self, key: int) -> tuple[int, int] | None:
+        return self.rows.get(key)
+
+    def put(self, key: int, rank: int, revision: int) -> None:
+        self.rows[key] = (rank, revision)
+
+
+class Ledger:
+    """Decide whether a fact is new, grown (next revision) or a duplicate."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def offer_call(self, fact: CallFact) -> int | str:
+        """Return the revision to emit, or the reason the call is not emitted."""
+        k = key_of(fact.event_id)
+        if fact.alias:
+            a = alias_key(fact.agent, fact.alias)
+            owner = self.store.get(a)
+            if fact.is_sidechain:
+                if owner is not None and owner[0] != k and owner[1] == 1:
+                    return "btw_replay"
+            elif owner is None or owner[1] != 1:
+                self.store.put(a, k, 1)
+        prev = self.store.get(k)
+        if prev is None:
+            self.store.put(k, fact.rank, 0)
+            return 0
+        if fact.rank > prev[0]:
+            self.store.put(k, fact.rank, prev[1] + 1)
+            return prev[1] + 1
+        return "duplicate"
+
+    def offer_tool(self, fact: ToolFact) -> int | str:
+        """Return 0 for a tool call not seen before, else "duplicate"."""
+        k = key_of(fact.event_id)
+        if self.store.get(k) is not None:
+            return "duplicate"
+        self.store.put(k, 0, 0)
+        return 0

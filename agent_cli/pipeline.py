@@ -1,0 +1,211 @@
+"""The pipeline: sources -> facts -> (ledger, enrich, price) -> events -> a target.
+
+`scan()` reads every new complete line of every transcript once, in discovery order, and
+hands each chunk's events and the cursor that passes them to a target in one call, so a
+spool can commit both in one transaction. Dry-run is the same scan with a target that prints
+events and keeps its state in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+import msgspec
+
+from agent_cli import sources as sources_mod
+from agent_cli.config import Settings
+from agent_cli.enrich import Enricher
+from agent_cli.errors import ConfigError
+from agent_cli.events import TOKEN_FIELDS, CallFact, ToolFact, llm_call, tool_call
+from agent_cli.ledger import Ledger, MemoryStore, Store
+from agent_cli.pricing import Pricer
+from agent_cli.sources import Source, SourceFile
+from agent_cli.tail import Cursor
+
+_encode = msgspec.json.encode
+
+
+@dataclass
+class Report:
+    """What a scan did: the dry-run summary and the numbers `start --once` logs."""
+
+    files: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    llm_calls: int = 0
+    error_calls: int = 0
+    tool_calls: int = 0
+    revisions: int = 0
+    tokens: Counter[str] = field(default_factory=Counter)
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    not_emitted: Counter[str] = field(default_factory=Counter)
+    resets: Counter[str] = field(default_factory=Counter)
+    by_agent: Counter[str] = field(default_factory=Counter)
+
+
+class Target(Protocol):
+    """Where a scan's results go: a spool, or stdout for dry-run."""
+
+    ledger: Ledger
+
+    def cursor(self, path: str) -> Cursor | None: ...
+    def commit(self, cursor: Cursor, events: list[dict[str, Any]]) -> None: ...
+
+
+class Builder:
+    """Turn facts into events: ledger decision, enrichment, price; counts into a report."""
+
+    def __init__(self, ledger: Ledger, report: Report, since: str | None,
+                 enricher: Enricher | None = None, pricer: Pricer | None = None) -> None:
+        self.ledger = ledger
+        self.report = report
+        self.since = since
+        self.enricher = enricher or Enricher()
+        self.pricer = pricer or Pricer()
+        self._prev_tokens: dict[str, tuple[int, ...]] = {}
+
+    def build(self, facts: Iterable[object]) -> list[dict[str, Any]]:
+        out = []
+        for f in facts:
+            if self.since and f.timestamp[:10] < self.since:  # type: ignore[attr-defined]
+                self.report.not_emitted["before_since"] += 1
+                continue
+            if isinstance(f, CallFact):
+                ev = self._call(f)
+            elif isinstance(f, ToolFact):
+                ev = self._tool(f)
+            else:
+                continue
+            if ev is not None:
+                out.append(ev)
+        return out
+
+    def _call(self, f: CallFact) -> dict[str, Any] | None:
+        rev = self.ledger.offer_call(f)
+        if isinstance(rev, str):
+            self.report.not_emitted[rev] += 1
+            return None
+        cost = self.pricer.cost(f.model, f.provider, f.usage, f.speed)
+        ev = llm_call(f, self.enricher.place(f.context), cost, rev)
+        self._count_call(ev, rev)
+        return ev
+
+    def _count_call(self, ev: dict[str, Any], rev: int) -> None:
+        r = self.report
+        now = tuple(ev[k] for k in TOKEN_FIELDS)
+        if rev == 0:
+            r.llm_calls += 1
+            r.by_agent[ev["agent"]] += 1
+            r.error_calls += ev["status"] == "error"
+            before: tuple[int, ...] = (0,) * len(TOKEN_FIELDS)
+        else:
+            r.revisions += 1
+            before = self._prev_tokens.get(ev["event_id"], before_zero())
+        for name, a, b in zip(TOKEN_FIELDS, now, before, strict=True):
+            r.tokens[name] += a - b
+        if ev["cost_usd"] is None:
+            r.unpriced_calls += 1
+        else:
+            r.cost_usd += ev["cost_usd"]
+        if not ev["output_final"] or rev:
+            # Only calls that may still grow need their previous tokens remembered.
+            self._prev_tokens[ev["event_id"]] = now
+
+    def _tool(self, f: ToolFact) -> dict[str, Any] | None:
+        rev = self.ledger.offer_tool(f)
+        if isinstance(rev, str):
+            self.report.not_emitted["duplicate_tool"] += 1
+            return None
+        self.report.tool_calls += 1
+        return tool_call(f, self.enricher.place(f.context))
+
+
+def before_zero() -> tuple[int, ...]:
+    return (0,) * len(TOKEN_FIELDS)
+
+
+def select_sources(agents: tuple[str, ...]) -> list[Source]:
+    """Return the sources to read; raise ConfigError for an unknown agent name."""
+    known = sources_mod.registry()
+    for a in agents:
+        if a not in known:
+            raise ConfigError(f"Unknown agent {a!r}; choose from: {', '.join(sorted(known))}.")
+    return [s for name, s in known.items() if not agents or name in agents]
+
+
+def discover(srcs: list[Source], settings: Settings,
+             env: dict[str, str] | None = None) -> Iterator[tuple[Source, SourceFile]]:
+    """Yield every transcript file of the chosen sources, skipping files older than --since."""
+    env = dict(os.environ) if env is None else env
+    floor = _since_ns(settings)
+    for src in srcs:
+        for sf in src.discover(env):
+            if floor and sf.mtime_ns < floor:
+                continue  # not written since the date: it cannot hold a newer call
+            yield src, sf
+
+
+def _since_ns(settings: Settings) -> int:
+    if settings.since is None:
+        return 0
+    from datetime import UTC, datetime, time
+
+    return int(datetime.combine(settings.since, time(), tzinfo=UTC).timestamp() * 1e9)
+
+
+def scan(settings: Settings, target: Target, builder: Builder,
+         files: Iterable[tuple[Source, SourceFile]],
+         should_stop: Callable[[], bool] = lambda: False,
+         on_file: Callable[[SourceFile], None] | None = None) -> Report:
+    """Read the new lines of every file into the target; return the builder's report."""
+    report = builder.report
+    for src, sf in files:
+        if should_stop():
+            break
+        report.files += 1
+        cur = target.cursor(sf.path)
+        if cur is not None and cur.size == sf.size and cur.mtime_ns == sf.mtime_ns:
+            continue  # unchanged since the last scan: not even opened
+        report.files_read += 1
+        for chunk in src.read(sf.path, cur, report.skipped, settings.max_line_bytes):
+            if chunk.reset_reason:
+                report.resets[chunk.reset_reason] += 1
+            target.commit(chunk.cursor, builder.build(chunk.facts))
+            report.bytes_read += chunk.bytes_read
+            if should_stop():
+                break
+        if on_file is not None:
+            on_file(sf)
+    return report
+
+
+class PrintTarget:
+    """The dry-run target: events to a stream as JSON Lines, state in memory only."""
+
+    def __init__(self, out: IO[bytes], store: Store | None = None) -> None:
+        self.out = out
+        self.ledger = Ledger(store or MemoryStore())
+
+    def cursor(self, path: str) -> Cursor | None:
+        return None
+
+    def commit(self, cursor: Cursor, events: list[dict[str, Any]]) -> None:
+        if events:
+            self.out.write(b"\n".join(_encode(e) for e in events) + b"\n")
+
+
+def dry_run(settings: Settings, out: IO[bytes], env: dict[str, str] | None = None,
+            on_file: Callable[[SourceFile], None] | None = None) -> Report:
+    """Print every event that would be sent; send and store nothing."""
+    srcs = select_sources(settings.agents)
+    target = PrintTarget(out)
+    builder = Builder(target.ledger, Report(), settings.since_iso())
+    report = scan(settings, target, builder, discover(srcs, settings, env), on_file=on_file)
+    out.flush()
+    return report

@@ -1,0 +1,360 @@
+"""HTTP sink: one delivery attempt of spooled events to the ingest endpoint (protocol v1).
+
+``HttpSink.send`` POSTs gzip JSON to ``{endpoint}/v1/events`` and sorts every event it was given
+into *delivered*, *quarantined* (never send again) or *pending* (retry later). It never sleeps
+and never follows redirects: the caller owns waiting (see ``backoff_delay``) and the spool.
+
+=========================================  ====================================================
+answer                                     what ``send`` does
+=========================================  ====================================================
+2xx                                        listed in ``rejected`` -> quarantined
+                                           ``rejected:<reason>``; all others delivered (also
+                                           when the body cannot be parsed); resets the breaker
+408, 409, 425, 429, 5xx (but 501, 505),    stop: rest pending, RETRY (``retry_after`` from
+transport errors (connect, read, timeout,  ``Retry-After``, seconds or HTTP date, clamped to
+reset, protocol)                           [0, 3600])
+413                                        split in halves, send each; a single event ->
+                                           quarantined ``oversize_event``; later claims are cut
+                                           to half the refused size
+400, 422, other 4xx                        bisect the same way; a single event -> quarantined
+                                           ``rejected_by_server``.  After 20 such singletons in
+                                           a row (across calls, reset by any 2xx) the breaker
+                                           opens: the next refusal stops with the rest pending
+                                           and PAUSE_INCOMPATIBLE, nothing more is quarantined
+401, 403                                   stop: rest pending, PAUSE_AUTH
+404, 405, 501, 505, any 3xx                stop: rest pending, PAUSE_ENDPOINT (the key is
+                                           never sent to the redirect target)
+=========================================  ====================================================
+
+An event whose body alone exceeds ``max_batch_bytes`` is quarantined ``oversize_event`` unsent.
+The API key never appears in a detail, an exception text or a repr (``mask_key`` shows …last 4).
+Not thread-safe: one shipper loop owns one sink.
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import hashlib
+import ipaddress
+import json
+import math
+import random
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import RetryCallState, Retrying
+from tenacity.wait import wait_exponential
+
+from agent_cli import __version__
+from agent_cli.errors import ConfigError
+
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_BYTES = 1024 * 1024
+BREAKER_THRESHOLD = 20
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 300.0
+RETRY_AFTER_MAX = 3600.0
+_REASON_MAX = 60
+_TRANSIENT = frozenset({408, 409, 425, 429})
+_ENDPOINT = frozenset({404, 405, 501, 505})
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    key: int  # the spool's row id (opaque to the sink)
+    event_id: str
+    revision: int
+    body: bytes  # one event, already compact JSON
+
+
+class Verdict(enum.Enum):
+    OK = "ok"
+    RETRY = "retry"
+    PAUSE_AUTH = "paused: auth"
+    PAUSE_ENDPOINT = "paused: endpoint_misconfigured"
+    PAUSE_INCOMPATIBLE = "paused: client_incompatible"
+
+
+@dataclass
+class SendResult:
+    delivered: list[int] = field(default_factory=list)
+    quarantined: list[tuple[int, str]] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    verdict: Verdict = Verdict.OK
+    retry_after: float | None = None
+    status: int | None = None
+    detail: str = ""
+
+
+def check_endpoint(endpoint: str) -> str:
+    """Return the endpoint without trailing '/', or raise ConfigError saying what is wrong."""
+    try:
+        parts = urlsplit(endpoint.strip())
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        raise ConfigError("The endpoint is not a valid URL; use https://host[:port].") from None
+    if "@" in parts.netloc:  # never echo it: the userinfo may be a secret
+        raise ConfigError("The endpoint must not contain a user name or password; "
+                          "pass the API key through SUTRACE_API_KEY instead.")
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not host:
+        raise ConfigError(f"The endpoint {endpoint!r} is not an http(s) URL; "
+                          "use https://host[:port].")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"The endpoint {endpoint!r} must not have a query or fragment.")
+    if scheme == "http" and not _is_loopback(host):
+        raise ConfigError(f"The endpoint {endpoint!r} uses plain http; use https "
+                          "(http is only allowed to localhost).")
+    return parts._replace(scheme=scheme).geturl().rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def mask_key(key: str) -> str:
+    """Show only the last 4 characters of a key, and nothing of a short one."""
+    return "…" + key[-4:] if len(key) >= 8 else "…"
+
+
+def backoff_delay(attempt: int, retry_after: float | None,
+                  rng: Callable[[], float] = random.random) -> float:
+    """Full-jitter delay after the ``attempt``-th failure in a row (1 = first failure).
+
+    tenacity's ``wait_exponential`` gives the window (base 1 s, cap 300 s); the jitter is drawn
+    here, as ``wait_random_exponential`` does, so that tests can inject ``rng``.
+    """
+    state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = max(1, attempt)
+    window = wait_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP)(state)
+    return max(rng() * window, retry_after or 0.0)
+
+
+def batches(events: Iterable[Outgoing], max_events: int = MAX_BATCH_EVENTS,
+            max_bytes: int = MAX_BATCH_BYTES) -> Iterator[list[Outgoing]]:
+    """Cut events, in order, into lists of ≤ max_events whose bodies (joined by ',') fit
+    max_bytes. An event too big on its own comes out alone (the caller decides its fate)."""
+    batch: list[Outgoing] = []
+    size = 0
+    for ev in events:
+        extra = len(ev.body) + (1 if batch else 0)
+        if batch and (len(batch) >= max_events or size + extra > max_bytes):
+            yield batch
+            batch, size, extra = [], 0, len(ev.body)
+        batch.append(ev)
+        size += extra
+    if batch:
+        yield batch
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After value (delta-seconds or HTTP date), in [0, 3600]."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
+
+def _sanitise(text: str, limit: int = _REASON_MAX) -> str:
+    return "".join(c if c.isprintable() else " " for c in text).strip()[:limit]
+
+
+class _Stop(Exception):
+    """Internal: this attempt ends here; ``unsent`` (in order) becomes pending."""
+
+    def __init__(self, unsent: list[Outgoing], verdict: Verdict, detail: str,
+                 retry_after: float | None = None) -> None:
+        super().__init__(verdict)
+        self.unsent, self.verdict, self.detail, self.retry_after = (
+            list(unsent), verdict, detail, retry_after)
+
+
+class HttpSink:
+    def __init__(self, endpoint: str, api_key: str, *, client: httpx.Client | None = None,
+                 host: str | None = None, clock: Callable[[], float] = time.time,
+                 max_batch_events: int = MAX_BATCH_EVENTS,
+                 max_batch_bytes: int = MAX_BATCH_BYTES) -> None:
+        if not api_key:
+            raise ConfigError("No API key; set SUTRACE_API_KEY.")
+        if not (api_key.isascii() and api_key.isprintable()) or " " in api_key:
+            raise ConfigError("The API key contains spaces or unusual characters; "
+                              "copy it again from Sutrace.")
+        if max_batch_events < 1 or max_batch_bytes < 1:
+            raise ConfigError("Batch limits must be positive.")
+        self.endpoint = check_endpoint(endpoint)
+        self._url = self.endpoint + "/v1/events"
+        self._key = api_key
+        self._owns_client = client is None
+        self._client = client or httpx.Client(timeout=httpx.Timeout(30, connect=10),
+                                              follow_redirects=False, verify=True,
+                                              trust_env=True)
+        self._shipper = json.dumps({"name": "agent-cli", "version": __version__,
+                                    "host": host if host is not None else socket.gethostname()},
+                                   separators=(",", ":")).encode()
+        self._clock = clock
+        self._max_events = max_batch_events
+        self._max_bytes = max_batch_bytes
+        self._learned_bytes = max_batch_bytes  # event bytes per batch; halved on a 413
+        self._streak = 0  # consecutive singleton 400/422 rejections
+
+    def __repr__(self) -> str:
+        return f"HttpSink(endpoint={self.endpoint!r}, api_key={mask_key(self._key)!r})"
+
+    @property
+    def breaker_open(self) -> bool:
+        return self._streak >= BREAKER_THRESHOLD
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def send(self, events: Sequence[Outgoing]) -> SendResult:
+        res = SendResult()
+        todo: list[Outgoing] = []
+        for ev in events:
+            if len(ev.body) > self._max_bytes:
+                res.quarantined.append((ev.key, "oversize_event"))
+            else:
+                todo.append(ev)
+        limit = min(self._learned_bytes, self._max_bytes - len(self._envelope([])))
+        queue = list(batches(todo, self._max_events, limit))
+        try:
+            while queue:
+                self._post(queue.pop(0), res)
+        except _Stop as stop:
+            res.pending.extend(ev.key for ev in stop.unsent)
+            res.pending.extend(ev.key for batch in queue for ev in batch)
+            res.verdict, res.detail, res.retry_after = stop.verdict, stop.detail, stop.retry_after
+        if res.verdict is Verdict.OK:
+            res.detail = (f"delivered {len(res.delivered)} events"
+                          + (f", quarantined {len(res.quarantined)}" if res.quarantined else ""))
+        res.detail = res.detail.replace(self._key, mask_key(self._key))
+        return res
+
+    # -- one request, recursing on 413 / 400 ------------------------------------------------
+
+    def _post(self, batch: list[Outgoing], res: SendResult) -> None:
+        raw = self._envelope(batch)
+        try:
+            resp = self._client.post(self._url, content=gzip.compress(raw, 6, mtime=0),
+                                     headers=self._headers(batch), follow_redirects=False)
+        except httpx.HTTPError as exc:  # TransportError, or a body we could not decode
+            res.status = None
+            msg = _sanitise(str(exc).replace(self._key, "…"), 120)
+            self._stop(batch, Verdict.RETRY, f"could not reach {self._host()}: "
+                       f"{type(exc).__name__}{': ' + msg if msg else ''}; will retry")
+        code = res.status = resp.status_code
+        wait = parse_retry_after(resp.headers.get("retry-after"), self._clock())
+        if 200 <= code < 300:
+            self._streak = 0
+            self._accept(batch, resp, res)
+        elif code == 413:
+            if len(batch) == 1:
+                res.quarantined.append((batch[0].key, "oversize_event"))
+                return
+            sizes = sum(len(ev.body) for ev in batch) + len(batch) - 1
+            self._learned_bytes = max(1, min(self._learned_bytes, sizes // 2))
+            self._split(batch, res)
+        elif code in _TRANSIENT or (code >= 500 and code not in _ENDPOINT):
+            self._stop(batch, Verdict.RETRY, f"server answered {code}; will retry", wait)
+        elif code in (401, 403):
+            self._stop(batch, Verdict.PAUSE_AUTH, f"server answered {code}: the API key was "
+                       "refused; sending paused until the key is fixed", wait)
+        elif code in _ENDPOINT:
+            self._stop(batch, Verdict.PAUSE_ENDPOINT, f"server answered {code} for "
+                       f"{self._url}; check the endpoint; sending paused", wait)
+        elif 300 <= code < 400:
+            target = _url_host(resp.headers.get("location", "")) or self._host()
+            self._stop(batch, Verdict.PAUSE_ENDPOINT, f"server redirected ({code}) to "
+                       f"{_sanitise(target)}; not followed; check the endpoint", wait)
+        elif self.breaker_open:  # 400, 422, any other 4xx or 1xx
+            self._stop(batch, Verdict.PAUSE_INCOMPATIBLE, f"server refused {self._streak} events"
+                       f" in a row ({code}); this agent-cli may not match the server: sending "
+                       "paused, nothing dropped", wait)
+        elif len(batch) == 1:
+            self._streak += 1
+            res.quarantined.append((batch[0].key, "rejected_by_server"))
+        else:
+            self._split(batch, res)
+
+    def _split(self, batch: list[Outgoing], res: SendResult) -> None:
+        half = len(batch) // 2
+        try:
+            self._post(batch[:half], res)
+        except _Stop as stop:
+            stop.unsent.extend(batch[half:])
+            raise
+        self._post(batch[half:], res)
+
+    @staticmethod
+    def _stop(batch: list[Outgoing], verdict: Verdict, detail: str,
+              wait: float | None = None) -> NoReturn:
+        raise _Stop(batch, verdict, detail, wait)
+
+    def _accept(self, batch: list[Outgoing], resp: httpx.Response, res: SendResult) -> None:
+        rejected: dict[str, str] = {}
+        try:
+            doc = json.loads(resp.content)
+            for item in doc.get("rejected") or []:
+                if isinstance(item, dict) and isinstance(item.get("event_id"), str):
+                    rejected[item["event_id"]] = _sanitise(str(item.get("reason", "")))
+        except (ValueError, TypeError, AttributeError):
+            rejected = {}  # the status is authoritative: the whole batch is delivered
+        for ev in batch:
+            if ev.event_id in rejected:
+                res.quarantined.append((ev.key, f"rejected:{rejected[ev.event_id]}"))
+            else:
+                res.delivered.append(ev.key)
+
+    # -- wire ---------------------------------------------------------------------------------
+
+    def _envelope(self, batch: list[Outgoing]) -> bytes:
+        sent_at = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="milliseconds")
+        return b"".join([b'{"sent_at":"', sent_at.replace("+00:00", "Z").encode(),
+                         b'","shipper":', self._shipper, b',"events":[',
+                         b",".join(ev.body for ev in batch), b"]}"])
+
+    def _headers(self, batch: list[Outgoing]) -> dict[str, str]:
+        ids = "\n".join(sorted(f"{ev.event_id}:{ev.revision}" for ev in batch))
+        return {"Authorization": f"Bearer {self._key}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+                "Accept": "application/json",
+                "Idempotency-Key": hashlib.sha256(ids.encode()).hexdigest(),
+                "User-Agent": f"agent-cli/{__version__}"}
+
+    def _host(self) -> str:
+        return _url_host(self._url)
+
+
+def _url_host(url: str) -> str:
+    try:
+        return httpx.URL(url).host
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return ""
+

@@ -1,0 +1,52 @@
+"""Helpers every source needs: timestamps, lenient integers, why a line was skipped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def to_int(v: object) -> int:
+    """Return a token count from a JSON value: non-negative int, 0 for anything else."""
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return max(v, 0)
+    if isinstance(v, float):
+        return max(int(v), 0)
+    return 0
+
+
+def ms(ts: str | None) -> int | None:
+    """Milliseconds since the epoch of an ISO timestamp, None when it cannot be parsed."""
+    if not ts or not isinstance(ts, str):
+        return None
+    try:
+        d = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=UTC)  # agents write UTC; a missing zone means UTC
+    return int(d.timestamp() * 1000)
+
+
+def fmt_ms(t: int) -> str:
+    """Format epoch milliseconds as the contract's timestamp (UTC, ms, Z)."""
+    d = datetime.fromtimestamp(t / 1000, tz=UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t % 1000:03d}Z"
+
+
+def norm_ts(ts: str) -> str:
+    """Normalise an ISO timestamp to UTC with milliseconds and a Z (as is when unparsable)."""
+    if len(ts) == 24 and ts[-1] == "Z" and ts[10] == "T":
+        return ts
+    t = ms(ts)
+    return ts if t is None else fmt_ms(t)
+
+
+def bad_line_reason(line: bytes) -> str:
+    """Name why a line could not be decoded: invalid_utf8 or malformed_json."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8"
+    return "malformed_json"

@@ -1,0 +1,24 @@
+"""Every test runs with HOME and the agents' folders pointed at a temporary directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+_AGENT_VARS = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR",
+               "XDG_CONFIG_HOME", "SUTRACE_API_KEY", "SUTRACE_ENDPOINT")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HOME, AGENT_CLI_HOME and every agent variable at a fresh temporary folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AGENT_CLI_HOME", str(tmp_path / "state"))
+    for var in _AGENT_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return home
