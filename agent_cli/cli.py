@@ -7,8 +7,12 @@ result. `AgentCliError`s become one clear sentence on stderr and a non-zero exit
 from __future__ import annotations
 
 import functools
+import json
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,7 +109,97 @@ def start(once: bool, dry_run: bool, agents: tuple[str, ...], since: Any, endpoi
         report = pipeline.dry_run(settings, sys.stdout.buffer)
         click.echo(render_summary(report), err=True)
         return
-    raise ConfigError("Shipping needs the spool, which is not built yet; use --dry-run.")
+    _ship(settings)
+
+
+def _ship(settings: config_mod.Settings) -> None:
+    from agent_cli import shipper
+
+    stop = threading.Event()
+    holder: list[shipper.Shipper] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set() or (holder and holder[0].in_flight):
+            # A second signal, or one during a request: stop now. The request's events
+            # stay leased in the spool and are sent again at the next start.
+            raise shipper.Interrupted()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    bar = _progress() if settings.progress and not settings.once else None
+    try:
+        result = shipper.run(settings, stop=stop, progress=bar, on_ready=holder.append)
+    except shipper.Interrupted:
+        click.echo("stopped; undelivered events stay in the spool.", err=True)
+        return
+    click.echo(render_run(result), err=True)
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
+
+
+def _progress() -> Callable[[int, int], None]:
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label="backfill", file=sys.stderr)
+            state["bar"].__enter__()
+        state["bar"].update(1)
+        if done >= total:
+            state["bar"].__exit__(None, None, None)
+
+    return update
+
+
+def render_run(r: Any) -> str:
+    """The stderr summary of `start`."""
+    lines = [render_summary(r.report),
+             f"delivered: {r.delivered}; quarantined: {r.quarantined}; left in spool: {r.left}"]
+    if r.left:
+        lines.append(f"not delivered yet ({r.verdict}): {r.detail}; they stay in the spool "
+                     "and are sent by the next start.")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+              envvar="AGENT_CLI_HOME", show_envvar=True, help="State folder to inspect.")
+@_errors_to_click
+def status(as_json: bool, home: Path | None) -> None:
+    """Show the spool: outbox depth, last delivery, pauses, drops; exit 1 when unhealthy."""
+    from agent_cli import shipper
+
+    info = shipper.status(config_mod.Settings(home=home))
+    click.echo(json.dumps(info, indent=2, sort_keys=True) if as_json else render_status(info))
+    if not info["healthy"]:
+        raise click.exceptions.Exit(1)
+
+
+def render_status(s: dict[str, Any]) -> str:
+    """Human-readable status, one fact per line."""
+    if not s.get("initialized"):
+        return f"state: {s['state_dir']}\nnothing spooled yet (run `agent-cli start`)"
+    out = [f"state: {s['state_dir']}", f"endpoint: {s['endpoint']}",
+           f"api key: {s['api_key']}"]
+    for agent, a in sorted(s["agents"].items()):
+        out.append(f"{agent}: {a['files']} files tracked, {a['unread_bytes']:,} bytes not read")
+    ob = s["outbox"]
+    age = ob["oldest_age_seconds"]
+    out.append(f"outbox: {ob['depth']} events" + (f", oldest {age:.0f} s" if age else ""))
+    last = s["last_success_at"]
+    out.append("last delivery: " + (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last))
+                                    if last else "never"))
+    p = s["pause"]
+    if p:
+        left = max(p["until"] - time.time(), 0)
+        out.append(f"paused: {p['reason']} ({p['detail']}); next try in {left:.0f} s")
+    for title in ("quarantine", "skipped", "not_emitted"):
+        if s[title]:
+            out.append(f"{title}: " + _counts(s[title]))
+    out.append("healthy: " + ("yes" if s["healthy"] else "no"))
+    return "\n".join(out)
 
 
 def render_summary(r: Report) -> str:

@@ -55,7 +55,10 @@ class Target(Protocol):
     ledger: Ledger
 
     def cursor(self, path: str) -> Cursor | None: ...
-    def commit(self, cursor: Cursor, events: list[dict[str, Any]]) -> None: ...
+    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Built]]) -> int: ...
+
+
+Built = tuple[dict[str, Any], bool]  # an event, and whether it may still grow (hold it)
 
 
 class Builder:
@@ -70,20 +73,22 @@ class Builder:
         self.pricer = pricer or Pricer()
         self._prev_tokens: dict[str, tuple[int, ...]] = {}
 
-    def build(self, facts: Iterable[object]) -> list[dict[str, Any]]:
-        out = []
+    def build(self, facts: Iterable[object]) -> list[Built]:
+        """Return the events to emit for these facts, each with its hold flag."""
+        out: list[Built] = []
         for f in facts:
             if self.since and f.timestamp[:10] < self.since:  # type: ignore[attr-defined]
                 self.report.not_emitted["before_since"] += 1
                 continue
             if isinstance(f, CallFact):
                 ev = self._call(f)
+                hold = not f.output_final
             elif isinstance(f, ToolFact):
-                ev = self._tool(f)
+                ev, hold = self._tool(f), False
             else:
                 continue
             if ev is not None:
-                out.append(ev)
+                out.append((ev, hold))
         return out
 
     def _call(self, f: CallFact) -> dict[str, Any] | None:
@@ -176,7 +181,8 @@ def scan(settings: Settings, target: Target, builder: Builder,
         for chunk in src.read(sf.path, cur, report.skipped, settings.max_line_bytes):
             if chunk.reset_reason:
                 report.resets[chunk.reset_reason] += 1
-            target.commit(chunk.cursor, builder.build(chunk.facts))
+            facts = chunk.facts
+            target.commit(src.agent, chunk.cursor, lambda: builder.build(facts))
             report.bytes_read += chunk.bytes_read
             if should_stop():
                 break
@@ -195,9 +201,11 @@ class PrintTarget:
     def cursor(self, path: str) -> Cursor | None:
         return None
 
-    def commit(self, cursor: Cursor, events: list[dict[str, Any]]) -> None:
+    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Built]]) -> int:
+        events = build()
         if events:
-            self.out.write(b"\n".join(_encode(e) for e in events) + b"\n")
+            self.out.write(b"\n".join(_encode(e) for e, _ in events) + b"\n")
+        return len(events)
 
 
 def dry_run(settings: Settings, out: IO[bytes], env: dict[str, str] | None = None,

@@ -226,6 +226,14 @@ class HttpSink:
         return f"HttpSink(endpoint={self.endpoint!r}, api_key={mask_key(self._key)!r})"
 
     @property
+    def max_batch_events(self) -> int:
+        return self._max_events
+
+    @property
+    def max_batch_bytes(self) -> int:
+        return self._learned_bytes
+
+    @property
     def breaker_open(self) -> bool:
         return self._streak >= BREAKER_THRESHOLD
 

@@ -1,0 +1,346 @@
+"""Shipping: backfill into the spool, deliver with retries, tail; and the spool's status.
+
+`run()` is `agent-cli start`: it takes the lock, backfills every transcript into the spool
+(pausing to deliver when the outbox reaches its cap: the transcripts are the backlog), then
+either drains and exits (`--once`) or polls for new lines until stopped. Delivery retries
+forever with jittered exponential backoff (capped at 5 minutes); `Retry-After` and pauses
+(auth, endpoint, incompatible client) are persisted so a restart does not storm the server.
+Nothing here sleeps directly: waiting goes through the `wait` seam (a stop event's wait).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agent_cli import pipeline
+from agent_cli.config import Settings
+from agent_cli.errors import ConfigError
+from agent_cli.pipeline import Builder, Report
+from agent_cli.sink import HttpSink, Outgoing, SendResult, Verdict, backoff_delay, \
+    check_endpoint, mask_key
+from agent_cli.sources import Source, SourceFile
+from agent_cli.spool import Lock, Spool, secure_dir, secure_file
+
+log = logging.getLogger("agent_cli")
+
+PAUSE_CAP = 900.0  # a paused endpoint (auth, misconfigured) is retried at most this rarely
+REDISCOVER_SECONDS = 10.0
+HOT_SECONDS = 1800.0  # files modified this recently are re-checked on every poll
+
+
+class Interrupted(Exception):
+    """A second stop signal arrived while a request was in flight."""
+
+
+@dataclass
+class RunResult:
+    """What `start` did, for the CLI to render and turn into an exit code."""
+
+    report: Report
+    delivered: int = 0
+    quarantined: int = 0
+    left: int = 0
+    verdict: str = "ok"
+    detail: str = ""
+    exit_code: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Shipper:
+    """Deliver the outbox through a sink, with backoff and persisted pauses."""
+
+    def __init__(self, spool: Spool, sink: HttpSink, *, clock: Callable[[], float] = time.time,
+                 wait: Callable[[float], bool] | None = None,
+                 rng: Callable[[], float] = random.random) -> None:
+        self.spool = spool
+        self.sink = sink
+        self.clock = clock
+        self.stop = threading.Event()
+        self.wait = wait or self.stop.wait
+        self.rng = rng
+        self.delivered = 0
+        self.quarantined = 0
+        self.in_flight = False
+        m = spool.meta()
+        self.failures = int(m.get("consecutive_failures", "0"))
+        # A persisted pause/backoff survives restarts; a clock that jumped back is clamped.
+        until = float(m.get("backoff_until", "0"))
+        self.until = min(until, self.clock() + PAUSE_CAP)
+        self.last: SendResult | None = None
+
+    def blocked_for(self) -> float:
+        """Seconds until sending may be tried again (0 when it may be tried now)."""
+        return max(self.until - self.clock(), 0.0)
+
+    def ship_batch(self) -> SendResult | None:
+        """Claim one batch, send it, settle the result; None when nothing is ready."""
+        rows = self.spool.claim(self.sink.max_batch_events, self.sink.max_batch_bytes)
+        if not rows:
+            return None
+        out = [Outgoing(r.id, r.event_id, r.revision, r.body) for r in rows]
+        self.in_flight = True
+        try:
+            res = self.sink.send(out)
+        finally:
+            self.in_flight = False
+        ok = res.verdict is Verdict.OK
+        self.spool.settle(res.delivered, res.quarantined, res.pending, success=bool(res.delivered))
+        self.delivered += len(res.delivered)
+        self.quarantined += len(res.quarantined)
+        self._record(res, ok)
+        self.last = res
+        return res
+
+    def _record(self, res: SendResult, ok: bool) -> None:
+        now = self.clock()
+        if ok:
+            if self.failures or self.until:
+                log.info("delivery recovered")
+            self.failures, self.until = 0, 0.0
+            self.spool.set_meta(consecutive_failures=0, backoff_until=0, pause_reason=None,
+                                pause_detail=None, last_attempt_at=now)
+            return
+        self.failures += 1
+        delay = backoff_delay(self.failures, res.retry_after, self.rng)
+        reason = None
+        if res.verdict is not Verdict.RETRY:
+            reason = res.verdict.value
+            delay = max(delay, min(60.0 * self.failures, PAUSE_CAP))
+        self.until = now + delay
+        self.spool.set_meta(consecutive_failures=self.failures, backoff_until=self.until,
+                            pause_reason=reason or "backoff", pause_detail=res.detail,
+                            last_attempt_at=now, last_status=res.status)
+        log.warning("delivery %s (%s); next try in %.0f s", res.verdict.value, res.detail, delay)
+
+    def ship_ready(self, until: Callable[[], bool] = lambda: False) -> Verdict | None:
+        """Send batches while some are ready and sending is not blocked."""
+        verdict = None
+        while not self.stop.is_set() and not self.blocked_for() and not until():
+            res = self.ship_batch()
+            if res is None:
+                break
+            verdict = res.verdict
+            if verdict is not Verdict.OK:
+                break
+        return verdict
+
+    def drain(self, deadline: float) -> tuple[bool, Verdict | None]:
+        """Deliver everything ready before the monotonic `deadline`; True when empty."""
+        verdict: Verdict | None = None
+        while not self.stop.is_set():
+            if self.spool.depth() == 0:
+                return True, verdict
+            wait = self.blocked_for()
+            if wait:
+                left = deadline - time.monotonic()
+                if left <= 0 or verdict in _FATAL_ONCE:
+                    return False, verdict
+                if self.wait(min(wait, left)):
+                    return False, verdict
+                continue
+            verdict = self.ship_ready() or verdict
+            if self.spool.depth() and not self.blocked_for() and verdict in (None, Verdict.OK):
+                # Only held (unsettled) rows remain: they become ready shortly.
+                if self.wait(0.2):
+                    return False, verdict
+        return self.spool.depth() == 0, verdict
+
+
+_FATAL_ONCE = (Verdict.PAUSE_AUTH, Verdict.PAUSE_ENDPOINT, Verdict.PAUSE_INCOMPATIBLE)
+
+
+def setup_log(folder: Path) -> None:
+    """Log to <state>/agent-cli.log (0600, rotated): deliveries, pauses, never content."""
+    secure_dir(folder)
+    path = folder / "agent-cli.log"
+    secure_file(path)
+    if any(getattr(h, "baseFilename", None) == str(path) for h in log.handlers):
+        return
+    h = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2)
+    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(h)
+    log.setLevel(logging.INFO)
+
+
+def run(settings: Settings, *, client: httpx.Client | None = None,
+        env: dict[str, str] | None = None, stop: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        on_ready: Callable[[Shipper], None] | None = None) -> RunResult:
+    """`agent-cli start`: backfill, then drain and exit (--once) or tail until stopped."""
+    if not settings.api_key:
+        raise ConfigError("Set SUTRACE_API_KEY (or --api-key) to ship; "
+                          "use --dry-run to see the events without sending.")
+    endpoint = check_endpoint(settings.endpoint)
+    srcs = pipeline.select_sources(settings.agents)
+    folder = settings.state_dir
+    secure_dir(folder)
+    lock = Lock(folder)
+    lock.acquire()
+    spool = sink = None
+    try:
+        setup_log(folder)
+        spool = Spool(folder)
+        sink = HttpSink(endpoint, settings.api_key, client=client)
+        spool.set_meta(endpoint=endpoint, key_hint=mask_key(settings.api_key), pid=os.getpid())
+        shipper = Shipper(spool, sink)
+        if stop is not None:
+            shipper.stop = stop
+            shipper.wait = stop.wait
+        if on_ready is not None:
+            on_ready(shipper)
+        log.info("start (once=%s) endpoint=%s key=%s", settings.once, endpoint,
+                 mask_key(settings.api_key))
+        return _run(settings, srcs, spool, shipper, env, progress)
+    finally:
+        if sink is not None:
+            sink.close()
+        if spool is not None:
+            spool.close()
+        lock.release()
+
+
+def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
+         env: dict[str, str] | None, progress: Callable[[int, int], None] | None) -> RunResult:
+    builder = Builder(spool.ledger, Report(), settings.since_iso())
+    cap = settings.outbox_cap
+    files = list(pipeline.discover(srcs, settings, env))
+    done = 0
+
+    def after_file(_: SourceFile) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(files))
+        if spool.depth() >= cap:  # the transcripts are the backlog: deliver before reading on
+            shipper.drain(time.monotonic() + settings.drain_timeout)
+
+    pipeline.scan(settings, spool, builder, files, shipper.stop.is_set, after_file)
+    _persist_counts(spool, builder.report)
+    if settings.once:
+        empty, verdict = shipper.drain(time.monotonic() + settings.drain_timeout)
+        return _result(spool, shipper, builder.report, 0 if empty else 1)
+    spool.hold_seconds = settings.settle_seconds
+    _tail(settings, srcs, spool, shipper, builder, env, files)
+    return _result(spool, shipper, builder.report, 0)
+
+
+def _tail(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
+          builder: Builder, env: dict[str, str] | None,
+          files: list[tuple[Source, SourceFile]]) -> None:
+    """Poll for new lines and ship until stopped; idle cost is a few stats per second."""
+    last_full = time.monotonic()
+    while not shipper.stop.is_set():
+        if time.monotonic() - last_full >= REDISCOVER_SECONDS:
+            files = list(pipeline.discover(srcs, settings, env))
+            last_full = time.monotonic()
+            batch = files
+        else:
+            batch = _hot(files)
+        if spool.depth() < settings.outbox_cap:
+            pipeline.scan(settings, spool, builder, batch, shipper.stop.is_set)
+            _persist_counts(spool, builder.report)
+        shipper.ship_ready()
+        wait = settings.poll_seconds
+        if shipper.blocked_for():
+            wait = min(wait, shipper.blocked_for()) if spool.depth() else wait
+        shipper.wait(wait)
+
+
+def _hot(files: list[tuple[Source, SourceFile]]) -> list[tuple[Source, SourceFile]]:
+    """Re-stat the recently modified files (the ones agents are writing)."""
+    now_ns = time.time_ns()
+    out = []
+    for src, sf in files:
+        if now_ns - sf.mtime_ns > HOT_SECONDS * 1e9:
+            continue
+        try:
+            st = os.stat(sf.path)
+        except OSError:
+            continue
+        out.append((src, SourceFile(sf.agent, sf.path, st.st_size, st.st_mtime_ns)))
+    return out
+
+
+def _persist_counts(spool: Spool, report: Report) -> None:
+    spool.add_counts("skipped", dict(report.skipped))
+    spool.add_counts("not_emitted", dict(report.not_emitted))
+    spool.add_counts("resets", dict(report.resets))
+    report.skipped.clear()
+    report.not_emitted.clear()
+    report.resets.clear()
+
+
+def _result(spool: Spool, shipper: Shipper, report: Report, code: int) -> RunResult:
+    last = shipper.last
+    return RunResult(
+        report=report, delivered=shipper.delivered, quarantined=shipper.quarantined,
+        left=spool.depth(), verdict=last.verdict.value if last else "ok",
+        detail=last.detail if last else "", exit_code=code, counts=spool.counters(),
+    )
+
+
+# -- status -------------------------------------------------------------------------------
+
+def status(settings: Settings, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return the spool's health as a dict (rendered by the CLI, or printed as JSON)."""
+    folder = settings.state_dir
+    spool_path = folder / "spool.sqlite"
+    info: dict[str, Any] = {"state_dir": str(folder), "spool": str(spool_path)}
+    if not spool_path.exists():
+        info.update(initialized=False, healthy=True, outbox={"depth": 0})
+        return info
+    spool = Spool(folder, readonly=True)
+    try:
+        return _status(spool, info)
+    finally:
+        spool.db.close()
+
+
+def _status(spool: Spool, info: dict[str, Any]) -> dict[str, Any]:
+    now = time.time()
+    meta = spool.meta()
+    agents: dict[str, dict[str, int]] = {}
+    for agent, path, offset in spool.tracked():
+        a = agents.setdefault(agent, {"files": 0, "unread_bytes": 0})
+        a["files"] += 1
+        try:
+            a["unread_bytes"] += max(os.stat(path).st_size - offset, 0)
+        except OSError:
+            pass
+    counters = spool.counters()
+    oldest = spool.oldest_age()
+    until = float(meta.get("backoff_until", "0"))
+    reason = meta.get("pause_reason") if until > now else None
+    last_ok = float(meta["last_success_at"]) if "last_success_at" in meta else None
+    paused = reason is not None and reason.startswith("paused")
+    stale = oldest is not None and oldest > 3600 and reason != "backoff"
+    info.update(
+        initialized=True,
+        endpoint=meta.get("endpoint"),
+        api_key=meta.get("key_hint"),
+        agents=agents,
+        outbox={"depth": spool.depth(), "oldest_age_seconds": oldest},
+        last_success_at=last_ok,
+        pause={"reason": reason, "detail": meta.get("pause_detail"),
+               "until": until} if reason else None,
+        consecutive_failures=int(meta.get("consecutive_failures", "0")),
+        quarantine={k.split(".", 1)[1]: v for k, v in counters.items()
+                    if k.startswith("quarantine.")},
+        skipped={k.split(".", 1)[1]: v for k, v in counters.items()
+                 if k.startswith("skipped.")},
+        not_emitted={k.split(".", 1)[1]: v for k, v in counters.items()
+                     if k.startswith("not_emitted.")},
+        healthy=not paused and not stale,
+    )
+    return info
