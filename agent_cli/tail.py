@@ -89,9 +89,15 @@ def plan(fd: int, cursor: Cursor | None, size: int) -> Plan:
 
 
 def make_cursor(
-    path: str, fd: int, st: os.stat_result, offset: int, generation: int, state: bytes | None
+    path: str, fd: int, st: os.stat_result, offset: int, generation: int, state: bytes | None,
+    *, seen_all: bool = True,
 ) -> Cursor:
-    """Build the cursor that points just past `offset` in the open file `fd`."""
+    """Build the cursor that points just past `offset` in the open file `fd`.
+
+    `seen_all` says the whole file was looked at (what follows `offset` is a partial line);
+    only then may the file's size and mtime mark it unchanged. A chunk in the middle records
+    size = offset, so a crash before the next chunk is committed re-reads from there.
+    """
     head_len = min(HEAD_BYTES, offset) if offset else 0
     m_start = max(0, offset - MARKER_BYTES)
     return Cursor(
@@ -100,8 +106,8 @@ def make_cursor(
         generation=generation,
         dev=st.st_dev,
         ino=st.st_ino,
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
+        size=st.st_size if seen_all else offset,
+        mtime_ns=st.st_mtime_ns if seen_all else 0,
         head_len=head_len,
         head_sha=_sha(_read_at(fd, 0, head_len)) if head_len else b"",
         marker_sha=_sha(_read_at(fd, m_start, offset - m_start)) if offset else b"",
@@ -175,7 +181,8 @@ def read_chunks(
             reader.feed(line)
             if pending >= chunk_bytes:
                 yield Chunk(reader.flush(False), make_cursor(path, fd, st, offset, p.generation,
-                                                             reader.state()), pending, reset)
+                                                             reader.state(), seen_all=False),
+                            pending, reset)
                 reset, pending = None, 0
         # Always end with a chunk: it records the file's new size and mtime, so an
         # unchanged file is skipped next time without being opened.

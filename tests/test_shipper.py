@@ -1,0 +1,145 @@
+"""The delivery loop: backoff, Retry-After persisted across restarts, pauses, `run()`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agent_cli.config import Settings
+from agent_cli.errors import ConfigError
+from agent_cli.shipper import Shipper, run, status
+from agent_cli.sink import HttpSink, Verdict
+from agent_cli.spool import Spool
+from tests.claude_lines import assistant, jsonl
+from tests.test_spool import run_scan
+
+
+class Clock:
+    """A fake wall clock; `wait` advances it instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now += seconds
+        return False
+
+
+def transport(statuses: list[int], headers: dict[str, str] | None = None):
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        code = statuses.pop(0) if statuses else 200
+        if code == 200:
+            return httpx.Response(200, json={"accepted": 1, "duplicates": 0, "rejected": []})
+        return httpx.Response(code, headers=headers or {})
+
+    return httpx.MockTransport(handler), calls
+
+
+@pytest.fixture
+def spooled(isolated_home: Path, tmp_path: Path) -> Spool:
+    p = isolated_home / ".claude" / "projects" / "-p"
+    p.mkdir(parents=True)
+    (p / "s.jsonl").write_bytes(jsonl(*[assistant(f"m{i}", f"r{i}") for i in range(3)]))
+    spool, _ = run_scan(tmp_path / "st")
+    return spool
+
+
+def shipper_for(spool: Spool, statuses: list[int], clock: Clock,
+                headers: dict[str, str] | None = None) -> tuple[Shipper, list[httpx.Request]]:
+    t, calls = transport(statuses, headers)
+    sink = HttpSink("http://127.0.0.1:9", "sk_test_abcd1234", client=httpx.Client(transport=t),
+                    clock=clock)
+    return Shipper(spool, sink, clock=clock, wait=clock.wait, rng=lambda: 0.5), calls
+
+
+def test_transient_errors_back_off_then_deliver(spooled: Spool) -> None:
+    clock = Clock()
+    shipper, calls = shipper_for(spooled, [503, 502, 200], clock)
+    empty, verdict = shipper.drain(time.monotonic() + 60)
+    assert empty and verdict is Verdict.OK
+    assert len(calls) == 3
+    assert clock.waits == [pytest.approx(0.5), pytest.approx(1.0)]  # 1 s, 2 s windows x 0.5
+    assert spooled.depth() == 0 and spooled.meta()["consecutive_failures"] == "0"
+
+
+def test_retry_after_is_honoured_and_survives_a_restart(spooled: Spool) -> None:
+    clock = Clock()
+    shipper, calls = shipper_for(spooled, [429], clock, {"Retry-After": "7"})
+    assert shipper.ship_batch().verdict is Verdict.RETRY
+    assert shipper.blocked_for() == pytest.approx(7)
+    restarted, _ = shipper_for(spooled, [], clock)
+    assert restarted.blocked_for() == pytest.approx(7)  # persisted in the spool's meta
+    empty, _ = restarted.drain(time.monotonic() + 60)
+    assert empty and clock.waits == [pytest.approx(7)]
+
+
+def test_auth_failure_pauses_without_dropping(spooled: Spool) -> None:
+    clock = Clock()
+    shipper, calls = shipper_for(spooled, [401, 401, 401], clock)
+    empty, verdict = shipper.drain(time.monotonic() + 60)
+    assert not empty and verdict is Verdict.PAUSE_AUTH
+    assert len(calls) == 1 and spooled.depth() == 3
+    assert spooled.meta()["pause_reason"] == "paused: auth"
+
+
+def test_backoff_grows_and_is_capped(spooled: Spool) -> None:
+    clock = Clock()
+    shipper, _ = shipper_for(spooled, [503] * 12, clock)
+    shipper.drain(time.monotonic() + 60)
+    assert clock.waits[:4] == [pytest.approx(x) for x in (0.5, 1, 2, 4)]
+    assert max(clock.waits) <= 300
+
+
+def test_run_requires_a_key_and_a_safe_endpoint(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SUTRACE_API_KEY"):
+        run(Settings(home=tmp_path / "st", once=True))
+    with pytest.raises(ConfigError):
+        run(Settings(home=tmp_path / "st", once=True, api_key="k", endpoint="http://example.com"))
+
+
+def test_run_once_delivers_and_status_reports(isolated_home: Path, tmp_path: Path) -> None:
+    p = isolated_home / ".claude" / "projects" / "-p"
+    p.mkdir(parents=True)
+    (p / "s.jsonl").write_bytes(jsonl(*[assistant(f"m{i}", f"r{i}") for i in range(3)]))
+    got: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import gzip
+        got.extend(json.loads(gzip.decompress(request.content))["events"])
+        return httpx.Response(200, json={"accepted": 3, "duplicates": 0, "rejected": []})
+
+    settings = Settings(home=tmp_path / "st", once=True, api_key="sk_live_secret9876",
+                        endpoint="https://ingest.example.test")
+    result = run(settings, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert result.exit_code == 0 and result.delivered == 3 and result.left == 0
+    assert sorted(e["kind"] for e in got) == ["llm_call"] * 3
+    info = status(settings)
+    assert info["healthy"] and info["outbox"]["depth"] == 0
+    assert info["api_key"] == "…9876" and "secret" not in json.dumps(info)
+    assert info["agents"]["claude-code"]["files"] == 1
+
+
+def test_run_once_exits_1_and_keeps_events_when_auth_fails(
+        isolated_home: Path, tmp_path: Path) -> None:
+    p = isolated_home / ".claude" / "projects" / "-p"
+    p.mkdir(parents=True)
+    (p / "s.jsonl").write_bytes(jsonl(assistant("m1", "r1")))
+    settings = Settings(home=tmp_path / "st", once=True, api_key="k_wrong_1234",
+                        endpoint="http://127.0.0.1:9")
+    t, calls = transport([401])
+    result = run(settings, client=httpx.Client(transport=t))
+    assert result.exit_code == 1 and result.left == 1 and len(calls) == 1
+    info = status(settings)
+    assert not info["healthy"] and info["pause"]["reason"] == "paused: auth"
