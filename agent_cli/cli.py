@@ -40,6 +40,18 @@ def _errors_to_click(fn: F) -> F:
             err = click.ClickException(str(e))
             err.exit_code = e.exit_code
             raise err from None
+        except OSError as e:
+            # A folder that cannot be created or read: say which, not where in the code.
+            raise click.ClickException(f"{e.strerror or e}: {e.filename or ''}".rstrip(": "))
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as e:
+            if os.environ.get("AGENT_CLI_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"internal error ({type(e).__name__}: {e}); nothing was lost, the spool keeps "
+                "every event. Rerun with AGENT_CLI_DEBUG=1 for details and report it."
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

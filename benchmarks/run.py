@@ -1,0 +1,329 @@
+"""Benchmark agent-cli on a generated heavy-user history, next to ccusage, in one run.
+
+    python benchmarks/run.py                 # ~1 GB history, 3 runs each, with ccusage
+    python benchmarks/run.py --size 50MB     # a quick look
+    python benchmarks/run.py --size 2MB --runs 1 --quick   # CI: proves it still runs
+
+Measures (medians over --runs, agent-cli and ccusage runs alternating):
+  1. cold dry-run backfill (`start --once --dry-run > /dev/null`): wall, CPU, peak RSS, MB/s
+  2. backfill into the spool (endpoint down), then delivery to the reference receiver on
+     127.0.0.1: wall, events/s delivered, peak RSS
+  3. re-run with nothing new (`start --once` again): wall
+  4. tail latency: a line appended while `start` runs -> stored by the receiver (p50/p95)
+  5. idle CPU of `start` with nothing new
+  6. ccusage (`daily --json --offline`) on the same corpus, and the ratios
+Nothing here asserts a time; the numbers go to stdout and benchmarks/out/results.json.
+Every process it starts talks to 127.0.0.1 only and is stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+CCUSAGE_VERSION = "20.0.24"  # 20.0.26 (latest at writing) ships no Linux binary
+
+
+def parse_size(text: str) -> int:
+    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9}
+    for u, f in units.items():
+        if text.upper().endswith(u):
+            return int(float(text[: -len(u)]) * f)
+    return int(text)
+
+
+def measure(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess.DEVNULL,
+            timeout: float = 1800) -> dict[str, float]:
+    """Run a command; return wall s, CPU s (user+sys, children included) and peak RSS MB."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
+    deadline = t0 + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            p.kill()
+            raise TimeoutError(cmd)
+        time.sleep(0.005)
+    wall = time.monotonic() - t0
+    err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+    p.stderr.close() if p.stderr else None
+    code = os.waitstatus_to_exitcode(status)
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
+            "exit": code, "stderr": err}
+
+
+def med(rows: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def corpus(size: int, seed: int) -> tuple[Path, dict]:
+    """Generate (or reuse) the history of `size` bytes; return its HOME and truth."""
+    import history  # benchmarks/history.py
+
+    base = OUT / f"history-{size}-{seed}"
+    home, truth_file = base / "home", base / "truth.json"
+    if not truth_file.exists():
+        shutil.rmtree(base, ignore_errors=True)
+        home.mkdir(parents=True)
+        t0 = time.monotonic()
+        truth = history.generate(home, size, seed=seed)
+        data = truth.to_json() if hasattr(truth, "to_json") else truth
+        truth_file.write_text(json.dumps(data))
+        print(f"generated {size / 1e6:.0f} MB history in {time.monotonic() - t0:.1f} s",
+              file=sys.stderr)
+    return home, json.loads(truth_file.read_text())
+
+
+def tree_bytes(home: Path) -> tuple[int, int]:
+    n = total = 0
+    for dirpath, _, names in os.walk(home):
+        for name in names:
+            if name.endswith((".jsonl", ".json", ".zst")):
+                n += 1
+                total += os.path.getsize(os.path.join(dirpath, name))
+    return n, total
+
+
+def base_env(home: Path, state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CLAUDE_", "CODEX_", "GEMINI_", "SUTRACE_", "AGENT_CLI_"))}
+    env.update(HOME=str(home), AGENT_CLI_HOME=str(state), TZ="UTC",
+               CLAUDE_CONFIG_DIR=str(home / ".claude"), CODEX_HOME=str(home / ".codex"),
+               GEMINI_CLI_HOME=str(home))
+    return env
+
+
+AGENT_CLI = [sys.executable, "-m", "agent_cli"]
+
+
+class Receiver:
+    """The reference receiver in a subprocess on 127.0.0.1."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.db = workdir / "ingest.sqlite"
+        ready = workdir / "port"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "examples" / "ingest_server.py"), "--port", "0",
+             "--ready-file", str(ready), "--db", str(self.db), "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(500):
+            if ready.exists() and ready.read_text().strip():
+                break
+            time.sleep(0.01)
+        self.url = f"http://127.0.0.1:{ready.read_text().strip()}"
+
+    def count(self) -> int:
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
+            return int(c.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def has(self, event_id: str) -> bool:
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5) as c:
+            return c.execute("SELECT 1 FROM events WHERE event_id = ?",
+                             (event_id,)).fetchone() is not None
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_ccusage(env: dict[str, str], runs: list[dict[str, float]]) -> str | None:
+    """One ccusage run appended to `runs`; returns a note when ccusage is not available."""
+    binary = OUT / "ccusage" / "node_modules" / "@ccusage" / "ccusage-linux-x64" / "bin" / "ccusage"
+    if not binary.exists():
+        if not shutil.which("npm"):
+            return "npm not found: ccusage skipped"
+        (OUT / "ccusage").mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--silent", f"ccusage@{CCUSAGE_VERSION}"],
+                           cwd=OUT / "ccusage", capture_output=True, timeout=600)
+        if r.returncode or not binary.exists():
+            return f"ccusage@{CCUSAGE_VERSION} could not be installed: skipped"
+    binary.chmod(0o755)
+    e = dict(env, GEMINI_DATA_DIR=env["HOME"] + "/.gemini")
+    runs.append(measure([str(binary), "daily", "--json", "--offline"], e))
+    return None
+
+
+def tail_latency(env: dict[str, str], home: Path, appends: int, receiver: Receiver,
+                 idle_seconds: float) -> tuple[list[float], float]:
+    """Append calls to a live transcript; time until the receiver stores each."""
+    from agent_cli.events import event_id
+
+    proj = home / ".claude" / "projects" / "-bench-tail"
+    proj.mkdir(parents=True, exist_ok=True)
+    f = proj / "tail-session.jsonl"
+    f.touch()
+    proc = subprocess.Popen([*AGENT_CLI, "start"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    lat = []
+    try:
+        # Wait for the daemon to be tailing: its first appended call arrives.
+        time.sleep(1.0)
+        for i in range(appends + 1):
+            mid, rid = f"msg_bench_{os.getpid()}_{i}", f"req_bench_{i}"
+            line = {"type": "assistant", "uuid": f"u{i}", "parentUuid": None,
+                    "sessionId": "bench-tail", "timestamp": time.strftime(
+                        "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "requestId": rid,
+                    "cwd": "/bench", "version": "2.1.200", "isSidechain": False,
+                    "message": {"id": mid, "model": "claude-sonnet-4-5-20250929",
+                                "stop_reason": "end_turn", "content": [],
+                                "usage": {"input_tokens": 3, "output_tokens": 7,
+                                          "cache_read_input_tokens": 0,
+                                          "cache_creation_input_tokens": 0}}}
+            eid = event_id("claude-code", mid, rid)
+            t0 = time.monotonic()
+            with f.open("a") as fh:
+                fh.write(json.dumps(line) + "\n")
+            while not receiver.has(eid):
+                if time.monotonic() - t0 > 30:
+                    break
+                time.sleep(0.01)
+            if i:  # the first one only proves the daemon is up
+                lat.append(time.monotonic() - t0)
+            time.sleep(0.1)
+        cpu0 = proc_cpu(proc.pid)
+        time.sleep(idle_seconds)
+        idle = (proc_cpu(proc.pid) - cpu0) / idle_seconds * 100
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return lat, idle
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", default="1GB", help="history size (e.g. 2MB, 200MB, 1GB)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--appends", type=int, default=30, help="tail-latency samples")
+    ap.add_argument("--idle", type=float, default=30.0, help="idle CPU window, seconds")
+    ap.add_argument("--quick", action="store_true", help="no ccusage, short tail/idle phases")
+    args = ap.parse_args()
+    if args.quick:
+        args.appends, args.idle = 3, 2.0
+    home, truth = corpus(parse_size(args.size), args.seed)
+    nfiles, nbytes = tree_bytes(home)
+    res: dict = {"size_bytes": nbytes, "files": nfiles, "runs": args.runs,
+                 "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    work = Path(tempfile.mkdtemp(prefix="agent-cli-bench-"))
+    try:
+        dry, ccu, note = [], [], None
+        for _ in range(args.runs):
+            dry.append(measure([*AGENT_CLI, "start", "--once", "--dry-run"],
+                               base_env(home, work / "none")))
+            if not args.quick and note is None:
+                note = run_ccusage(base_env(home, work / "none"), ccu)
+        res["dry_run"] = {k: med(dry, k) for k in ("wall", "cpu", "rss_mb")}
+        res["dry_run"]["mb_s"] = nbytes / 1e6 / res["dry_run"]["wall"]
+        events = 0
+        spool_runs, ship_runs, rerun = [], [], []
+        for i in range(args.runs):
+            state = work / f"state{i}"
+            down = dict(base_env(home, state), SUTRACE_API_KEY="bench",
+                        SUTRACE_ENDPOINT="http://127.0.0.1:9")
+            spool_runs.append(measure([*AGENT_CLI, "start", "--once", "--drain-timeout", "0"],
+                                      down))
+            (work / f"rx{i}").mkdir()
+            rx = Receiver(work / f"rx{i}")
+            try:
+                up = dict(down, SUTRACE_ENDPOINT=rx.url)
+                ship_runs.append(measure([*AGENT_CLI, "start", "--once"], up))
+                events = rx.count()
+                ship_runs[-1]["events"] = events
+                rerun.append(measure([*AGENT_CLI, "start", "--once"], up))
+                if i == args.runs - 1:
+                    lat, idle = tail_latency(up, home, args.appends, rx, args.idle)
+                    res["tail_latency"] = {"p50": pct(lat, 0.5), "p95": pct(lat, 0.95),
+                                           "samples": len(lat)}
+                    res["idle_cpu_pct"] = idle
+            finally:
+                rx.stop()
+        res["into_spool"] = {k: med(spool_runs, k) for k in ("wall", "cpu", "rss_mb")}
+        res["delivery"] = {k: med(ship_runs, k) for k in ("wall", "cpu", "rss_mb")}
+        res["delivery"]["events"] = events
+        res["delivery"]["events_s"] = events / res["delivery"]["wall"]
+        res["rerun"] = {"wall": med(rerun, "wall")}
+        if ccu:
+            res["ccusage"] = {k: med(ccu, k) for k in ("wall", "cpu", "rss_mb")}
+            c = res["ccusage"]["wall"]
+            res["ratios"] = {"dry_run": res["dry_run"]["wall"] / c,
+                             "into_spool": res["into_spool"]["wall"] / c,
+                             "rerun": res["rerun"]["wall"] / c}
+        res["ccusage_note"] = note if not args.quick else "skipped (--quick)"
+        bad = [r["stderr"][-300:] for r in dry + spool_runs if r["exit"] not in (0, 1)]
+        if bad:
+            res["errors"] = bad
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(res, indent=2))
+    print(render(res))
+    return 0
+
+
+def render(r: dict) -> str:
+    d, s, dl = r["dry_run"], r["into_spool"], r["delivery"]
+    rows = [
+        f"history: {r['size_bytes'] / 1e6:.0f} MB in {r['files']} files; medians of {r['runs']}",
+        f"{'measure':<34}{'wall s':>9}{'CPU s':>9}{'RSS MB':>9}  other",
+        f"{'1. dry-run backfill':<34}{d['wall']:>9.2f}{d['cpu']:>9.2f}{d['rss_mb']:>9.0f}"
+        f"  {d['mb_s']:.0f} MB/s",
+        f"{'2a. backfill into the spool':<34}{s['wall']:>9.2f}{s['cpu']:>9.2f}{s['rss_mb']:>9.0f}",
+        f"{'2b. delivery to the receiver':<34}{dl['wall']:>9.2f}{dl['cpu']:>9.2f}"
+        f"{dl['rss_mb']:>9.0f}  {dl['events']} events, {dl['events_s']:.0f} events/s",
+        f"{'3. re-run, nothing new':<34}{r['rerun']['wall']:>9.2f}",
+    ]
+    if "tail_latency" in r:
+        t = r["tail_latency"]
+        rows.append(f"{'4. tail latency p50 / p95 s':<34}{t['p50']:>9.2f}{t['p95']:>9.2f}"
+                    f"  ({t['samples']} appends)")
+        rows.append(f"{'5. idle CPU of start':<34}{r['idle_cpu_pct']:>8.2f}%")
+    if "ccusage" in r:
+        c = r["ccusage"]
+        rows.append(f"{'6. ccusage daily --json --offline':<34}{c['wall']:>9.2f}{c['cpu']:>9.2f}"
+                    f"{c['rss_mb']:>9.0f}")
+        q = r["ratios"]
+        rows.append(f"ratios to ccusage: dry-run {q['dry_run']:.2f}x, into spool "
+                    f"{q['into_spool']:.2f}x, re-run {q['rerun']:.3f}x")
+    else:
+        rows.append(f"6. ccusage: {r['ccusage_note']}")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
