@@ -48,15 +48,38 @@ def _errors_to_click(fn: F) -> F:
         except Exception as e:
             if os.environ.get("AGENT_CLI_DEBUG"):
                 raise
+            # Only the type: an exception's text could one day quote a transcript.
             raise click.ClickException(
-                f"internal error ({type(e).__name__}: {e}); nothing was lost, the spool keeps "
-                "every event. Rerun with AGENT_CLI_DEBUG=1 for details and report it."
+                f"internal error ({type(e).__name__}); nothing was lost, the spool keeps every "
+                "event. Rerun with AGENT_CLI_DEBUG=1 for details and report it."
             ) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """A group whose usage errors are one line (`Error: ...`), without the usage dump."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="agent-cli")
 def cli() -> None:
     """Ship coding-agent usage (tokens, cost, errors) from local transcripts to Sutrace.
@@ -169,8 +192,9 @@ def render_run(r: Any) -> str:
     lines = [render_summary(r.report),
              f"delivered: {r.delivered}; quarantined: {r.quarantined}; left in spool: {r.left}"]
     if r.left:
-        lines.append(f"not delivered yet ({r.verdict}): {r.detail}; they stay in the spool "
-                     "and are sent by the next start.")
+        why = f"{r.verdict}: {r.detail}" if r.detail else "waiting out an earlier pause"
+        lines.append(f"not delivered yet ({why}); they stay in the spool and are sent by "
+                     "the next start.")
     return "\n".join(lines)
 
 
@@ -206,7 +230,7 @@ def render_status(s: dict[str, Any]) -> str:
     p = s["pause"]
     if p:
         left = max(p["until"] - time.time(), 0)
-        out.append(f"paused: {p['reason']} ({p['detail']}); next try in {left:.0f} s")
+        out.append(f"{p['reason']} ({p['detail']}); next try in {left:.0f} s")
     for title in ("quarantine", "skipped", "not_emitted"):
         if s[title]:
             out.append(f"{title}: " + _counts(s[title]))
@@ -235,6 +259,8 @@ def render_summary(r: Report) -> str:
         lines.append("not emitted: " + _counts(r.not_emitted))
     if r.skipped:
         lines.append("lines skipped: " + _counts(r.skipped))
+    if r.partial_lines:
+        lines.append(f"partial last lines left until complete: {r.partial_lines}")
     return "\n".join(lines)
 
 

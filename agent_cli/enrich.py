@@ -36,8 +36,8 @@ def repo_name_from_url(url: str | None) -> str | None:
         host, path = parts.hostname, parts.path
     else:
         m = _SCP.match(url)
-        if not m or url.startswith(("/", ".", "~")):
-            return None
+        if not m or url.startswith(("/", ".", "~")) or "\\" in url or len(m["host"]) == 1:
+            return None  # a local path (C:\\repos\\x is not host "c"), never a remote
         host, path = m["host"], m["path"]
     path = path.strip("/")
     if path.endswith(".git"):
@@ -107,7 +107,9 @@ class Enricher:
         return Place(
             repo_path=repo.path or None,
             repo_name=name,
-            git_branch=ctx.git_branch or repo.branch,
+            # Claude Code writes "HEAD" on a detached HEAD: that is no branch.
+            git_branch=(ctx.git_branch if ctx.git_branch != "HEAD" else None)
+            or (repo.branch if not ctx.git_branch else None),
             host=self.host,
             user=self.user,
         )

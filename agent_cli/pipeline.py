@@ -47,6 +47,7 @@ class Report:
     not_emitted: Counter[str] = field(default_factory=Counter)
     resets: Counter[str] = field(default_factory=Counter)
     by_agent: Counter[str] = field(default_factory=Counter)
+    partial_lines: int = 0  # files ending in a line still being written (read once complete)
 
 
 class Target(Protocol):
@@ -118,9 +119,7 @@ class Builder:
             r.unpriced_calls += 1
         else:
             r.cost_usd += ev["cost_usd"]
-        if not ev["output_final"] or rev:
-            # Only calls that may still grow need their previous tokens remembered.
-            self._prev_tokens[ev["event_id"]] = now
+        self._prev_tokens[ev["event_id"]] = now
 
     def _tool(self, f: ToolFact) -> dict[str, Any] | None:
         rev = self.ledger.offer_tool(f)
@@ -181,6 +180,7 @@ def scan(settings: Settings, target: Target, builder: Builder,
         for chunk in src.read(sf.path, cur, report.skipped, settings.max_line_bytes):
             if chunk.reset_reason:
                 report.resets[chunk.reset_reason] += 1
+            report.partial_lines += chunk.partial
             facts = chunk.facts
             target.commit(src.agent, chunk.cursor, lambda: builder.build(facts))
             report.bytes_read += chunk.bytes_read

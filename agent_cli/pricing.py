@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_cli.events import Usage
 
-_PROBE = 1_000_000  # tokens per probe: exact in Decimal, far from any tier edge when tiered
+_PROBE = 1_000_000  # tokens per probe above the last tier edge (exact in Decimal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +83,11 @@ def _load(model: str, provider: str | None, speed: str | None) -> list[Rates] | 
     starts = sorted({t.start for v in price.__dict__.values() if isinstance(v, TieredPrices)
                      for t in v.tiers})
     table = []
-    for above in [-1, *starts]:
-        base = max(above, 0) + _PROBE  # whole input of every probe, inside this tier
+    edges = [-1, *starts]
+    for i, above in enumerate(edges):
+        # A probe's whole input must fall inside this tier: genai-prices picks the tier whose
+        # start the input exceeds, so the next tier's start still belongs to this one.
+        base = edges[i + 1] if i + 1 < len(edges) else max(above, 0) + _PROBE
 
         def calc(**kw: int) -> Decimal:
             return price.calc_price(GUsage(**kw))["total_price"]  # type: ignore[arg-type]

@@ -192,7 +192,9 @@ def run(settings: Settings, *, client: httpx.Client | None = None,
         setup_log(folder)
         spool = Spool(folder)
         sink = HttpSink(endpoint, settings.api_key, client=client)
-        spool.set_meta(endpoint=endpoint, key_hint=mask_key(settings.api_key), pid=os.getpid())
+        _forget_stale_pause(spool, endpoint, settings.api_key)
+        spool.set_meta(endpoint=endpoint, key_hint=mask_key(settings.api_key), pid=os.getpid(),
+                       key_fp=_fingerprint(settings.api_key))
         shipper = Shipper(spool, sink)
         if stop is not None:
             shipper.stop = stop
@@ -208,6 +210,25 @@ def run(settings: Settings, *, client: httpx.Client | None = None,
         if spool is not None:
             spool.close()
         lock.release()
+
+
+def _fingerprint(key: str) -> str:
+    """A one-way fingerprint of the key, to notice a new key without storing it."""
+    import hashlib
+
+    return hashlib.sha256(b"agent-cli key " + key.encode()).hexdigest()[:16]
+
+
+def _forget_stale_pause(spool: Spool, endpoint: str, key: str) -> None:
+    """A pause for auth or endpoint reasons ends when the key or the endpoint changed."""
+    m = spool.meta()
+    reason = m.get("pause_reason", "")
+    changed = (("auth" in reason and m.get("key_fp") != _fingerprint(key))
+               or ("endpoint" in reason and m.get("endpoint") != endpoint)
+               or "incompatible" in reason)  # a restart may be an upgrade: try again
+    if changed:
+        spool.set_meta(backoff_until=0, consecutive_failures=0, pause_reason=None,
+                       pause_detail=None)
 
 
 def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,

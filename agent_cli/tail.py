@@ -131,6 +131,7 @@ class Chunk:
     cursor: Cursor
     bytes_read: int
     reset_reason: str | None = None
+    partial: bool = False  # the file ends with a line still being written
 
 
 def read_chunks(
@@ -164,10 +165,12 @@ def read_chunks(
         reset = p.reset_reason
         pending = 0
         readline = f.readline
+        partial = False
         while True:
             line = readline(max_line + 1)
             if not line or line[-1:] != b"\n":
                 if len(line) <= max_line:
+                    partial = bool(line)
                     break  # EOF, or a partial last line: leave it for later
                 skipped["oversize_line"] += 1
                 n = _skip_rest(f)
@@ -187,7 +190,7 @@ def read_chunks(
         # Always end with a chunk: it records the file's new size and mtime, so an
         # unchanged file is skipped next time without being opened.
         yield Chunk(reader.flush(True), make_cursor(path, fd, st, offset, p.generation,
-                                                    reader.state()), pending, reset)
+                                                    reader.state()), pending, reset, partial)
 
 
 def _skip_rest(f: object) -> int:

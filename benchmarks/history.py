@@ -21,6 +21,28 @@ to make, never by reading the files back. Counting rules are the ones of ``DESIG
   on ties the last such line of the group); Codex = the ``token_count`` line whose running total
   grew; Gemini = the message ``timestamp``.
 
+Decisions the truth encodes (where DESIGN.md leaves room):
+
+* Claude: a ``<synthetic>`` line with ``isApiErrorMessage`` is one error call under the model
+  ``<synthetic>`` (zero tokens), keyed by its message.id (a fork copy counts once); a
+  ``<synthetic>`` notice without it ("No response requested.") is no call. A ``/btw`` file holds
+  replays of parent messages (same message.id, new requestId, sidechain: not counted) and then
+  one real answer call (new ids: counted). ``agent-acompact-*`` files hold a real, counted
+  compaction call. 1.0.x usage has no ``cache_creation`` breakdown: its 1 h part is 0.
+* Claude tools: a ``tool_use`` counts once it has a ``tool_result`` (any file, deduplicated by
+  tool_use id, so fork copies count once); ``is_error: true`` (incl. user rejections) is an
+  error; unanswered tool uses (interrupts) are not counted; copies inside ``progress`` payloads
+  and ``toolUseResult`` are never counted.
+* Codex: a child file (subagent or fork) replays its parent before its own first
+  ``turn_context``; nothing in the replay counts (neither token growth nor tool calls). Tools are
+  ``function_call``/``custom_tool_call`` items answered by an output; errors are exit code != 0
+  (``exec_command_end.exit_code``, "Process exited with code N", ``shell`` metadata.exit_code)
+  and ``apply_patch verification failed``. A post-compaction ``token_count`` (total unchanged,
+  ``last`` all zero but ``total_tokens``) is no call.
+* Gemini: calls are ``type: "gemini"`` messages with ``tokens``, last record per message id,
+  deduplicated across a ``.json`` and its ``.jsonl`` twin; ``info`` messages are no calls; tools
+  are the ``toolCalls`` of that last record, ``status: "error"`` is an error.
+
 Everything is deterministic for a seed (same bytes, same truth). Content is sliced from pre-built
 random text pools, and lines are encoded with msgspec, so 1 GB takes well under two minutes.
 """
@@ -102,6 +124,11 @@ def parse_size(text: str | int) -> int:
 def vt(version: str) -> tuple[int, int, int]:
     a, b, c = (int(x) for x in re.findall(r"\d+", version)[:3])
     return (a, b, c)
+
+
+def _compact(obj: Any, ensure_ascii: bool = False) -> str:
+    """JSON text the way Codex stores arguments/outputs (no spaces)."""
+    return json.dumps(obj, ensure_ascii=ensure_ascii, separators=(",", ":"))
 
 
 def encode_cwd(cwd: str) -> str:
@@ -287,6 +314,7 @@ class Content:
         self.canary = canary
         self.m = scale
         self.huge_ok = huge_ok
+        self.huge_p = 0.002
 
     def n(self, median: float, sigma: float = 1.0, lo: int = 12, hi: int = 60_000) -> int:
         x = self.rng.lognormvariate(math.log(max(1.0, median * self.m)), sigma)
@@ -309,7 +337,7 @@ class Content:
 
     def c(self, s: str) -> str:
         """Mark a content string with the canary."""
-        return s if self.canary is None else f"{self.canary} {s}"
+        return s if self.canary is None else f"{s} {self.canary}"
 
     def prose(self, n: int) -> str:
         return self.c(self._cut(self.p.prose, n))
@@ -340,7 +368,7 @@ class Content:
 
     def big(self) -> bool:
         """Whether this tool output is one of the rare 1-5 MB ones."""
-        return self.huge_ok and self.rng.random() < 0.00035
+        return self.huge_ok and self.rng.random() < self.huge_p
 
     def tool_output_len(self) -> int:
         if self.big():
@@ -430,6 +458,7 @@ class GenBase:
         self.ct = Content(pools, self.rng, canary, scale, huge_ok)
         self.canary = canary
         self.scale = scale
+        self.small = scale < 0.09  # tiny histories (tests): shorter turns so every pattern fits
 
     # ids -----------------------------------------------------------------------------------
     def uid(self) -> str:
@@ -510,6 +539,9 @@ class CSpec:
     big: bool = False
     placeholder_only: float = 0.2
     model: str = M_SONNET45
+    min_turns: int = 1
+    force_task: bool = False
+    force_fail: bool = False
 
     @property
     def era(self) -> str:
@@ -537,25 +569,28 @@ class ClaudeGen(GenBase):
 
     # schedule ------------------------------------------------------------------------------
     def forced(self) -> list[CSpec]:
-        """Sessions that guarantee every pattern even at a tiny size (deterministic order)."""
-        r = self
-        t = r.start_ms
+        """Sessions that guarantee every pattern even at a tiny size (deterministic order).
+
+        Subagent sessions get a Task/Agent call in their first turn and api_errors sessions a
+        final API failure, whatever the dice say."""
+        t = self.start_ms
+        mid = self.midnight_ms
         s = []
         s.append(CSpec(0, "1.0.51", t(), 0, subagents=True, api_errors=True, torn=True,
                        partial_tail=True, model=M_SONNET4, placeholder_only=0.4))
         s.append(CSpec(1, "2.0.28", t(), 0, subagents=True, warmup=True, api_errors=True))
-        s.append(CSpec(2, "2.1.39", r.midnight_ms(), 0, subagents=True, btw=True,
+        s.append(CSpec(2, "2.1.39", mid(), 0, subagents=True, btw=True,
                        compaction=True, bad_utf8=True, notice=True))
         s.append(CSpec(2, "2.1.39", t(), 0, fork=True))
         s.append(CSpec(3, "2.1.114", t(), 0, subagents=True, cache1h=True, api_errors=True,
                        btw=True, model=M_OPUS47))
         s.append(CSpec(0, "1.0.51", t(), 0, fork=True, model=M_SONNET4))
         s.append(CSpec(4, "1.0.128", t(), 0, no_reqid=True, subagents=True, model=M_SONNET4))
-        s.append(CSpec(5, "2.0.42", r.midnight_ms(), 0, api_errors=True, partial_tail=True,
+        s.append(CSpec(5, "2.0.42", mid(), 0, api_errors=True, partial_tail=True,
                        warmup=True, subagents=True))
         s.append(CSpec(6, "2.1.78", t(), 0, no_reqid=True, subagents=True, compaction=True,
-                       cache1h=True, model_switch=True))
-        s.append(CSpec(7, "1.0.24", r.midnight_ms(), 0, subagents=True, placeholder_only=0.5,
+                       cache1h=True, model_switch=True, min_turns=2))
+        s.append(CSpec(7, "1.0.24", mid(), 0, subagents=True, placeholder_only=0.5,
                        model=M_SONNET4, torn=True))
         s.append(CSpec(3, "2.1.114", t(), 0, fork=True, model=M_OPUS47))
         s.append(CSpec(8, "2.1.140", t(), 0, subagents=True, api_errors=True, partial_tail=True,
@@ -611,11 +646,11 @@ class ClaudeGen(GenBase):
                 big_sizes.append(sz)
                 left -= sz
         remaining = budget - sum(big_sizes)
-        n_sessions = max(12, int(3000 * (budget / (1 << 30)) ** 0.65))
+        n_sessions = max(12, int(7000 * (budget / (1 << 30)) ** 0.65))
         mean = max(4000, remaining / n_sessions)
         i = 0
         big_at = {3 + k * 7: sz for k, sz in enumerate(big_sizes)}
-        while self.written < budget:
+        while forced or self.written < budget:
             if i in big_at:
                 spec = CSpec(self.rng.randrange(len(PROJECTS)), self.rng.choice(["2.1.39", "2.1.114"]),
                              WINDOW_START_MS + self.rng.randrange(2 * DAY_MS, 30 * DAY_MS),
@@ -624,7 +659,9 @@ class ClaudeGen(GenBase):
                 self.truth.note("claude.big_session")
             elif forced:
                 spec = forced.pop(0)
-                spec.target = int(mean * self.rng.lognormvariate(0, 0.6) / 1.2)
+                spec.force_task = spec.subagents
+                spec.force_fail = spec.api_errors
+                spec.target = 0 if self.small else int(mean * self.rng.lognormvariate(0, 0.6) / 1.2)
             else:
                 spec = self.random_spec()
                 spec.target = int(mean * self.rng.lognormvariate(0, 1.0) / 1.65)
@@ -804,7 +841,7 @@ class Thread:
         self.env("system", body, clean=clean)
 
     # tools ---------------------------------------------------------------------------------
-    def plan_tool(self, allow_task: bool) -> dict[str, Any]:
+    def plan_tool(self, allow_task: bool, force_task: bool = False) -> dict[str, Any]:
         s = self.s
         g = s.g
         ct = g.ct
@@ -819,7 +856,7 @@ class Thread:
         if allow_task:
             names.append(s.task_name)
             weights.append(7)
-        name = r.choices(names, weights)[0]
+        name = s.task_name if force_task else r.choices(names, weights)[0]
         tid = "toolu_01" + g.alnum(22)
         if name == "Bash":
             inp: dict[str, Any] = {"command": ct.c(f"{r.choice(['pytest -q', 'git status', 'npm test', 'make build', 'rg -n', 'ls -la', 'cargo check'])} {ct.rel_path()}"),
@@ -851,7 +888,7 @@ class Thread:
         if s.v >= (2, 1, 17):
             blk["caller"] = {"type": "direct"}
         outcome = "ok"
-        x = r.random()
+        x = r.random() / (3 if g.small else 1)
         if name == "Bash" and x < 0.08:
             outcome = "error"
         elif name in ("Edit", "MultiEdit") and x < 0.06:
@@ -950,8 +987,7 @@ class Thread:
         head = {"promptId": s.prompt_id} if s.new_order else None
         d = self.env("user", {"message": {"role": "user", "content": [blk]}}, tail=tail, head=head)
         self.mirror(d)
-        if not s.replaying:
-            g.truth.add_tool(AGENT_CLAUDE, name, is_error)
+        g.truth.add_tool(AGENT_CLAUDE, name, is_error)
         clen = len(content) if isinstance(content, str) else sum(len(x.get("text", "")) for x in content)
         self.pending += min(25000, clen // 4 + 10)
         if s.v < (2, 1, 0) and s.v >= (1, 0, 40) and s.v < (1, 0, 60) and r.random() < 0.3:
@@ -972,7 +1008,7 @@ class Thread:
                                   "parentToolUseID": tu["id"], "toolUseID": tu["id"]})
 
     # api errors ----------------------------------------------------------------------------
-    def api_failure(self) -> bool:
+    def api_failure(self, final: bool = False) -> bool:
         """Maybe write retry lines; return True when the call finally failed (synthetic line)."""
         s = self.s
         g = s.g
@@ -992,7 +1028,7 @@ class Thread:
                 self.system("api_error", {"level": "error", "error": e, "retryInMs": 1000 * 2 ** (att - 1),
                                           "retryAttempt": att, "maxRetries": 10})
                 g.truth.note("claude.api_error_retry_line")
-            if r.random() < 0.6:
+            if not final and r.random() < 0.6:
                 return False  # retries recovered; the call goes on normally
         s.tick(800, 20000)
         if s.v < (2, 0, 0):
@@ -1032,32 +1068,41 @@ class Thread:
 
     # one API call -------------------------------------------------------------------------
     def round(self, *, last: bool, allow_task: bool, tools: bool = True,
-              text: str | None = None) -> str:
+              text: str | None = None, force_task: bool = False) -> str:
         """One API response (several lines) and its tool results. Returns ok|failed|interrupted."""
         s = self.s
         g = s.g
         r = g.rng
         ct = g.ct
         spec = s.spec
-        if spec.api_errors and not self.side and r.random() < 0.3 and self.api_failure():
+        if spec.force_fail and not self.side and not force_task and not s.failed_once:
+            s.failed_once = True
+            if self.api_failure(final=True):
+                return "failed"
+        if (spec.api_errors and not self.side and not force_task
+                and r.random() < (0.3 if g.small else 0.04) and self.api_failure()):
             return "failed"
         blocks: list[dict[str, Any]] = []
         plans: list[dict[str, Any] | None] = []
-        if self.model != M_HAIKU45 and r.random() < 0.45:
+        if self.model != M_HAIKU45 and r.random() < (0.2 if g.small else 0.45):
             blocks.append({"type": "thinking", "thinking": ct.prose(ct.n(1500, 1.0, 20, 30000)),
-                           "signature": ct.b64(r.randint(200, 1600))})
+                           "signature": ct.b64(r.randint(60, 200) if g.small else r.randint(200, 1600))})
             plans.append(None)
-        if last or r.random() < 0.6 or text is not None:
+        if last or r.random() < (0.3 if g.small else 0.6) or text is not None:
             blocks.append({"type": "text", "text": text if text is not None else ct.prose(ct.n(700, 0.9, 10, 15000))})
             plans.append(None)
         if not last and tools:
-            for _ in range(r.choices([1, 2, 3, 4], [60, 25, 10, 5])[0]):
-                p = self.plan_tool(allow_task)
+            k = r.choices([1, 2], [85, 15])[0] if g.small else r.choices([1, 2, 3, 4], [60, 25, 10, 5])[0]
+            for j in range(k):
+                p = self.plan_tool(allow_task, force_task and j == 0)
                 blocks.append(p["block"])
                 plans.append(p)
         if not blocks:
             blocks.append({"type": "text", "text": ct.prose(ct.n(400, 0.9, 10, 8000))})
             plans.append(None)
+        if s.straddle and len(blocks) == 1:
+            blocks.insert(0, {"type": "text", "text": ct.prose(ct.n(400, 0.9, 10, 8000))})
+            plans.insert(0, None)
         # interruption of the last tool use: rejected by the user or left unanswered
         interrupted = False
         tool_idx = [i for i, p in enumerate(plans) if p is not None]
@@ -1065,10 +1110,11 @@ class Thread:
             lastp = plans[tool_idx[-1]]
             assert lastp is not None
             x = r.random()
-            if lastp["name"] in ("Bash", "Edit", "Write") and x < 0.03:
+            k = 4 if g.small else 1
+            if lastp["name"] in ("Bash", "Edit", "Write") and x < 0.03 * k:
                 lastp["outcome"] = "reject"
                 interrupted = True
-            elif lastp["name"] != s.task_name and x < 0.045:
+            elif lastp["name"] != s.task_name and x < 0.045 * k:
                 lastp["outcome"] = "unanswered"
                 interrupted = True
         # usage for this call
@@ -1122,7 +1168,14 @@ class Thread:
         mid = s.msg_prefix + g.alnum(22)
         req = None if spec.no_reqid else "req_011C" + g.alnum(20)
         s.tick(1500, 25000)
-        kept_ts = 0
+        if s.straddle and n > 1:
+            # a session started just before midnight: let this group cross it (UTC day of the
+            # kept line differs from the day of the group's first line)
+            s.straddle = False
+            edge = (s.t // DAY_MS + 1) * DAY_MS
+            if edge - s.t < 600_000:
+                s.t = max(s.t, edge - r.randint(150, 1500))
+        kept_ts = first_ts = 0
         pending_results: list[tuple[dict[str, Any], str]] = []
         final_usage: dict[str, Any] = {}
         for i, blk in enumerate(blocks):
@@ -1134,6 +1187,8 @@ class Thread:
                 body["requestId"] = req
             d = self.env("assistant", body)
             self.mirror(d)
+            if i == 0:
+                first_ts = s.t
             if i == kept:
                 kept_ts = s.t
                 final_usage = usage
@@ -1145,16 +1200,19 @@ class Thread:
                         self.tool_result(p, d["uuid"])
                 else:
                     pending_results.append((p, d["uuid"]))
-        if not s.replaying:
-            g.truth.add_call(AGENT_CLAUDE, self.model, kept_ts, input_tokens=inp,
-                             output_tokens=best, cache_read=cr, cache_creation=cc,
-                             cache_1h=c1h if s.v >= (1, 0, 100) else 0)
-            if req is None:
-                g.truth.note("claude.call_without_request_id")
-            if self.side:
-                g.truth.note("claude.subagent_call" if self.agent_id else "claude.inline_sidechain_call")
-            if c1h:
-                g.truth.note("claude.call_with_1h_cache_write")
+        g.truth.add_call(AGENT_CLAUDE, self.model, kept_ts, input_tokens=inp,
+                         output_tokens=best, cache_read=cr, cache_creation=cc,
+                         cache_1h=c1h if s.v >= (1, 0, 100) else 0)
+        if req is None:
+            g.truth.note("claude.call_without_request_id")
+        if self.side:
+            g.truth.note("claude.subagent_call" if self.agent_id else "claude.inline_sidechain_call")
+        if c1h:
+            g.truth.note("claude.call_with_1h_cache_write")
+        if n > 1 and blocks[kept] is not blocks[-1]:
+            g.truth.note("claude.kept_line_not_last")
+        if utc_day(kept_ts) != utc_day(first_ts):
+            g.truth.note("claude.group_across_midnight")
         self.tokens_total = inp + cc + cr + best
         self.last_usage = final_usage
         self.last_call_ms = s.t
@@ -1167,7 +1225,7 @@ class Thread:
                 self.tool_result(p, auuid)
         if interrupted:
             s.tick(500, 20000)
-            self.user_text("[Request interrupted by user for tool use]")
+            self.user_text(ct.c("[Request interrupted by user for tool use]"))
             if spec.notice and r.random() < 0.5 and s.v >= (2, 0, 0):
                 self.notice()
             return "interrupted"
@@ -1196,12 +1254,13 @@ class ClaudeSession:
         if spec.no_reqid:
             self.msg_prefix = r.choice(["msg_bdrk_01", "msg_vrtx_01", "msg_01"])
         self.prompt_id = g.uid()
-        self.replaying = False
         self.sinks: list[Sink] = []
         self.main_sink = self.new_sink(self.pdir / f"{self.sid}.jsonl", keep=True)
         final_main = (2, 0, 37) <= self.v <= (2, 0, 44) or self.v >= (2, 1, 97)
         self.main = Thread(self, self.main_sink, final_all=final_main)
         self.turns = 0
+        self.straddle = DAY_MS - spec.t0 % DAY_MS < 300_000
+        self.failed_once = False
         self.bounds: list[tuple[int, int, str, int, str]] = []
         self.journal: Sink | None = None
 
@@ -1249,7 +1308,7 @@ class ClaudeSession:
                                  "sessionId": self.sid})
             m.env("attachment", {"attachment": {
                 "type": "hook_success", "hookName": "SessionStart:startup", "toolUseID": g.uid(),
-                "hookEvent": "SessionStart", "content": "", "stdout": ct.c("session registered\n"),
+                "hookEvent": "SessionStart", "content": ct.c(""), "stdout": ct.c("session registered\n"),
                 "stderr": "", "exitCode": 0, "command": ct.c("${CLAUDE_PLUGIN_ROOT}/scripts/start.sh"),
                 "durationMs": r.randint(100, 2000)}}, parent=None if m.last is None else "__chain__")
         if spec.warmup and self.spec.era == "2.0":
@@ -1258,7 +1317,8 @@ class ClaudeSession:
         target = spec.target
         while True:
             self.turn()
-            if self.bytes() >= target:
+            done = self.main_sink.size if spec.big else self.bytes()
+            if done >= target and self.turns >= spec.min_turns:
                 break
         self.finish()
 
@@ -1303,16 +1363,18 @@ class ClaudeSession:
         m = self.main
         first = self.turns == 0 and m.last is None
         self.turns += 1
-        if self.turns > 1 or m.last is not None:
+        if self.turns > 1:
             self.tick(20_000, 1_800_000)
+        elif m.last is not None:
+            self.tick(500, 15_000)
         self.prompt_id = g.uid()
-        if spec.model_switch and self.turns == 3:
+        if spec.model_switch and self.turns == 2:
             m.system("local_command", {"content": ct.c("<command-name>/model</command-name>\n<command-stdout>Set model to haiku</command-stdout>"),
                                        "level": "info", "isMeta": False})
             m.model = M_HAIKU45 if m.model != M_HAIKU45 else M_SONNET45
             g.truth.note("claude.model_switch")
         if self.v >= (2, 0, 0):
-            if r.random() < 0.5:
+            if r.random() < (0.2 if g.small else 0.5):
                 q = ct.prose(ct.n(200, 1.0, 5, 4000))
                 for op in ("enqueue", "dequeue"):
                     d = {"type": "queue-operation", "operation": op, "timestamp": iso(self.t),
@@ -1340,10 +1402,16 @@ class ClaudeSession:
         if spec.torn and self.turns in (1, 2):
             self.torn_line()
         start = self.t
-        rounds = r.choices([1, 2, 3, 4, 5, 6, 8], [10, 20, 22, 18, 12, 10, 8])[0]
+        if g.small:
+            rounds = r.choices([1, 2, 3], [30, 50, 20])[0]
+        else:
+            rounds = r.choices([1, 2, 3, 4, 5, 6, 8], [10, 20, 22, 18, 12, 10, 8])[0]
         allow_task = spec.subagents
+        if spec.force_task and self.turns == 1 and rounds == 1:
+            rounds = 2
         for i in range(rounds):
-            st = m.round(last=i == rounds - 1, allow_task=allow_task)
+            force = spec.force_task and self.turns == 1 and i == 0
+            st = m.round(last=i == rounds - 1, allow_task=allow_task, force_task=force)
             if st != "ok":
                 break
             if m.ctx > 150_000 and (spec.compaction or spec.big or r.random() < 0.5):
@@ -1360,7 +1428,7 @@ class ClaudeSession:
             m.system("stop_hook_summary", {"hookCount": 1, "hookInfos": [{"command": ct.c("hooks/stop.sh"), "durationMs": r.randint(20, 400)}],
                                            "hookErrors": [], "preventedContinuation": False, "stopReason": "",
                                            "hasOutput": True, "level": "suggestion", "toolUseID": g.uid()})
-        if spec.btw and self.v >= (2, 1, 0) and (self.turns == 1 or r.random() < 0.2) and m.calls:
+        if spec.btw and self.v >= (2, 1, 0) and (self.turns == 1 or r.random() < 0.02) and m.calls:
             self.btw()
         self.bounds.append((len(self.main_sink.kept or []), m.ctx, m.last or "", self.t, m.model))
 
@@ -1458,7 +1526,10 @@ class ClaudeSession:
                 th.progress = (parent, tu["id"], aid, prompt)
                 g.truth.note("claude.agent_progress_run")
         th.user_text(prompt, first=True)
-        rounds = r.choices([1, 2, 3, 4, 6], [15, 25, 25, 20, 15])[0]
+        if g.small:
+            rounds = r.choices([1, 2], [50, 50])[0]
+        else:
+            rounds = r.choices([1, 2, 3, 4, 6], [15, 25, 25, 20, 15])[0]
         for i in range(rounds):
             th.round(last=i == rounds - 1, allow_task=False)
         res = ct.prose(ct.n(1500, 1.0, 20, 20000))
@@ -1554,6 +1625,7 @@ class XSpec:
     t0: int
     target: int
     child: str | None = None  # "subagent" | "fork"
+    min_turns: int = 1
     model_switch: bool = False
     archived: bool = False
     compaction: bool = False
@@ -1565,19 +1637,18 @@ class CodexGen(GenBase):
     def run(self) -> None:
         r = self.rng
         forced = [
-            XSpec(0, 4, self.start_ms(), 0, child="subagent", model_switch=True),
+            XSpec(0, 4, self.start_ms(), 0, child="subagent", model_switch=True, min_turns=2),
             XSpec(1, 1, self.midnight_ms(), 0, archived=True, compaction=True),
-            XSpec(2, 0, self.start_ms(), 0),
-            XSpec(3, 2, self.start_ms(), 0, child="fork"),
-            XSpec(4, 3, self.start_ms(), 0, child="subagent", compaction=True),
+            XSpec(2, 0, self.start_ms(), 0, child="fork"),
         ]
-        n_sessions = max(5, int(400 * (self.budget / (1 << 30)) ** 0.65))
+        self.ct.huge_p = 0.0
+        n_sessions = max(5, int(1200 * (self.budget / (1 << 30)) ** 0.65))
         mean = max(3000, self.budget / n_sessions)
         written = 0
-        while written < self.budget:
+        while forced or written < self.budget:
             if forced:
                 spec = forced.pop(0)
-                spec.target = int(mean * r.lognormvariate(0, 0.5) / 1.13)
+                spec.target = 0 if self.small else int(mean * r.lognormvariate(0, 0.5) / 1.13)
             else:
                 spec = XSpec(r.randrange(len(PROJECTS)), r.randrange(len(CODEX_VERSIONS)),
                              self.midnight_ms() if r.random() < 0.04 else self.start_ms(),
@@ -1731,7 +1802,9 @@ class CodexSession:
             self.turn()
             if self.parent is None and self.spec.child and turns == 1:
                 self.spawn_child(self.spec.child)
-            if self.sink.size >= self.spec.target or (self.parent is not None and turns >= r.randint(1, 3)):
+            if self.parent is not None and (self.g.small or turns >= r.randint(1, 3)):
+                break
+            if self.parent is None and self.sink.size >= self.spec.target and turns >= self.spec.min_turns:
                 break
             self.tick(30_000, 3_600_000)
         size = self.sink.size
@@ -1769,7 +1842,12 @@ class CodexSession:
         r = self.g.rng
         new = r.randint(200, 3000)
         inp = self.ctx + new
-        cached = 0 if self.ctx < 12000 and r.random() < 0.5 else (self.ctx // 128) * 128
+        if self.ctx < 12000 and r.random() < 0.5:
+            cached = 0
+        elif r.random() < 0.08:  # partial cache hit
+            cached = (self.ctx // 256) * 128
+        else:
+            cached = (self.ctx // 128) * 128
         cached = min(cached, inp)
         out = max(8, out_chars // 4 + r.randint(5, 600))
         reasoning = int(out * r.uniform(0, 0.8)) if r.random() < 0.8 else 0
@@ -1794,7 +1872,10 @@ class CodexSession:
         self.ctx += len(prompt) // 4
         self.tick(100, 2000)
         self.token_count(None)
-        rounds = r.choices([1, 2, 3, 4, 6, 8], [10, 20, 25, 20, 15, 10])[0]
+        if g.small:
+            rounds = r.choices([1, 2, 3], [20, 50, 30])[0]
+        else:
+            rounds = r.choices([1, 2, 3, 4, 6, 8], [10, 20, 25, 20, 15, 10])[0]
         for i in range(rounds):
             last = i == rounds - 1
             self.tick(1000, 15000)
@@ -1802,7 +1883,7 @@ class CodexSession:
             if self.old:
                 self.line("event_msg", {"type": "agent_reasoning", "text": summ})
             self.line("response_item", {"type": "reasoning", "summary": [{"type": "summary_text", "text": summ}],
-                                        "content": None, "encrypted_content": "gAAAAAB" + ct.b64(r.randint(300, 3000))})
+                                        "content": None, "encrypted_content": "gAAAAAB" + ct.b64(r.randint(60, 300) if g.small else r.randint(300, 3000))})
             out_chars = len(summ)
             if last:
                 msg = ct.prose(ct.n(1200, 0.9, 10, 15000))
@@ -1827,7 +1908,8 @@ class CodexSession:
                 self.line("event_msg", {"type": "agent_message", "message": msg, "phase": "commentary"})
                 self.line("response_item", {"type": "message", "role": "assistant",
                                             "content": [{"type": "output_text", "text": msg}], "phase": "commentary"})
-            calls = [self.plan_call() for _ in range(r.choices([1, 2, 3], [60, 30, 10])[0])]
+            ncalls = 1 if g.small else r.choices([1, 2, 3], [60, 30, 10])[0]
+            calls = [self.plan_call() for _ in range(ncalls)]
             for c in calls:
                 out_chars += len(c["arguments"])
                 self.tick(5, 300)
@@ -1871,9 +1953,9 @@ class CodexSession:
             cmd = ct.c(f"{r.choice(['rg -n', 'sed -n 1,200p', 'pytest -q', 'cargo test', 'git diff', 'ls'])} {ct.rel_path()}")
             error = r.random() < 0.1
             if name == "shell":
-                args = json.dumps({"command": ["bash", "-lc", cmd], "workdir": self.cwd}, ensure_ascii=False)
+                args = _compact({"command": ["bash", "-lc", cmd], "workdir": self.cwd}, ensure_ascii=False)
             else:
-                args = json.dumps({"cmd": cmd, "workdir": self.cwd, "yield_time_ms": 1000, "max_output_tokens": 4000},
+                args = _compact({"cmd": cmd, "workdir": self.cwd, "yield_time_ms": 1000, "max_output_tokens": 4000},
                                   ensure_ascii=False)
             item = {"type": "function_call", "name": name, "arguments": args, "call_id": cid}
             extra: dict[str, Any] = {"cmd": cmd}
@@ -1885,7 +1967,7 @@ class CodexSession:
             item = {"type": "custom_tool_call", "status": "completed", "call_id": cid, "name": "apply_patch", "input": patch}
             extra = {"path": path}
         else:
-            args = json.dumps({"explanation": ct.words(6), "plan": [{"step": ct.words(r.randint(3, 8)), "status": r.choice(["pending", "in_progress", "completed"])}
+            args = _compact({"explanation": ct.words(6), "plan": [{"step": ct.words(r.randint(3, 8)), "status": r.choice(["pending", "in_progress", "completed"])}
                                                                     for _ in range(r.randint(2, 5))]}, ensure_ascii=False)
             item = {"type": "function_call", "name": name, "arguments": args, "call_id": cid}
             extra = {}
@@ -1915,7 +1997,7 @@ class CodexSession:
         elif name == "shell":
             code = 1 if err else 0
             outp = ct.code(ct.n(1500, 1.0, 10, 20000))
-            out = json.dumps({"output": outp, "metadata": {"exit_code": code, "duration_seconds": round(r.uniform(0, 5), 1)}},
+            out = _compact({"output": outp, "metadata": {"exit_code": code, "duration_seconds": round(r.uniform(0, 5), 1)}},
                              ensure_ascii=False)
             self.line("response_item", {"type": "function_call_output", "call_id": c["id"], "output": out})
             self.ctx += min(20000, len(out) // 4)
@@ -1929,7 +2011,7 @@ class CodexSession:
                                         "stdout": "" if err else txt, "stderr": txt if err else "", "success": not err,
                                         "changes": {c["path"]: {"type": "update", "unified_diff": ct.code(ct.n(300, 0.8, 10, 3000))}},
                                         "status": "failed" if err else "completed"})
-            out = txt if r.random() < 0.5 or err else json.dumps(
+            out = txt if r.random() < 0.5 or err else _compact(
                 {"output": txt, "metadata": {"exit_code": 0, "duration_seconds": 0.0}}, ensure_ascii=False)
             self.line("response_item", {"type": "custom_tool_call_output", "call_id": c["id"], "output": out})
         else:
@@ -1972,12 +2054,13 @@ class GeminiGen(GenBase):
         write_file(self.truth, g_root / "projects.json", AGENT_GEMINI,
                    json.dumps({"projects": registry}, indent=2).encode(), WINDOW_START_MS)
         self.projects = projects
-        kinds = ["twin", "jsonl", "json", "twin", "jsonl"]
-        n_sessions = max(5, int(300 * (self.budget / (1 << 30)) ** 0.65))
+        kinds = ["twin", "jsonl", "json"]
+        self.ct.huge_p = 0.0004
+        n_sessions = max(5, int(800 * (self.budget / (1 << 30)) ** 0.65))
         mean = max(3000, self.budget / n_sessions)
         written = 0
         i = 0
-        while written < self.budget:
+        while i < len(kinds) or written < self.budget:
             kind = kinds[i] if i < len(kinds) else r.choices(["json", "jsonl", "twin"], [35, 55, 10])[0]
             target = int(mean * r.lognormvariate(0, 0.9) / 1.5)
             t0 = self.midnight_ms() if (i == 1 or r.random() < 0.04) else self.start_ms()
@@ -2016,7 +2099,7 @@ class GeminiGen(GenBase):
                             cache_read=cached, reasoning=th)
         if tool:
             self.truth.note("gemini.tool_prompt_tokens")
-        ncalls = r.choices([0, 1, 2, 3], [35, 45, 15, 5])[0]
+        ncalls = r.choices([0, 1], [45, 55])[0] if self.small else r.choices([0, 1, 2, 3], [35, 45, 15, 5])[0]
         if not ncalls:
             return base, None
         calls = []
@@ -2062,7 +2145,7 @@ class GeminiGen(GenBase):
             u = self.user_msg(t, old)
             msgs.append((u, None))
             size += len(msgspec.json.encode(u))
-            for _ in range(r.choices([1, 2, 3, 5], [25, 35, 25, 15])[0]):
+            for _ in range(r.choices([1, 2], [60, 40])[0] if self.small else r.choices([1, 2, 3, 5], [25, 35, 25, 15])[0]):
                 t += r.randint(2000, 40_000)
                 first, full = self.gemini_msg(t, st)
                 msgs.append((first, full))

@@ -82,17 +82,13 @@ _decode_blocks = msgspec.json.Decoder(list[_Block] | str | None).decode
 _decode_any = msgspec.json.decode
 _encode = msgspec.json.encode
 
-# A line can carry a call, a tool result or a prompt only if it is one of these types.
-_WANTED = (b'"assistant"', b'"user"', b'"system"')
-
-
 def _text_of(raw: msgspec.Raw | None) -> str:
     """Decode a small content value (string or list of text blocks) to plain text."""
     if not raw:
         return ""
     try:
         v = _decode_any(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, ValueError):
         return ""
     if isinstance(v, str):
         return v
@@ -109,7 +105,8 @@ def classify_api_error(error: str, status: int | None, api_error: str, text: str
         return "refusal"
     if "prompt is too long" in low or "context" in error or "too long" in low:
         return "context_overflow"
-    if error == "rate_limit" or status == 429 or "limit" in low and "hit your" in low:
+    if (error == "rate_limit" or status == 429 or "usage limit" in low
+            or "out of extra usage" in low or ("limit" in low and "hit your" in low)):
         return "rate_limit"
     if status == 529 or "overloaded" in low:
         return "overloaded"
@@ -194,14 +191,14 @@ class ClaudeReader:
 
     # -- lines -------------------------------------------------------------------------
     def feed(self, line: bytes) -> None:
-        if not any(w in line for w in _WANTED):
-            return
+        # Every line is decoded (unknown fields are skipped by msgspec, not built): even
+        # bookkeeping lines matter, as the parents whose timestamps start a call's duration.
         try:
             d = _decode_line(line)
         except msgspec.ValidationError:
             self.skipped["unrecognized_line"] += 1
             return
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             self.skipped[bad_line_reason(line)] += 1
             return
         t = d.type
@@ -281,7 +278,8 @@ class ClaudeReader:
         g.ts = d.timestamp
         g.final = False
         g.stop = None
-        g.first_parent = d.parentUuid
+        # The parent's time is looked up now: the window of recent lines may lose it later.
+        g.first_parent = self.recent.get(d.parentUuid) if d.parentUuid else None
         g.last_ms = None
         g.ctx = Context(cwd=d.cwd, git_branch=d.gitBranch or None, agent_version=d.version)
         g.speed = None
@@ -388,7 +386,9 @@ class ClaudeReader:
             session_id=g.session, model=g.model, usage=g.usage, context=g.ctx,
             parent_session_id=g.session if sub else None, agent_id=g.agent_id,
             is_subagent=sub, turn_index=g.turn, call_index=g.call_index, provider="anthropic",
-            output_final=g.final, duration_ms=self._duration(g.first_parent, g.last_ms),
+            output_final=g.final,
+            duration_ms=None if g.first_parent is None or g.last_ms is None
+            else max(g.last_ms - g.first_parent, 0),
             status=status, error_code=code, speed=g.speed, alias=g.alias,
             is_sidechain=g.is_side,
         ))
@@ -411,7 +411,7 @@ def _raw_str(raw: msgspec.Raw | None) -> str:
         return ""
     try:
         v = _decode_any(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, ValueError):
         return ""
     return v if isinstance(v, str) else ""
 
