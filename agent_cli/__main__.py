@@ -1,3 +1,4 @@
 from agent_cli.cli import cli
 
-cli()
+if __name__ == "__main__":  # guarded: worker processes import this module too
+    cli()

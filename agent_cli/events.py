@@ -45,11 +45,8 @@ TOOL_ERROR_CODES = frozenset({"validation", "exit_code", "rejected", "error"})
 
 def event_id(agent: str, *natural_key: str) -> str:
     """Return the deterministic id of an event: sha256 over "v1", the agent and the key."""
-    h = hashlib.sha256(b"v1")
-    for part in (agent, *natural_key):
-        h.update(b"\x1f")
-        h.update(part.encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
+    text = "\x1f".join(("v1", agent, *natural_key))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(slots=True)

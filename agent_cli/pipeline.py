@@ -104,21 +104,26 @@ class Builder:
 
     def _count_call(self, ev: dict[str, Any], rev: int) -> None:
         r = self.report
-        now = tuple(ev[k] for k in TOKEN_FIELDS)
+        now = (ev["input_tokens"], ev["output_tokens"], ev["cache_read_tokens"],
+               ev["cache_creation_tokens"], ev["cache_creation_1h_tokens"],
+               ev["reasoning_tokens"])
+        t = r.tokens
         if rev == 0:
             r.llm_calls += 1
             r.by_agent[ev["agent"]] += 1
             r.error_calls += ev["status"] == "error"
-            before: tuple[int, ...] = (0,) * len(TOKEN_FIELDS)
+            for name, a in zip(TOKEN_FIELDS, now, strict=True):
+                t[name] += a
         else:
             r.revisions += 1
-            before = self._prev_tokens.get(ev["event_id"], before_zero())
-        for name, a, b in zip(TOKEN_FIELDS, now, before, strict=True):
-            r.tokens[name] += a - b
+            before = self._prev_tokens.get(ev["event_id"], _ZERO)
+            for name, a, b in zip(TOKEN_FIELDS, now, before, strict=True):
+                t[name] += a - b
         if ev["cost_usd"] is None:
             r.unpriced_calls += 1
         else:
             r.cost_usd += ev["cost_usd"]
+        # A later revision replaces these tokens in the summary (the server keeps the last).
         self._prev_tokens[ev["event_id"]] = now
 
     def _tool(self, f: ToolFact) -> dict[str, Any] | None:
@@ -130,8 +135,7 @@ class Builder:
         return tool_call(f, self.enricher.place(f.context))
 
 
-def before_zero() -> tuple[int, ...]:
-    return (0,) * len(TOKEN_FIELDS)
+_ZERO = (0,) * len(TOKEN_FIELDS)
 
 
 def select_sources(agents: tuple[str, ...]) -> list[Source]:

@@ -15,7 +15,7 @@ Lines are decoded with msgspec into structs that name only these fields, so the 
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,13 @@ class _Message(msgspec.Struct):
     model: str | None = None
     stop_reason: str | None = None
     usage: dict[str, Any] | None = None
-    content: msgspec.Raw = _NO_RAW
+    content: list[_Block] | str | None = None
+
+
+class _LooseMessage(_Message):
+    """Fallback when `content` has a shape no version wrote so far: kept undecoded."""
+
+    content: msgspec.Raw = _NO_RAW  # type: ignore[assignment]
 
 
 class _Line(msgspec.Struct):
@@ -77,7 +83,12 @@ class _Line(msgspec.Struct):
     message: _Message | None = None
 
 
+class _LooseLine(_Line):
+    message: _LooseMessage | None = None  # type: ignore[assignment]
+
+
 _decode_line = msgspec.json.Decoder(_Line).decode
+_decode_loose = msgspec.json.Decoder(_LooseLine).decode
 _decode_blocks = msgspec.json.Decoder(list[_Block] | str | None).decode
 _decode_any = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -96,6 +107,16 @@ def _text_of(raw: msgspec.Raw | None) -> str:
         return " ".join(b.get("text", "") for b in v if isinstance(b, dict)
                         and isinstance(b.get("text"), str))
     return ""
+
+
+def _tok(v: object) -> int:
+    return v if type(v) is int and v > 0 else _int(v)
+
+
+def _span(start: str | None, end: str | None) -> int | None:
+    """Milliseconds from one ISO timestamp to another (None when either is unknown)."""
+    a, b = ms(start), ms(end)
+    return None if a is None or b is None else max(b - a, 0)
 
 
 def classify_api_error(error: str, status: int | None, api_error: str, text: str) -> str:
@@ -133,8 +154,8 @@ def classify_tool_error(text: str) -> str:
 class _Group:
     """The lines of one API response seen so far in this file."""
 
-    __slots__ = ("alias", "call_index", "ctx", "eid", "final", "first_parent", "is_side",
-                 "agent_id", "last_ms", "model", "rank", "session", "speed", "stop",
+    __slots__ = ("agent_id", "alias", "call_index", "ctx", "eid", "final", "first_parent",
+                 "is_side", "key", "last_ts", "model", "rank", "session", "speed", "stop",
                  "ts", "turn", "usage")
 
     def to_json(self) -> list[Any]:
@@ -143,14 +164,15 @@ class _Group:
         return [self.eid, self.alias, self.is_side, self.agent_id, self.session, self.model,
                 [u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_creation_tokens,
                  u.cache_creation_1h_tokens], self.rank, self.ts, self.final, self.first_parent,
-                self.last_ms, [c.cwd, c.git_branch, c.agent_version], self.speed, self.turn,
-                self.call_index, self.stop]
+                self.last_ts, [c.cwd, c.git_branch, c.agent_version], self.speed, self.turn,
+                self.call_index, self.stop, list(self.key)]
 
     @classmethod
     def from_json(cls, v: list[Any]) -> _Group:
         g = cls()
         (g.eid, g.alias, g.is_side, g.agent_id, g.session, g.model, u, g.rank, g.ts, g.final,
-         g.first_parent, g.last_ms, c, g.speed, g.turn, g.call_index, g.stop) = v
+         g.first_parent, g.last_ts, c, g.speed, g.turn, g.call_index, g.stop, key) = v
+        g.key = tuple(key)
         g.usage = Usage(u[0], u[1], u[2], u[3], u[4], 0)
         g.ctx = Context(cwd=c[0], git_branch=c[1], agent_version=c[2])
         return g
@@ -163,9 +185,9 @@ class ClaudeReader:
         self.path = path
         self.skipped = skipped
         self.subagent_file = "/subagents/" in path or Path(path).name.startswith("agent-")
-        self.groups: OrderedDict[str, _Group] = OrderedDict()
+        self.groups: dict[tuple[str, ...], _Group] = {}
         self.tools: dict[str, list[Any]] = {}
-        self.recent: OrderedDict[str, int] = OrderedDict()
+        self.recent: dict[str, str] = {}
         self.turns = [0, 0]  # real prompts seen: main chain, sidechain
         self.calls = 0
         self.out: list[object] = []
@@ -177,9 +199,9 @@ class ClaudeReader:
         s = _decode_any(state)
         for g in s.get("groups", []):
             grp = _Group.from_json(g)
-            self.groups[grp.eid] = grp
+            self.groups[grp.key] = grp
         self.tools = s.get("tools", {})
-        self.recent = OrderedDict(s.get("recent", []))
+        self.recent = dict(s.get("recent", []))
         self.turns = s.get("turns", [0, 0])
         self.calls = s.get("calls", 0)
 
@@ -194,7 +216,10 @@ class ClaudeReader:
         # Every line is decoded (unknown fields are skipped by msgspec, not built): even
         # bookkeeping lines matter, as the parents whose timestamps start a call's duration.
         try:
-            d = _decode_line(line)
+            try:
+                d = _decode_line(line)
+            except msgspec.ValidationError:
+                d = _decode_loose(line)
         except msgspec.ValidationError:
             self.skipped["unrecognized_line"] += 1
             return
@@ -213,12 +238,10 @@ class ClaudeReader:
             # A shape no version wrote so far: skip the line, count it, keep going.
             self.skipped["unrecognized_line"] += 1
         if d.uuid and d.timestamp:
-            t_ms = ms(d.timestamp)
-            if t_ms is not None:
-                rec = self.recent
-                rec[d.uuid] = t_ms
-                if len(rec) > _RECENT_UUIDS:
-                    rec.popitem(last=False)
+            rec = self.recent
+            rec[d.uuid] = d.timestamp  # parsed only when a call needs it
+            if len(rec) > _RECENT_UUIDS:
+                del rec[next(iter(rec))]
 
     def _assistant(self, d: _Line) -> None:
         m = d.message
@@ -227,48 +250,47 @@ class ClaudeReader:
         if d.isApiErrorMessage or m.model == "<synthetic>":
             self._synthetic(d, m)
             return
-        if not isinstance(m.usage, dict):
+        u = m.usage
+        if not isinstance(u, dict):
             return
         rid = d.requestId or ""
-        if m.id:
-            eid = event_id(AGENT, m.id, rid)
-        else:
-            eid = event_id(AGENT, "line", d.sessionId or "", d.uuid or d.timestamp)
-        u = m.usage
-        cc = u.get("cache_creation")
-        one_h = _int(cc.get("ephemeral_1h_input_tokens")) if isinstance(cc, dict) else 0
-        usage = Usage(
-            input_tokens=_int(u.get("input_tokens")),
-            output_tokens=_int(u.get("output_tokens")),
-            cache_read_tokens=_int(u.get("cache_read_input_tokens")),
-            cache_creation_tokens=_int(u.get("cache_creation_input_tokens")),
-            cache_creation_1h_tokens=one_h,
-        )
-        if isinstance(cc, dict) and usage.cache_creation_tokens == 0:
-            # Before 2.1.152 the total could be 0 when only the breakdown was reported.
-            usage.cache_creation_tokens = one_h + _int(cc.get("ephemeral_5m_input_tokens"))
+        key = (m.id, rid) if m.id else ("", d.sessionId or "", d.uuid or d.timestamp)
+        inp = _tok(u.get("input_tokens"))
+        out = _tok(u.get("output_tokens"))
+        cr = _tok(u.get("cache_read_input_tokens"))
+        cc = _tok(u.get("cache_creation_input_tokens"))
+        breakdown = u.get("cache_creation")
+        one_h = 0
+        if isinstance(breakdown, dict):
+            one_h = _tok(breakdown.get("ephemeral_1h_input_tokens"))
+            if cc == 0:  # before 2.1.152 the total could be 0 with only the breakdown
+                cc = one_h + _tok(breakdown.get("ephemeral_5m_input_tokens"))
         final = m.stop_reason is not None
-        rank = usage.total * 2 + (1 if final else 0)
-        t_ms = ms(d.timestamp)
-        blocks = self._blocks(m.content)
-        g = self.groups.get(eid)
+        rank = (inp + out + cr + cc) * 2 + final
+        g = self.groups.get(key)
         if g is None:
             for other in list(self.groups):  # a new response settles the previous ones
                 self._emit(self.groups.pop(other))
-            g = self._new_group(d, m, eid, rid)
-            self.groups[eid] = g
+            g = self._new_group(d, m, key, rid)
+            self.groups[key] = g
         if rank >= g.rank:  # ties: the later line wins
-            g.rank, g.usage, g.ts, g.final, g.stop = rank, usage, d.timestamp, final, m.stop_reason
-            g.speed = u.get("speed") if isinstance(u.get("speed"), str) else None
-        if t_ms is not None and (g.last_ms is None or t_ms > g.last_ms):
-            g.last_ms = t_ms
-        for b in blocks:
-            if b.type == "tool_use" and b.id:
-                self._remember_tool(b, d, eid)
+            g.rank, g.ts, g.final, g.stop = rank, d.timestamp, final, m.stop_reason
+            g.usage = Usage(inp, out, cr, cc, one_h, 0)
+            speed = u.get("speed")
+            g.speed = speed if isinstance(speed, str) else None
+        if d.timestamp > g.last_ts:  # same ISO format within a file: text order is time order
+            g.last_ts = d.timestamp
+        content = m.content
+        if content and not isinstance(content, str):
+            for b in self._blocks(content):
+                if b.type == "tool_use" and b.id:
+                    self._remember_tool(b, d, g.eid)
 
-    def _new_group(self, d: _Line, m: _Message, eid: str, rid: str) -> _Group:
+    def _new_group(self, d: _Line, m: _Message, key: tuple[str, ...], rid: str) -> _Group:
         g = _Group()
-        g.eid, g.alias = eid, (m.id if m.id and rid else None)
+        g.key = key
+        g.eid = event_id(AGENT, *key) if m.id else event_id(AGENT, "line", *key[1:])
+        g.alias = m.id if m.id and rid else None
         g.is_side = bool(d.isSidechain)
         g.agent_id = d.agentId
         g.session = d.sessionId
@@ -280,7 +302,7 @@ class ClaudeReader:
         g.stop = None
         # The parent's time is looked up now: the window of recent lines may lose it later.
         g.first_parent = self.recent.get(d.parentUuid) if d.parentUuid else None
-        g.last_ms = None
+        g.last_ts = d.timestamp
         g.ctx = Context(cwd=d.cwd, git_branch=d.gitBranch or None, agent_version=d.version)
         g.speed = None
         g.turn = self.turns[1 if g.is_side else 0]
@@ -289,8 +311,10 @@ class ClaudeReader:
         return g
 
     def _synthetic(self, d: _Line, m: _Message) -> None:
-        blocks = self._blocks(m.content)
-        text = " ".join(_text_of(b.text) for b in blocks if b.type == "text")
+        if isinstance(m.content, str):
+            text = m.content
+        else:
+            text = " ".join(_text_of(b.text) for b in self._blocks(m.content) if b.type == "text")
         if not d.isApiErrorMessage and not text.startswith("API Error"):
             self.skipped["synthetic_notice"] += 1  # "No response requested." and the like
             return
@@ -306,7 +330,7 @@ class ClaudeReader:
             agent_id=d.agentId, is_subagent=bool(d.isSidechain) or self.subagent_file,
             turn_index=self.turns[1 if d.isSidechain else 0], call_index=self.calls,
             provider="anthropic", status="error", error_code=code,
-            duration_ms=self._duration(d.parentUuid, ms(d.timestamp)),
+            duration_ms=self._duration(d.parentUuid, d.timestamp),
         )
         self.calls += 1
         self.out.append(fact)
@@ -315,28 +339,33 @@ class ClaudeReader:
         m = d.message
         if m is None or not m.content:
             return
-        raw = memoryview(m.content)[:48].tobytes()
-        if raw[:1] == b'"':
-            if self._is_prompt(d, raw):
+        content = m.content
+        if isinstance(content, msgspec.Raw):  # the loose fallback: look at the head only
+            head = memoryview(content)[:48].tobytes()
+            content = head.decode("utf-8", "replace").lstrip('"') if head[:1] == b'"' else content
+        if isinstance(content, str):
+            if self._is_prompt(d, content[:40]):
                 self.turns[1 if d.isSidechain else 0] += 1
             return
-        blocks = self._blocks(m.content)
+        blocks = self._blocks(content)
         results = [b for b in blocks if b.type == "tool_result" and b.tool_use_id]
         if not results:
-            if any(b.type == "text" for b in blocks) and self._is_prompt(d, b""):
+            if any(b.type == "text" for b in blocks) and self._is_prompt(d, ""):
                 self.turns[1 if d.isSidechain else 0] += 1
             return
         for b in results:
             self._tool_result(b, d)
 
     @staticmethod
-    def _is_prompt(d: _Line, head: bytes) -> bool:
+    def _is_prompt(d: _Line, head: str) -> bool:
         if d.isMeta or d.isCompactSummary:
             return False
-        return not (head.startswith(b'"[Request interrupted') or head.startswith(b'"<local-command'))
+        return not head.startswith(("[Request interrupted", "<local-command"))
 
-    def _blocks(self, raw: msgspec.Raw | None) -> list[_Block]:
-        if not raw:
+    def _blocks(self, raw: list[_Block] | str | msgspec.Raw | None) -> list[_Block]:
+        if isinstance(raw, list):
+            return raw
+        if not raw or isinstance(raw, str):
             return []
         try:
             v = _decode_blocks(raw)
@@ -372,11 +401,8 @@ class ClaudeReader:
         ))
 
     # -- output ------------------------------------------------------------------------
-    def _duration(self, parent: str | None, end: int | None) -> int | None:
-        start = self.recent.get(parent) if parent else None
-        if start is None or end is None:
-            return None
-        return max(end - start, 0)
+    def _duration(self, parent: str | None, end: str | None) -> int | None:
+        return _span(self.recent.get(parent) if parent else None, end)
 
     def _emit(self, g: _Group) -> None:
         sub = g.is_side or self.subagent_file
@@ -387,8 +413,7 @@ class ClaudeReader:
             parent_session_id=g.session if sub else None, agent_id=g.agent_id,
             is_subagent=sub, turn_index=g.turn, call_index=g.call_index, provider="anthropic",
             output_final=g.final,
-            duration_ms=None if g.first_parent is None or g.last_ms is None
-            else max(g.last_ms - g.first_parent, 0),
+            duration_ms=_span(g.first_parent, g.last_ts),
             status=status, error_code=code, speed=g.speed, alias=g.alias,
             is_sidechain=g.is_side,
         ))

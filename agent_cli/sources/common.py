@@ -16,10 +16,31 @@ def to_int(v: object) -> int:
     return 0
 
 
+_DAYS: dict[str, int] = {}
+
+
 def ms(ts: str | None) -> int | None:
     """Milliseconds since the epoch of an ISO timestamp, None when it cannot be parsed."""
     if not ts or not isinstance(ts, str):
         return None
+    if len(ts) == 24 and ts[23] == "Z" and ts[10] == "T" and ts[19] == ".":
+        # The agents' usual form (2026-10-02T10:00:01.123Z), parsed without datetime: this
+        # runs for every call and tool result of a history.
+        day = _DAYS.get(ts[:10])
+        if day is None:
+            day = _slow_ms(ts[:10] + "T00:00:00+00:00")
+            if day is None:
+                return None
+            _DAYS[ts[:10]] = day
+        try:
+            return (day + int(ts[11:13]) * 3_600_000 + int(ts[14:16]) * 60_000
+                    + int(ts[17:19]) * 1000 + int(ts[20:23]))
+        except ValueError:
+            return None
+    return _slow_ms(ts)
+
+
+def _slow_ms(ts: str) -> int | None:
     try:
         d = datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:
