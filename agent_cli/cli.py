@@ -42,7 +42,8 @@ def _errors_to_click(fn: F) -> F:
             raise err from None
         except OSError as e:
             # A folder that cannot be created or read: say which, not where in the code.
-            raise click.ClickException(f"{e.strerror or e}: {e.filename or ''}".rstrip(": "))
+            msg = f"{e.strerror or e}: {e.filename or ''}".rstrip(": ")
+            raise click.ClickException(msg) from None
         except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
             raise
         except Exception as e:

@@ -31,19 +31,28 @@ class Store(Protocol):
 
     def get(self, key: int) -> tuple[int, int] | None: ...
     def put(self, key: int, rank: int, revision: int) -> None: ...
+    def prefetch(self, keys: list[int]) -> None: ...
 
 
 class MemoryStore:
-    """A dict store, for dry-run (nothing is written anywhere)."""
+    """A dict store, for dry-run (nothing is written anywhere).
+
+    A row is packed into one int (rank << 20 | revision): a history's ledger then costs
+    about 100 bytes a call, not 200.
+    """
 
     def __init__(self) -> None:
-        self.rows: dict[int, tuple[int, int]] = {}
+        self.rows: dict[int, int] = {}
 
     def get(self, key: int) -> tuple[int, int] | None:
-        return self.rows.get(key)
+        v = self.rows.get(key)
+        return None if v is None else (v >> 20, v & 0xFFFFF)
 
     def put(self, key: int, rank: int, revision: int) -> None:
-        self.rows[key] = (rank, revision)
+        self.rows[key] = rank << 20 | min(revision, 0xFFFFF)
+
+    def prefetch(self, keys: list[int]) -> None:
+        pass
 
 
 class Ledger:
@@ -51,6 +60,17 @@ class Ledger:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def prefetch(self, facts: list[object]) -> None:
+        """Tell the store every key these facts will ask for (one query, not one each)."""
+        keys = []
+        for f in facts:
+            if isinstance(f, (CallFact, ToolFact)):
+                keys.append(key_of(f.event_id))
+                if isinstance(f, CallFact) and f.alias:
+                    keys.append(alias_key(f.agent, f.alias))
+        if keys:
+            self.store.prefetch(keys)
 
     def offer_call(self, fact: CallFact) -> int | str:
         """Return the revision to emit, or the reason the call is not emitted."""

@@ -21,7 +21,7 @@ from agent_cli.config import Settings
 from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError
 from agent_cli.events import TOKEN_FIELDS, CallFact, ToolFact, llm_call, tool_call
-from agent_cli.ledger import Ledger, MemoryStore, Store
+from agent_cli.ledger import Ledger, MemoryStore, Store, key_of
 from agent_cli.pricing import Pricer
 from agent_cli.sources import Source, SourceFile
 from agent_cli.tail import Cursor
@@ -56,6 +56,8 @@ class Target(Protocol):
     ledger: Ledger
 
     def cursor(self, path: str) -> Cursor | None: ...
+    def seen(self, path: str) -> tuple[int, int] | None: ...
+    def flush(self) -> None: ...
     def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Built]]) -> int: ...
 
 
@@ -72,11 +74,13 @@ class Builder:
         self.since = since
         self.enricher = enricher or Enricher()
         self.pricer = pricer or Pricer()
-        self._prev_tokens: dict[str, tuple[int, ...]] = {}
+        self._prev_tokens: dict[int, tuple[int, ...]] = {}  # by ledger key, for revisions
 
     def build(self, facts: Iterable[object]) -> list[Built]:
         """Return the events to emit for these facts, each with its hold flag."""
         out: list[Built] = []
+        facts = list(facts)
+        self.ledger.prefetch(facts)
         for f in facts:
             if self.since and f.timestamp[:10] < self.since:  # type: ignore[attr-defined]
                 self.report.not_emitted["before_since"] += 1
@@ -116,7 +120,7 @@ class Builder:
                 t[name] += a
         else:
             r.revisions += 1
-            before = self._prev_tokens.get(ev["event_id"], _ZERO)
+            before = self._prev_tokens.get(key_of(ev["event_id"]), _ZERO)
             for name, a, b in zip(TOKEN_FIELDS, now, before, strict=True):
                 t[name] += a - b
         if ev["cost_usd"] is None:
@@ -124,7 +128,7 @@ class Builder:
         else:
             r.cost_usd += ev["cost_usd"]
         # A later revision replaces these tokens in the summary (the server keeps the last).
-        self._prev_tokens[ev["event_id"]] = now
+        self._prev_tokens[key_of(ev["event_id"])] = now
 
     def _tool(self, f: ToolFact) -> dict[str, Any] | None:
         rev = self.ledger.offer_tool(f)
@@ -177,21 +181,22 @@ def scan(settings: Settings, target: Target, builder: Builder,
         if should_stop():
             break
         report.files += 1
-        cur = target.cursor(sf.path)
-        if cur is not None and cur.size == sf.size and cur.mtime_ns == sf.mtime_ns:
+        if target.seen(sf.path) == (sf.size, sf.mtime_ns):
             continue  # unchanged since the last scan: not even opened
+        cur = target.cursor(sf.path)
         report.files_read += 1
         for chunk in src.read(sf.path, cur, report.skipped, settings.max_line_bytes):
             if chunk.reset_reason:
                 report.resets[chunk.reset_reason] += 1
             report.partial_lines += chunk.partial
-            facts = chunk.facts
-            target.commit(src.agent, chunk.cursor, lambda: builder.build(facts))
+            target.commit(src.agent, chunk.cursor,
+                          lambda facts=chunk.facts: builder.build(facts))
             report.bytes_read += chunk.bytes_read
             if should_stop():
                 break
         if on_file is not None:
             on_file(sf)
+    target.flush()
     return report
 
 
@@ -204,6 +209,12 @@ class PrintTarget:
 
     def cursor(self, path: str) -> Cursor | None:
         return None
+
+    def seen(self, path: str) -> tuple[int, int] | None:
+        return None
+
+    def flush(self) -> None:
+        self.out.flush()
 
     def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Built]]) -> int:
         events = build()

@@ -10,6 +10,7 @@ Nothing here sleeps directly: waiting goes through the `wait` seam (a stop event
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -27,15 +28,22 @@ from agent_cli import pipeline
 from agent_cli.config import Settings
 from agent_cli.errors import ConfigError
 from agent_cli.pipeline import Builder, Report
-from agent_cli.sink import HttpSink, Outgoing, SendResult, Verdict, backoff_delay, \
-    check_endpoint, mask_key
+from agent_cli.sink import (
+    HttpSink,
+    Outgoing,
+    SendResult,
+    Verdict,
+    backoff_delay,
+    check_endpoint,
+    mask_key,
+)
 from agent_cli.sources import Source, SourceFile
 from agent_cli.spool import Lock, Spool, secure_dir, secure_file
 
 log = logging.getLogger("agent_cli")
 
 PAUSE_CAP = 900.0  # a paused endpoint (auth, misconfigured) is retried at most this rarely
-REDISCOVER_SECONDS = 10.0
+REDISCOVER_SECONDS = 30.0  # a full walk finds new and long-idle files; hot files every poll
 HOT_SECONDS = 1800.0  # files modified this recently are re-checked on every poll
 
 
@@ -105,11 +113,11 @@ class Shipper:
     def _record(self, res: SendResult, ok: bool) -> None:
         now = self.clock()
         if ok:
-            if self.failures or self.until:
+            if self.failures or self.until:  # write only on a change: no fsync per batch
                 log.info("delivery recovered")
-            self.failures, self.until = 0, 0.0
-            self.spool.set_meta(consecutive_failures=0, backoff_until=0, pause_reason=None,
-                                pause_detail=None, last_attempt_at=now)
+                self.failures, self.until = 0, 0.0
+                self.spool.set_meta(consecutive_failures=0, backoff_until=0, pause_reason=None,
+                                    pause_detail=None, last_attempt_at=now)
             return
         self.failures += 1
         delay = backoff_delay(self.failures, res.retry_after, self.rng)
@@ -150,10 +158,10 @@ class Shipper:
                     return False, verdict
                 continue
             verdict = self.ship_ready() or verdict
-            if self.spool.depth() and not self.blocked_for() and verdict in (None, Verdict.OK):
-                # Only held (unsettled) rows remain: they become ready shortly.
-                if self.wait(0.2):
-                    return False, verdict
+            held = self.spool.depth() and not self.blocked_for()
+            # Only held (unsettled) rows remain: they become ready shortly.
+            if held and verdict in (None, Verdict.OK) and self.wait(0.2):
+                return False, verdict
         return self.spool.depth() == 0, verdict
 
 
@@ -192,7 +200,7 @@ def run(settings: Settings, *, client: httpx.Client | None = None,
         setup_log(folder)
         spool = Spool(folder)
         sink = HttpSink(endpoint, settings.api_key, client=client)
-        _forget_stale_pause(spool, endpoint, settings.api_key)
+        _forget_stale_pause(spool, endpoint, settings.api_key, settings.once)
         spool.set_meta(endpoint=endpoint, key_hint=mask_key(settings.api_key), pid=os.getpid(),
                        key_fp=_fingerprint(settings.api_key))
         shipper = Shipper(spool, sink)
@@ -219,11 +227,16 @@ def _fingerprint(key: str) -> str:
     return hashlib.sha256(b"agent-cli key " + key.encode()).hexdigest()[:16]
 
 
-def _forget_stale_pause(spool: Spool, endpoint: str, key: str) -> None:
-    """A pause for auth or endpoint reasons ends when the key or the endpoint changed."""
+def _forget_stale_pause(spool: Spool, endpoint: str, key: str, once: bool) -> None:
+    """End a persisted pause (auth, endpoint) when the key or endpoint changed, or for --once.
+
+    A daemon restarted in a loop must keep its backoff (no storm); a one-shot run is a
+    person asking to try now. A server's Retry-After is always honoured.
+    """
     m = spool.meta()
-    reason = m.get("pause_reason", "")
-    changed = (("auth" in reason and m.get("key_fp") != _fingerprint(key))
+    reason = m.get("pause_reason") or ""
+    changed = ((once and reason.startswith("paused"))
+               or ("auth" in reason and m.get("key_fp") != _fingerprint(key))
                or ("endpoint" in reason and m.get("endpoint") != endpoint)
                or "incompatible" in reason)  # a restart may be an upgrade: try again
     if changed:
@@ -249,7 +262,7 @@ def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
     pipeline.scan(settings, spool, builder, files, shipper.stop.is_set, after_file)
     _persist_counts(spool, builder.report)
     if settings.once:
-        empty, verdict = shipper.drain(time.monotonic() + settings.drain_timeout)
+        empty, _ = shipper.drain(time.monotonic() + settings.drain_timeout)
         return _result(spool, shipper, builder.report, 0 if empty else 1)
     spool.hold_seconds = settings.settle_seconds
     _tail(settings, srcs, spool, shipper, builder, env, files)
@@ -335,10 +348,8 @@ def _status(spool: Spool, info: dict[str, Any]) -> dict[str, Any]:
     for agent, path, offset in spool.tracked():
         a = agents.setdefault(agent, {"files": 0, "unread_bytes": 0})
         a["files"] += 1
-        try:
+        with contextlib.suppress(OSError):  # a deleted transcript has nothing left to read
             a["unread_bytes"] += max(os.stat(path).st_size - offset, 0)
-        except OSError:
-            pass
     counters = spool.counters()
     oldest = spool.oldest_age()
     until = float(meta.get("backoff_until", "0"))

@@ -1,15 +1,16 @@
 """The spool: one SQLite file holding cursors, the ledger, the outbox and the counters.
 
     transcript chunk --(one transaction: events + ledger + cursor)--> outbox row
-    outbox row --claim (lease)--> in flight --2xx--> deleted (same transaction as the result)
+    outbox row --claim (lease)--> in flight --2xx--> deleted (one transaction per result)
                                             --rejected--> quarantine (counted)
-                                            --retry/pause--> released (lease cleared)
+                                            --retry/pause--> released
 
 Rules: the events of a chunk and the cursor that passes them commit together, so a crash
 re-reads at most one chunk and the ledger turns the re-read into duplicates; a grown call
 replaces its unsent lower revision; WAL with synchronous=FULL; one writer connection with
 explicit BEGIN IMMEDIATE; a lock file (never the database) keeps a second instance out; the
-folder is 0700 and every file 0600.
+folder is 0700 and every file 0600. Leases live in memory: one process owns the spool, and a
+killed run's leases would be void anyway; persisting them would cost an fsync per batch.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from typing import Any
 import msgspec
 
 from agent_cli.errors import AlreadyRunning, SpoolError
-from agent_cli.ledger import Ledger
+from agent_cli.ledger import Ledger, key_of
 from agent_cli.tail import Cursor
 
 DB_NAME = "spool.sqlite"
 LOCK_NAME = "agent-cli.lock"
-LEASE_SECONDS = 120.0
+SCHEMA_VERSION = 1
+GROUP_OPS = 20_000  # events + cursors per group commit
+GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
+_IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);
@@ -43,12 +47,14 @@ CREATE TABLE IF NOT EXISTS sources(
     head_sha BLOB NOT NULL, marker_sha BLOB NOT NULL, state BLOB, updated_at REAL);
 CREATE TABLE IF NOT EXISTS calls(
     key INTEGER PRIMARY KEY, rank INTEGER NOT NULL, revision INTEGER NOT NULL);
+-- No unique index: the ledger emits each (event_id, revision) once, in the transaction that
+-- queues it. `ekey` (the ledger key) finds lower revisions to replace; a small integer index
+-- keeps inserts and deletes cheap.
 CREATE TABLE IF NOT EXISTS outbox(
-    id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, revision INTEGER NOT NULL,
-    agent TEXT NOT NULL, body BLOB NOT NULL, enqueued_at REAL NOT NULL,
-    not_before REAL NOT NULL DEFAULT 0, lease_until REAL NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0, UNIQUE(event_id, revision));
-CREATE INDEX IF NOT EXISTS outbox_ready ON outbox(not_before, id);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ekey INTEGER NOT NULL, event_id TEXT NOT NULL,
+    revision INTEGER NOT NULL, agent TEXT NOT NULL, body BLOB NOT NULL,
+    enqueued_at REAL NOT NULL, not_before REAL NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_ekey ON outbox(ekey);
 CREATE TABLE IF NOT EXISTS quarantine(
     id INTEGER PRIMARY KEY, event_id TEXT, revision INTEGER, reason TEXT, at REAL, body BLOB);
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, count INTEGER NOT NULL);
@@ -119,6 +125,14 @@ class Spool:
         self.clock = clock
         self.path = folder / DB_NAME
         self.hold_seconds = 0.0  # how long an unsettled call waits before it may be sent
+        self._seen: dict[str, tuple[int, int]] | None = None
+        self.leased: set[int] = set()  # rows in flight (claimed, not yet settled)
+        self._ledger_cache: dict[int, tuple[int, int] | None] = {}
+        self._ledger_puts: dict[int, tuple[int, int]] = {}
+        self._depth: int | None = None  # outbox rows, kept current by every write
+        self._group = False  # a transaction of chunks is open (see `commit`)
+        self._group_ops = 0
+        self._group_start = 0.0
         try:
             if readonly:
                 self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
@@ -138,37 +152,76 @@ class Spool:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
+        # A backfill writes ~100 MB per GB of history: fewer, larger checkpoints, and a page
+        # cache big enough for the ledger's random keys. The WAL is truncated on close.
+        db.execute("PRAGMA cache_size=-8192")
+        db.execute("PRAGMA wal_autocheckpoint=8192")
+        db.execute("PRAGMA journal_size_limit=67108864")
         db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         for suffix in ("-wal", "-shm"):
             p = Path(str(self.path) + suffix)
             if p.exists():
                 os.chmod(p, 0o600)
-        # Single process: leases left by a killed run are void.
-        db.execute("UPDATE outbox SET lease_until = 0 WHERE lease_until > 0")
 
     def close(self) -> None:
+        self.flush()
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; `durable=False` skips the fsync of this commit.
+
+        Only for writes whose loss is harmless: a later durable commit syncs the WAL in
+        order, and a lost delivery receipt only means those events are sent again (the
+        server dedups by id). Events and cursors always commit durably.
+        """
+        self.flush()
+        if not durable:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        finally:
+            if not durable:
+                self.db.execute("PRAGMA synchronous=FULL")
 
     # -- ledger store (called inside `commit`'s transaction) --------------------------
+    # A chunk's keys are fetched in one query and its changes written in one executemany;
+    # the cache lives for one chunk, so memory does not grow with the history.
+    def prefetch(self, keys: list[int]) -> None:
+        cache = self._ledger_cache
+        todo = [k for k in keys if k not in cache]
+        for k in todo:
+            cache[k] = None
+        for i in range(0, len(todo), _IN_CHUNK):
+            part = todo[i:i + _IN_CHUNK]
+            for k, rank, rev in self.db.execute(
+                    f"SELECT key, rank, revision FROM calls WHERE key IN "
+                    f"({','.join('?' * len(part))})", part):
+                cache[k] = (rank, rev)
+
     def get(self, key: int) -> tuple[int, int] | None:
+        if key in self._ledger_cache:
+            return self._ledger_cache[key]
         row = self.db.execute("SELECT rank, revision FROM calls WHERE key = ?", (key,)).fetchone()
         return None if row is None else (row[0], row[1])
 
     def put(self, key: int, rank: int, revision: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)",
-                        (key, rank, revision))
+        self._ledger_cache[key] = self._ledger_puts[key] = (rank, revision)
+
+    def _write_ledger(self) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)",
+                            [(k, r, v) for k, (r, v) in self._ledger_puts.items()])
+        self._ledger_puts.clear()
+        self._ledger_cache.clear()
 
     # -- cursors --------------------------------------------------------------------
     def cursor(self, path: str) -> Cursor | None:
@@ -179,29 +232,48 @@ class Spool:
             return None
         return Cursor(path, *row)
 
-    def cursors(self) -> dict[str, tuple[int, int]]:
-        """Return path -> (size, mtime_ns) of every tracked file (for cheap change checks)."""
-        return {p: (s, m) for p, s, m in self.db.execute(
-            "SELECT path, size, mtime_ns FROM sources")}
+    def seen(self, path: str) -> tuple[int, int] | None:
+        """(size, mtime_ns) of a file when its cursor was stored: unchanged files are skipped.
+
+        Kept in memory (one query for all files), so an idle poll costs no SQL per file.
+        """
+        if self._seen is None:
+            self._seen = {p: (s, m) for p, s, m in self.db.execute(
+                "SELECT path, size, mtime_ns FROM sources")}
+        return self._seen.get(path)
 
     # -- the one write of a scan -----------------------------------------------------
     def commit(self, agent: str, cursor: Cursor, facts_to_events: Callable[[], list[Any]],
                ) -> int:
-        """In one transaction: decide the events (ledger), queue them, move the cursor."""
+        """In one transaction: decide the events (ledger), queue them, move the cursor.
+
+        Chunks are group-committed: the transaction stays open over several chunks (files)
+        until GROUP_OPS rows or GROUP_SECONDS, or `flush()`. A crash rolls back the whole
+        group, events and cursors together, and it is read again: one fsync per group
+        instead of one per file (a backfill touches thousands of files).
+        """
         now = self.clock()
-        with self.transaction() as db:
+        db = self.db
+        if not self._group:
+            db.execute("BEGIN IMMEDIATE")
+            self._group, self._group_ops, self._group_start = True, 0, time.monotonic()
+        try:
             events = facts_to_events()
+            rows = []
             for ev, hold in events:
-                body = _encode(ev)
-                rev = ev["revision"]
-                if rev:
-                    db.execute("DELETE FROM outbox WHERE event_id = ? AND revision < ? "
-                               "AND lease_until < ?", (ev["event_id"], rev, now))
-                db.execute(
-                    "INSERT OR IGNORE INTO outbox(event_id, revision, agent, body, enqueued_at,"
-                    " not_before) VALUES (?, ?, ?, ?, ?, ?)",
-                    (ev["event_id"], rev, ev["agent"], body, now,
-                     now + self.hold_seconds if hold else 0.0))
+                rev, ekey = ev["revision"], key_of(ev["event_id"])
+                if rev:  # the grown call replaces its unsent lower revisions
+                    self._insert(db, rows)  # (those of this very chunk included)
+                    stale = [i for (i,) in db.execute(
+                        "SELECT id FROM outbox WHERE ekey = ? AND revision < ?", (ekey, rev))
+                        if i not in self.leased]
+                    db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in stale])
+                    if self._depth is not None:
+                        self._depth -= len(stale)
+                rows.append((ekey, ev["event_id"], rev, ev["agent"], _encode(ev), now,
+                             now + self.hold_seconds if hold else 0.0))
+            self._insert(db, rows)
+            self._write_ledger()
             db.execute(
                 'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, '
                 "size, mtime_ns, head_len, head_sha, marker_sha, state, updated_at) "
@@ -209,45 +281,82 @@ class Spool:
                 (cursor.path, agent, cursor.offset, cursor.generation, cursor.dev, cursor.ino,
                  cursor.size, cursor.mtime_ns, cursor.head_len, cursor.head_sha,
                  cursor.marker_sha, cursor.state, now))
+        except BaseException:
+            self._group = False
+            self._seen = self._depth = None  # what they said about this group is void
+            self._ledger_puts.clear()
+            self._ledger_cache.clear()
+            db.execute("ROLLBACK")
+            raise
+        if self._seen is not None:
+            self._seen[cursor.path] = (cursor.size, cursor.mtime_ns)
+        self._group_ops += 1 + len(events)
+        if (self._group_ops >= GROUP_OPS
+                or time.monotonic() - self._group_start >= GROUP_SECONDS):
+            self.flush()
         return len(events)
+
+    def flush(self) -> None:
+        """Commit the open group of chunks, if any (durably)."""
+        if self._group:
+            self._group = False
+            self.db.execute("COMMIT")
+
+    def _insert(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        if self._depth is not None:
+            self._depth += len(rows)
+        db.executemany("INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
+                       "not_before) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        rows.clear()
 
     # -- outbox ----------------------------------------------------------------------
     def depth(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        """Rows in the outbox (counted once, then kept current: it is asked after every file)."""
+        if self._depth is None:
+            self._depth = int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return self._depth
 
     def claim(self, limit: int = 500, max_bytes: int = 1024 * 1024) -> list[Row]:
         """Lease up to `limit` ready rows (oldest first) for one delivery attempt."""
-        now = self.clock()
+        self.flush()  # only durable events are sent
         rows: list[Row] = []
         size = 0
-        with self.transaction() as db:
-            for rid, eid, rev, body in db.execute(
-                    "SELECT id, event_id, revision, body FROM outbox WHERE not_before <= ? "
-                    "AND lease_until <= ? ORDER BY id LIMIT ?", (now, now, limit)):
-                if rows and size + len(body) > max_bytes:
-                    break
-                rows.append(Row(rid, eid, rev, body))
-                size += len(body) + 1
-            db.executemany("UPDATE outbox SET lease_until = ?, attempts = attempts + 1 "
-                           "WHERE id = ?", [(now + LEASE_SECONDS, r.id) for r in rows])
+        for rid, eid, rev, body in self.db.execute(
+                "SELECT id, event_id, revision, body FROM outbox WHERE not_before <= ? "
+                "ORDER BY id LIMIT ?", (self.clock(), limit + len(self.leased))):
+            if rid in self.leased:
+                continue
+            if len(rows) >= limit or (rows and size + len(body) > max_bytes):
+                break
+            rows.append(Row(rid, eid, rev, body))
+            size += len(body) + 1
+        self.leased.update(r.id for r in rows)
         return rows
 
     def settle(self, delivered: Iterable[int], quarantined: Iterable[tuple[int, str]],
                pending: Iterable[int], success: bool) -> None:
         """Apply a delivery result in one transaction."""
         now = self.clock()
-        with self.transaction() as db:
-            db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in delivered])
+        delivered, quarantined, pending = list(delivered), list(quarantined), list(pending)
+        # A lost receipt only re-sends events the server dedups; a quarantine is kept durable.
+        with self.transaction(durable=bool(quarantined)) as db:
+            for k in range(0, len(delivered), _IN_CHUNK):
+                part = delivered[k:k + _IN_CHUNK]
+                db.execute(f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(part))})",
+                           part)
             for rid, reason in quarantined:
                 db.execute("INSERT INTO quarantine(event_id, revision, reason, at, body) "
                            "SELECT event_id, revision, ?, ?, body FROM outbox WHERE id = ?",
                            (reason, now, rid))
                 db.execute("DELETE FROM outbox WHERE id = ?", (rid,))
                 self._bump(f"quarantine.{reason.split(':')[0]}", 1)
-            db.executemany("UPDATE outbox SET lease_until = 0 WHERE id = ?",
-                           [(i,) for i in pending])
             if success:
                 self._set("last_success_at", now)
+        if self._depth is not None:
+            self._depth -= len(delivered) + len(quarantined)
+        self.leased.difference_update(delivered)
+        self.leased.difference_update(r for r, _ in quarantined)
+        self.leased.difference_update(pending)
 
     # -- counters and meta -------------------------------------------------------------
     def _bump(self, name: str, n: int) -> None:

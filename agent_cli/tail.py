@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 HEAD_BYTES = 1024
 MARKER_BYTES = 64
@@ -148,16 +148,12 @@ def read_chunks(
     Each chunk's cursor may be committed together with its facts; nothing is yielded when
     the file did not change. Lines over `max_line` bytes are counted in `skipped`.
     """
-    try:
-        f = open(path, "rb", buffering=1024 * 1024)  # noqa: SIM115 - closed below
-    except OSError:
-        skipped["unreadable_file"] += 1
+    opened = _open_changed(path, cursor, skipped)
+    if opened is None:
         return
+    f, st = opened
     with f:
         fd = f.fileno()
-        st = os.fstat(fd)
-        if unchanged(cursor, st):
-            return
         p = plan(fd, cursor, st.st_size)
         reader = make_reader(p.state)
         offset = p.start
@@ -191,6 +187,42 @@ def read_chunks(
         # unchanged file is skipped next time without being opened.
         yield Chunk(reader.flush(True), make_cursor(path, fd, st, offset, p.generation,
                                                     reader.state()), pending, reset, partial)
+
+
+def read_whole(
+    path: str, cursor: Cursor | None, skipped: Counter[str],
+    parse: Callable[[BinaryIO, os.stat_result], tuple[list[object], int]],
+) -> Iterator[Chunk]:
+    """Re-read a file that is rewritten, not appended to, when its size or mtime changed.
+
+    `parse(file, stat)` returns the facts and the bytes it read; one chunk is yielded with a
+    cursor at the end of the file. Deterministic ids make the re-read idempotent.
+    """
+    opened = _open_changed(path, cursor, skipped)
+    if opened is None:
+        return
+    f, st = opened
+    with f:
+        generation = cursor.generation + 1 if cursor is not None else 0
+        # The cursor first: a parser may close the file (a decompressor does).
+        done = make_cursor(path, f.fileno(), st, st.st_size, generation, None)
+        facts, n = parse(f, st)
+        yield Chunk(facts, done, n)
+
+
+def _open_changed(path: str, cursor: Cursor | None,
+                  skipped: Counter[str]) -> tuple[BinaryIO, os.stat_result] | None:
+    """Open `path` unless it is unreadable (counted) or unchanged since `cursor`."""
+    try:
+        f = open(path, "rb", buffering=1024 * 1024)  # noqa: SIM115 - the caller closes it
+    except OSError:
+        skipped["unreadable_file"] += 1
+        return None
+    st = os.fstat(f.fileno())
+    if unchanged(cursor, st):
+        f.close()
+        return None
+    return f, st
 
 
 def _skip_rest(f: object) -> int:

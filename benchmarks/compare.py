@@ -29,7 +29,10 @@ def latest(events: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return best
 
 
-def totals(events: Iterable[dict[str, Any]]) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]]]:
+Totals = dict[str, Counter[str]]
+
+
+def totals(events: Iterable[dict[str, Any]]) -> tuple[Totals, Totals]:
     """Return (llm totals by agent|model|day, tool totals by agent|tool)."""
     llm: dict[str, Counter[str]] = defaultdict(Counter)
     tools: dict[str, Counter[str]] = defaultdict(Counter)
@@ -61,7 +64,8 @@ def diff(truth: dict[str, Any], events: Iterable[dict[str, Any]]) -> list[str]:
 
 
 def main() -> int:
-    truth = json.loads(open(sys.argv[1]).read())
+    with open(sys.argv[1]) as f:
+        truth = json.load(f)
     with open(sys.argv[2]) as f:
         problems = diff(truth, (json.loads(line) for line in f if line.strip()))
     for p in problems[:50]:

@@ -40,14 +40,6 @@ sys.path.insert(0, str(HERE))
 CCUSAGE_VERSION = "20.0.24"  # 20.0.26 (latest at writing) ships no Linux binary
 
 
-def parse_size(text: str) -> int:
-    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9}
-    for u, f in units.items():
-        if text.upper().endswith(u):
-            return int(float(text[: -len(u)]) * f)
-    return int(text)
-
-
 def measure(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess.DEVNULL,
             timeout: float = 1800) -> dict[str, float]:
     """Run a command; return wall s, CPU s (user+sys, children included) and peak RSS MB."""
@@ -84,9 +76,7 @@ def corpus(size: int, seed: int) -> tuple[Path, dict]:
         shutil.rmtree(base, ignore_errors=True)
         home.mkdir(parents=True)
         t0 = time.monotonic()
-        truth = history.generate(home, size, seed=seed)
-        data = truth.to_json() if hasattr(truth, "to_json") else truth
-        truth_file.write_text(json.dumps(data))
+        history.generate(home, size, seed=seed).write(truth_file)
         print(f"generated {size / 1e6:.0f} MB history in {time.monotonic() - t0:.1f} s",
               file=sys.stderr)
     return home, json.loads(truth_file.read_text())
@@ -164,6 +154,20 @@ def run_ccusage(env: dict[str, str], runs: list[dict[str, float]]) -> str | None
     return None
 
 
+def check_exact(home: Path, work: Path, truth: dict) -> str:
+    """Dry-run once more into a file and compare it with the generator's truth."""
+    import compare
+
+    out = work / "events.jsonl"
+    with out.open("wb") as f:
+        subprocess.run([*AGENT_CLI, "start", "--once", "--dry-run"], stdout=f,
+                       stderr=subprocess.DEVNULL, env=base_env(home, work / "none"), check=True)
+    with out.open() as f:
+        problems = compare.diff(truth, (json.loads(line) for line in f))
+    out.unlink()
+    return "exact" if not problems else f"{len(problems)} differences, e.g. {problems[0]}"
+
+
 def tail_latency(env: dict[str, str], home: Path, appends: int, receiver: Receiver,
                  idle_seconds: float) -> tuple[list[float], float]:
     """Append calls to a live transcript; time until the receiver stores each."""
@@ -210,6 +214,7 @@ def tail_latency(env: dict[str, str], home: Path, appends: int, receiver: Receiv
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        shutil.rmtree(proj, ignore_errors=True)  # leave the generated history as it was
     return lat, idle
 
 
@@ -236,7 +241,10 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.appends, args.idle = 3, 2.0
-    home, truth = corpus(parse_size(args.size), args.seed)
+    import history
+
+    home, truth = corpus(history.parse_size(args.size), args.seed)
+    shutil.rmtree(home / ".claude" / "projects" / "-bench-tail", ignore_errors=True)
     nfiles, nbytes = tree_bytes(home)
     res: dict = {"size_bytes": nbytes, "files": nfiles, "runs": args.runs,
                  "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
@@ -249,12 +257,14 @@ def main() -> int:
             if not args.quick and note is None:
                 note = run_ccusage(base_env(home, work / "none"), ccu)
         res["dry_run"] = {k: med(dry, k) for k in ("wall", "cpu", "rss_mb")}
+        res["exact"] = check_exact(home, work, truth)
         res["dry_run"]["mb_s"] = nbytes / 1e6 / res["dry_run"]["wall"]
         events = 0
         spool_runs, ship_runs, rerun = [], [], []
         for i in range(args.runs):
             state = work / f"state{i}"
-            down = dict(base_env(home, state), SUTRACE_API_KEY="bench",
+            # "dev" is the reference receiver's default key; port 9 has no listener.
+            down = dict(base_env(home, state), SUTRACE_API_KEY="dev",
                         SUTRACE_ENDPOINT="http://127.0.0.1:9")
             spool_runs.append(measure([*AGENT_CLI, "start", "--once", "--drain-timeout", "0"],
                                       down))
@@ -299,7 +309,8 @@ def main() -> int:
 def render(r: dict) -> str:
     d, s, dl = r["dry_run"], r["into_spool"], r["delivery"]
     rows = [
-        f"history: {r['size_bytes'] / 1e6:.0f} MB in {r['files']} files; medians of {r['runs']}",
+        f"history: {r['size_bytes'] / 1e6:.0f} MB in {r['files']} files; medians of {r['runs']}; "
+        f"dry-run vs truth: {r['exact']}",
         f"{'measure':<34}{'wall s':>9}{'CPU s':>9}{'RSS MB':>9}  other",
         f"{'1. dry-run backfill':<34}{d['wall']:>9.2f}{d['cpu']:>9.2f}{d['rss_mb']:>9.0f}"
         f"  {d['mb_s']:.0f} MB/s",

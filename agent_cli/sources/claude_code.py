@@ -15,6 +15,7 @@ Lines are decoded with msgspec into structs that name only these fields, so the 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -64,21 +65,21 @@ class _LooseMessage(_Message):
 class _Line(msgspec.Struct):
     type: str | None = None
     uuid: str | None = None
-    parentUuid: str | None = None  # noqa: N815 - the transcript's own names
-    sessionId: str | None = None  # noqa: N815
+    parentUuid: str | None = None
+    sessionId: str | None = None
     timestamp: str | None = None
-    requestId: str | None = None  # noqa: N815
+    requestId: str | None = None
     cwd: str | None = None
-    gitBranch: str | None = None  # noqa: N815
+    gitBranch: str | None = None
     version: str | None = None
-    isSidechain: bool | None = None  # noqa: N815
-    agentId: str | None = None  # noqa: N815
-    isMeta: bool | None = None  # noqa: N815
-    isCompactSummary: bool | None = None  # noqa: N815
-    isApiErrorMessage: bool | None = None  # noqa: N815
+    isSidechain: bool | None = None
+    agentId: str | None = None
+    isMeta: bool | None = None
+    isCompactSummary: bool | None = None
+    isApiErrorMessage: bool | None = None
     error: msgspec.Raw = _NO_RAW
-    apiErrorStatus: int | None = None  # noqa: N815
-    apiError: msgspec.Raw = _NO_RAW  # noqa: N815
+    apiErrorStatus: int | None = None
+    apiError: msgspec.Raw = _NO_RAW
     subtype: str | None = None
     message: _Message | None = None
 
@@ -466,10 +467,10 @@ def roots(env: Mapping[str, str]) -> list[Path]:
     return found
 
 
-def _rank(rel_parts: tuple[str, ...]) -> int:
+def _rank(rel: str, name: str) -> int:
     """Main session files first, then 2.0 agent files, then subagents (for /btw replays)."""
-    if len(rel_parts) == 2:
-        return 1 if rel_parts[1].startswith("agent-") else 0
+    if rel.count(os.sep) == 1:  # projects/<project>/<file>
+        return 1 if name.startswith("agent-") else 0
     return 2
 
 
@@ -481,12 +482,16 @@ class ClaudeCode:
     def discover(self, env: Mapping[str, str]) -> Iterator[SourceFile]:
         files = []
         for root in roots(env):
+            cut = len(str(root)) + 1
             for e in walk_files(root, (".jsonl",)):
                 if e.name == "journal.jsonl":
                     continue  # workflow lifecycle records, not a transcript
-                rel = Path(e.path).relative_to(root).parts
-                st = e.stat()
-                files.append((_rank(rel), e.path, st.st_size, st.st_mtime_ns))
+                try:
+                    st = e.stat()
+                except OSError:
+                    continue  # deleted while we looked
+                files.append((_rank(e.path[cut:], e.name), e.path, st.st_size,
+                              st.st_mtime_ns))
         files.sort()
         for _, path, size, mtime in files:
             yield SourceFile(AGENT, path, size, mtime)

@@ -30,7 +30,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -39,7 +39,7 @@ from agent_cli.events import CallFact, Context, ToolFact, Usage, event_id
 from agent_cli.sources import SourceFile, walk_files
 from agent_cli.sources.common import bad_line_reason, ms, norm_ts
 from agent_cli.sources.common import to_int as _int
-from agent_cli.tail import Chunk, Cursor, make_cursor, read_chunks, unchanged
+from agent_cli.tail import Chunk, Cursor, read_chunks, read_whole
 
 AGENT = "codex"
 _MAX_PENDING_TOOLS = 2000
@@ -575,19 +575,10 @@ class Codex:
 def _read_zst(path: str, cursor: Cursor | None, skipped: Counter[str],
               max_line: int) -> Iterator[Chunk]:
     """Read a compressed rollout whole (it is not appended to), streaming line by line."""
-    import zstandard
 
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError:
-        skipped["unreadable_file"] += 1
-        return
-    with f:
-        fd = f.fileno()
-        st = os.fstat(fd)
-        if unchanged(cursor, st):
-            return
-        gen = cursor.generation + 1 if cursor is not None else 0
+    def parse(f: BinaryIO, st: os.stat_result) -> tuple[list[object], int]:
+        import zstandard
+
         reader = CodexReader(path, None, skipped)
         total = 0
         try:
@@ -608,6 +599,6 @@ def _read_zst(path: str, cursor: Cursor | None, skipped: Counter[str],
                 reader.feed(line)
         except (zstandard.ZstdError, OSError, EOFError, ValueError):
             skipped["corrupt_zst"] += 1
-        f.seek(0)
-        done = make_cursor(path, fd, st, st.st_size, gen, None)
-        yield Chunk(reader.flush(True), done, total, None)
+        return reader.flush(True), total
+
+    return read_whole(path, cursor, skipped, parse)

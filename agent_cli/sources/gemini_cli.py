@@ -24,7 +24,7 @@ import os
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -33,7 +33,7 @@ from agent_cli.events import CallFact, Context, ToolFact, Usage, event_id
 from agent_cli.sources import SourceFile, walk_files
 from agent_cli.sources.common import bad_line_reason, ms, norm_ts
 from agent_cli.sources.common import to_int as _int
-from agent_cli.tail import Chunk, Cursor, make_cursor, read_chunks, unchanged
+from agent_cli.tail import Chunk, Cursor, read_chunks, read_whole
 
 AGENT = "gemini-cli"
 PROVIDER = "google"
@@ -66,13 +66,13 @@ class _Msg(msgspec.Struct):
     timestamp: str | None = None
     model: str | None = None
     tokens: _Tokens | None = None
-    toolCalls: msgspec.Raw = _NO_RAW  # noqa: N815 - the transcript's own names
+    toolCalls: msgspec.Raw = _NO_RAW
     content: msgspec.Raw = _NO_RAW  # only an error message's head is ever looked at
 
 
 class _Meta(msgspec.Struct):
-    sessionId: str | None = None  # noqa: N815
-    projectHash: str | None = None  # noqa: N815
+    sessionId: str | None = None
+    projectHash: str | None = None
     kind: str | None = None
     directories: list[str] | None = None
 
@@ -85,10 +85,10 @@ class _Line(msgspec.Struct):
     timestamp: str | None = None
     model: str | None = None
     tokens: _Tokens | None = None
-    toolCalls: msgspec.Raw = _NO_RAW  # noqa: N815
+    toolCalls: msgspec.Raw = _NO_RAW
     content: msgspec.Raw = _NO_RAW
-    sessionId: str | None = None  # noqa: N815
-    projectHash: str | None = None  # noqa: N815
+    sessionId: str | None = None
+    projectHash: str | None = None
     kind: str | None = None
     directories: list[str] | None = None
     set_: _Meta | None = msgspec.field(default=None, name="$set")
@@ -96,8 +96,8 @@ class _Line(msgspec.Struct):
 
 
 class _Session(msgspec.Struct):
-    sessionId: str | None = None  # noqa: N815
-    projectHash: str | None = None  # noqa: N815
+    sessionId: str | None = None
+    projectHash: str | None = None
     kind: str | None = None
     directories: list[str] | None = None
     messages: list[_Msg] | None = None
@@ -529,23 +529,12 @@ class GeminiCli:
     def _read_json(self, path: str, cursor: Cursor | None, skipped: Counter[str],
                    max_line: int) -> Iterator[Chunk]:
         """Re-read a whole-file session when its size or mtime changed."""
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError:
-            skipped["unreadable_file"] += 1
-            return
-        with f:
-            fd = f.fileno()
-            st = os.fstat(fd)
-            if unchanged(cursor, st):
-                return
-            gen = cursor.generation + 1 if cursor is not None else 0
-            if st.st_size > max_line:
+
+        def parse(f: BinaryIO, st: os.stat_result) -> tuple[list[object], int]:
+            if st.st_size > max_line:  # a whole-file session is one value: the line cap holds
                 skipped["oversize_file"] += 1
-                facts: list[object] = []
-            else:
-                data = f.read(st.st_size)
-                facts = GeminiJsonReader(path, skipped, self.projects).read_bytes(data)
-                del data
-            yield Chunk(facts, make_cursor(path, fd, st, st.st_size, gen, None), st.st_size,
-                        None)
+                return [], 0
+            data = f.read(st.st_size)
+            return GeminiJsonReader(path, skipped, self.projects).read_bytes(data), len(data)
+
+        return read_whole(path, cursor, skipped, parse)
