@@ -27,6 +27,14 @@ from agent_cli.pipeline import Report
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class _Failure(click.ClickException):
+    """A ClickException with the exit code of the error it reports."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code  # read by _Cli.main (click's exit_code is a class variable)
+
+
 def _errors_to_click(fn: F) -> F:
     """Translate the project's errors into click's, at the edge only."""
 
@@ -37,9 +45,7 @@ def _errors_to_click(fn: F) -> F:
         except ConfigError as e:
             raise click.UsageError(str(e)) from None
         except AgentCliError as e:
-            err = click.ClickException(str(e))
-            err.exit_code = e.exit_code
-            raise err from None
+            raise _Failure(str(e), e.exit_code) from None
         except OSError as e:
             # A folder that cannot be created or read: say which, not where in the code.
             msg = f"{e.strerror or e}: {e.filename or ''}".rstrip(": ")
@@ -71,6 +77,9 @@ class _Cli(click.Group):
         except click.UsageError as e:
             click.echo(f"Error: {e.format_message()}", err=True)
             sys.exit(e.exit_code)
+        except _Failure as e:
+            e.show()
+            sys.exit(e.code)
         except click.ClickException as e:
             e.show()
             sys.exit(e.exit_code)

@@ -8,6 +8,7 @@ events and keeps its state in memory.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -189,8 +190,7 @@ def scan(settings: Settings, target: Target, builder: Builder,
             if chunk.reset_reason:
                 report.resets[chunk.reset_reason] += 1
             report.partial_lines += chunk.partial
-            target.commit(src.agent, chunk.cursor,
-                          lambda facts=chunk.facts: builder.build(facts))
+            target.commit(src.agent, chunk.cursor, functools.partial(builder.build, chunk.facts))
             report.bytes_read += chunk.bytes_read
             if should_stop():
                 break

@@ -90,7 +90,7 @@ def _load(model: str, provider: str | None, speed: str | None) -> list[Rates] | 
         base = edges[i + 1] if i + 1 < len(edges) else max(above, 0) + _PROBE
 
         def calc(**kw: int) -> Decimal:
-            return price.calc_price(GUsage(**kw))["total_price"]  # type: ignore[arg-type]
+            return price.calc_price(GUsage(**kw))["total_price"]
 
         p_in = calc(input_tokens=base)
         table.append(Rates(

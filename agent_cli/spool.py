@@ -259,7 +259,7 @@ class Spool:
             self._group, self._group_ops, self._group_start = True, 0, time.monotonic()
         try:
             events = facts_to_events()
-            rows = []
+            rows: list[tuple[Any, ...]] = []
             for ev, hold in events:
                 rev, ekey = ev["revision"], key_of(ev["event_id"])
                 if rev:  # the grown call replaces its unsent lower revisions

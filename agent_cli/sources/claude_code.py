@@ -85,7 +85,7 @@ class _Line(msgspec.Struct):
 
 
 class _LooseLine(_Line):
-    message: _LooseMessage | None = None  # type: ignore[assignment]
+    message: _LooseMessage | None = None
 
 
 _decode_line = msgspec.json.Decoder(_Line).decode
@@ -158,6 +158,24 @@ class _Group:
     __slots__ = ("agent_id", "alias", "call_index", "ctx", "eid", "final", "first_parent",
                  "is_side", "key", "last_ts", "model", "rank", "session", "speed", "stop",
                  "ts", "turn", "usage")
+    agent_id: str | None
+    alias: str | None
+    call_index: int
+    ctx: Context
+    eid: str
+    final: bool
+    first_parent: str | None  # timestamp of the record the response answers
+    is_side: bool
+    key: tuple[str, ...]
+    last_ts: str
+    model: str | None
+    rank: int
+    session: str | None
+    speed: str | None
+    stop: str | None
+    ts: str
+    turn: int
+    usage: Usage
 
     def to_json(self) -> list[Any]:
         u = self.usage
@@ -298,12 +316,12 @@ class ClaudeReader:
         g.model = m.model
         g.rank = -1
         g.usage = Usage()
-        g.ts = d.timestamp
+        g.ts = d.timestamp or ""
         g.final = False
         g.stop = None
         # The parent's time is looked up now: the window of recent lines may lose it later.
         g.first_parent = self.recent.get(d.parentUuid) if d.parentUuid else None
-        g.last_ts = d.timestamp
+        g.last_ts = d.timestamp or ""
         g.ctx = Context(cwd=d.cwd, git_branch=d.gitBranch or None, agent_version=d.version)
         g.speed = None
         g.turn = self.turns[1 if g.is_side else 0]
@@ -377,7 +395,7 @@ class ClaudeReader:
 
     # -- tools -------------------------------------------------------------------------
     def _remember_tool(self, b: _Block, d: _Line, call_eid: str) -> None:
-        if b.id in self.tools:
+        if b.id is None or b.id in self.tools:
             return
         self.tools[b.id] = [b.name or "unknown", d.timestamp, call_eid, d.sessionId,
                             d.version, d.cwd, d.gitBranch or None]

@@ -211,6 +211,17 @@ class _Record:
 
     __slots__ = ("call_index", "dur", "err", "id", "model", "session", "tokens", "tools", "ts",
                  "turn", "type")
+    call_index: int | None
+    dur: int | None
+    err: str | None
+    id: str
+    model: str | None
+    session: str | None
+    tokens: list[int] | None
+    tools: list[list[Any]]
+    ts: str | None
+    turn: int
+    type: str
 
     def to_json(self) -> list[Any]:
         return [self.id, self.session, self.type, self.ts, self.model, self.tokens,
@@ -321,7 +332,7 @@ class _Reader:
             if r.call_index is None:
                 r.call_index = self.calls
                 self.calls += 1
-            inp, out, cached, thoughts, tool = tk
+            inp, out, cached, thoughts, tool = tk  # type: ignore[misc]  # not None here
             cached = min(cached, inp)
             usage = Usage(input_tokens=inp - cached + tool, output_tokens=out + thoughts,
                           cache_read_tokens=cached, reasoning_tokens=thoughts)
