@@ -1,0 +1,70 @@
+"""Generated mixed histories (Claude Code + Codex + Gemini) against their true totals.
+
+The generator (benchmarks/history.py) records every call it decides to make; its truth is
+never computed by parsing the files back. Totals must match token for token per agent,
+model and UTC day, in dry-run and after shipping through the reference receiver.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent_cli.config import Settings
+from agent_cli.pipeline import dry_run
+from agent_cli.shipper import run
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import compare  # noqa: E402
+import history  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "examples"))
+import ingest_server  # noqa: E402
+
+
+def env_for(home: Path) -> dict[str, str]:
+    return {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+            "CODEX_HOME": str(home / ".codex"), "GEMINI_CLI_HOME": str(home)}
+
+
+def events_of(out: bytes) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_dry_run_matches_the_truth(tmp_path: Path, seed: int) -> None:
+    home = tmp_path / "home"
+    truth = history.generate(home, 400_000, seed=seed).to_dict()
+    out = io.BytesIO()
+    dry_run(Settings(), out, env_for(home))
+    problems = compare.diff(truth, events_of(out.getvalue()))
+    assert problems == []
+    agents = {k.split("|")[0] for k in truth["llm"]}
+    assert agents == {"claude-code", "codex", "gemini-cli"}
+
+
+def test_shipped_events_match_the_truth(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    truth = history.generate(home, 400_000, seed=7).to_dict()
+    for k, v in env_for(home).items():
+        monkeypatch.setenv(k, v)
+    server = ingest_server.make_server("127.0.0.1", 0, str(tmp_path / "rx.sqlite"), "dev",
+                                       ingest_server.Faults(status_sequence=[503, 200, 429]),
+                                       quiet=True)
+    server.start_in_thread()
+    try:
+        settings = Settings(home=tmp_path / "state", once=True, api_key="dev",
+                            endpoint=server.url, drain_timeout=60)
+        result = run(settings)
+        assert result.exit_code == 0 and result.left == 0
+        rows = server.store._conn.execute("SELECT body FROM events").fetchall()
+    finally:
+        server.stop()
+    stored = [json.loads(r[0]) for r in rows]
+    assert compare.diff(truth, stored) == []
