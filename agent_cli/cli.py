@@ -131,10 +131,13 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
               show_default=True, help="Seconds between looks for new transcript lines.")
 @click.option("--drain-timeout", type=click.FloatRange(0), default=180.0, show_default=True,
               help="With --once: seconds to keep retrying a failing endpoint before exit 1.")
+@click.option("--workers", type=click.IntRange(1, 32), default=None,
+              help="Processes that read a large backfill.  [default: 1 on 2 cores or fewer, "
+                   "else cores-1, at most 4]")
 @_errors_to_click
 def start(once: bool, dry_run: bool, agents: tuple[str, ...], since: Any, endpoint: str,
           api_key: str | None, home: Path | None, poll_interval: float,
-          drain_timeout: float) -> None:
+          drain_timeout: float, workers: int | None) -> None:
     """Backfill the transcripts on disk, then tail them and ship usage events.
 
     \b
@@ -147,7 +150,7 @@ def start(once: bool, dry_run: bool, agents: tuple[str, ...], since: Any, endpoi
     settings = config_mod.Settings(
         agents=agents, since=since, dry_run=dry_run, once=once, endpoint=endpoint,
         api_key=api_key, home=home, poll_seconds=poll_interval, drain_timeout=drain_timeout,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty(), workers=workers or config_mod.default_workers(),
     )
     if dry_run:
         pipeline.select_sources(agents)  # a bad --agent fails before anything is read

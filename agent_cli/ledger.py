@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from agent_cli.events import CallFact, ToolFact
-
 
 def key_of(event_id: str) -> int:
     """Return the ledger key of a hex event id."""
@@ -61,41 +59,35 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def prefetch(self, facts: list[object]) -> None:
-        """Tell the store every key these facts will ask for (one query, not one each)."""
-        keys = []
-        for f in facts:
-            if isinstance(f, (CallFact, ToolFact)):
-                keys.append(key_of(f.event_id))
-                if isinstance(f, CallFact) and f.alias:
-                    keys.append(alias_key(f.agent, f.alias))
+    def prefetch(self, keys: list[int]) -> None:
+        """Tell the store every key a chunk will ask for (one query, not one each)."""
         if keys:
             self.store.prefetch(keys)
 
-    def offer_call(self, fact: CallFact) -> int | str:
-        """Return the revision to emit, or the reason the call is not emitted."""
-        k = key_of(fact.event_id)
-        if fact.alias:
-            a = alias_key(fact.agent, fact.alias)
-            owner = self.store.get(a)
-            if fact.is_sidechain:
-                if owner is not None and owner[0] != k and owner[1] == 1:
+    def offer_call(self, key: int, rank: int, alias: int | None, sidechain: bool) -> int | str:
+        """Return the revision to emit for a call, or the reason it is not emitted.
+
+        `alias` is the ledger key of the call's message id when /btw replays can reuse it.
+        """
+        if alias is not None:
+            owner = self.store.get(alias)
+            if sidechain:
+                if owner is not None and owner[0] != key and owner[1] == 1:
                     return "btw_replay"
-            elif owner is None or owner[1] != 1:
-                self.store.put(a, k, 1)
-        prev = self.store.get(k)
+            elif owner is None:
+                self.store.put(alias, key, 1)
+        prev = self.store.get(key)
         if prev is None:
-            self.store.put(k, fact.rank, 0)
+            self.store.put(key, rank, 0)
             return 0
-        if fact.rank > prev[0]:
-            self.store.put(k, fact.rank, prev[1] + 1)
+        if rank > prev[0]:
+            self.store.put(key, rank, prev[1] + 1)
             return prev[1] + 1
         return "duplicate"
 
-    def offer_tool(self, fact: ToolFact) -> int | str:
+    def offer_tool(self, key: int) -> int | str:
         """Return 0 for a tool call not seen before, else "duplicate"."""
-        k = key_of(fact.event_id)
-        if self.store.get(k) is not None:
+        if self.store.get(key) is not None:
             return "duplicate"
-        self.store.put(k, 0, 0)
+        self.store.put(key, 0, 0)
         return 0

@@ -9,9 +9,11 @@ events and keeps its state in memory.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -22,7 +24,7 @@ from agent_cli.config import Settings
 from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError
 from agent_cli.events import TOKEN_FIELDS, CallFact, ToolFact, llm_call, tool_call
-from agent_cli.ledger import Ledger, MemoryStore, Store, key_of
+from agent_cli.ledger import Ledger, MemoryStore, Store, alias_key, key_of
 from agent_cli.pricing import Pricer
 from agent_cli.sources import Source, SourceFile
 from agent_cli.tail import Cursor
@@ -59,85 +61,126 @@ class Target(Protocol):
     def cursor(self, path: str) -> Cursor | None: ...
     def seen(self, path: str) -> tuple[int, int] | None: ...
     def flush(self) -> None: ...
-    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Built]]) -> int: ...
+    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int: ...
 
 
-Built = tuple[dict[str, Any], bool]  # an event, and whether it may still grow (hold it)
+# What a fact becomes before the ledger sees it (built in worker processes during a large
+# backfill): ledger key, rank, alias key, sidechain flag, event id, agent, the encoded event
+# with revision 0, hold flag, and for calls (tokens, cost, failed) for the summary.
+Prepared = tuple[int, int, "int | None", bool, str, str, bytes, bool, "tuple[Any, ...] | None"]
+# What the ledger let through: ledger key, event id, revision, agent, encoded event, hold.
+Admitted = tuple[int, str, int, str, bytes, bool]
+
+_REV_AT = len('{"event_id":"') + 64 + len('","revision":')
+
+
+def with_revision(body: bytes, revision: int) -> bytes:
+    """Set the revision of an encoded event (encoded with revision 0 at a fixed place)."""
+    if revision == 0:
+        return body
+    if body[_REV_AT:_REV_AT + 2] != b"0,":
+        raise ValueError("not an encoded event of the contract")
+    return body[:_REV_AT] + str(revision).encode() + body[_REV_AT + 1:]
+
+
+class Preparer:
+    """Facts -> prepared events: --since, enrichment, price, the allow-listed encoding.
+
+    It holds no ledger, so it can run in worker processes; each keeps its own caches.
+    """
+
+    def __init__(self, since: str | None, enricher: Enricher | None = None,
+                 pricer: Pricer | None = None) -> None:
+        self.since = since
+        self.enricher = enricher or Enricher()
+        self.pricer = pricer or Pricer()
+        self.not_emitted: Counter[str] = Counter()
+
+    def prepare(self, facts: Iterable[object]) -> list[Prepared]:
+        out: list[Prepared] = []
+        for f in facts:
+            if not isinstance(f, (CallFact, ToolFact)):
+                continue
+            if self.since and f.timestamp[:10] < self.since:
+                self.not_emitted["before_since"] += 1
+                continue
+            key = key_of(f.event_id)
+            if isinstance(f, CallFact):
+                u = f.usage
+                cost = self.pricer.cost(f.model, f.provider, u, f.speed)
+                body = _encode(llm_call(f, self.enricher.place(f.context), cost, 0))
+                tokens = (u.input_tokens, u.output_tokens, u.cache_read_tokens,
+                          u.cache_creation_tokens, u.cache_creation_1h_tokens,
+                          u.reasoning_tokens)
+                alias = alias_key(f.agent, f.alias) if f.alias else None
+                out.append((key, f.rank, alias, f.is_sidechain, f.event_id, f.agent, body,
+                            not f.output_final, (tokens, cost, f.status == "error")))
+            else:
+                body = _encode(tool_call(f, self.enricher.place(f.context)))
+                out.append((key, 0, None, False, f.event_id, f.agent, body, False, None))
+        return out
 
 
 class Builder:
-    """Turn facts into events: ledger decision, enrichment, price; counts into a report."""
+    """Facts -> events a target may take: prepare, then let the ledger decide (admit)."""
 
     def __init__(self, ledger: Ledger, report: Report, since: str | None,
                  enricher: Enricher | None = None, pricer: Pricer | None = None) -> None:
         self.ledger = ledger
         self.report = report
         self.since = since
-        self.enricher = enricher or Enricher()
-        self.pricer = pricer or Pricer()
+        self.preparer = Preparer(since, enricher, pricer)
         self._prev_tokens: dict[int, tuple[int, ...]] = {}  # by ledger key, for revisions
 
-    def build(self, facts: Iterable[object]) -> list[Built]:
-        """Return the events to emit for these facts, each with its hold flag."""
-        out: list[Built] = []
-        facts = list(facts)
-        self.ledger.prefetch(facts)
-        for f in facts:
-            if self.since and f.timestamp[:10] < self.since:  # type: ignore[attr-defined]
-                self.report.not_emitted["before_since"] += 1
-                continue
-            if isinstance(f, CallFact):
-                ev = self._call(f)
-                hold = not f.output_final
-            elif isinstance(f, ToolFact):
-                ev, hold = self._tool(f), False
+    def build(self, facts: Iterable[object]) -> list[Admitted]:
+        """Prepare and admit in this process (tail polls, small backfills, tests)."""
+        prepared = self.preparer.prepare(facts)
+        self.report.not_emitted.update(self.preparer.not_emitted)
+        self.preparer.not_emitted.clear()
+        return self.admit(prepared)
+
+    def admit(self, prepared: list[Prepared]) -> list[Admitted]:
+        """Let the ledger decide each event's revision (or drop it); count the report."""
+        keys = [p[0] for p in prepared] + [p[2] for p in prepared if p[2] is not None]
+        self.ledger.prefetch(keys)
+        out: list[Admitted] = []
+        for key, rank, alias, side, eid, agent, body, hold, summary in prepared:
+            if summary is None:
+                rev = self.ledger.offer_tool(key)
+                if isinstance(rev, str):
+                    self.report.not_emitted["duplicate_tool"] += 1
+                    continue
+                self.report.tool_calls += 1
             else:
-                continue
-            if ev is not None:
-                out.append((ev, hold))
+                rev = self.ledger.offer_call(key, rank, alias, side)
+                if isinstance(rev, str):
+                    self.report.not_emitted[rev] += 1
+                    continue
+                self._count_call(key, agent, rev, summary)
+            out.append((key, eid, rev, agent, with_revision(body, rev), hold))
         return out
 
-    def _call(self, f: CallFact) -> dict[str, Any] | None:
-        rev = self.ledger.offer_call(f)
-        if isinstance(rev, str):
-            self.report.not_emitted[rev] += 1
-            return None
-        cost = self.pricer.cost(f.model, f.provider, f.usage, f.speed)
-        ev = llm_call(f, self.enricher.place(f.context), cost, rev)
-        self._count_call(ev, rev)
-        return ev
-
-    def _count_call(self, ev: dict[str, Any], rev: int) -> None:
+    def _count_call(self, key: int, agent: str, rev: int, summary: tuple[Any, ...]) -> None:
         r = self.report
-        now = (ev["input_tokens"], ev["output_tokens"], ev["cache_read_tokens"],
-               ev["cache_creation_tokens"], ev["cache_creation_1h_tokens"],
-               ev["reasoning_tokens"])
+        now, cost, failed = summary
         t = r.tokens
         if rev == 0:
             r.llm_calls += 1
-            r.by_agent[ev["agent"]] += 1
-            r.error_calls += ev["status"] == "error"
+            r.by_agent[agent] += 1
+            r.error_calls += failed
             for name, a in zip(TOKEN_FIELDS, now, strict=True):
                 t[name] += a
         else:
             r.revisions += 1
-            before = self._prev_tokens.get(key_of(ev["event_id"]), _ZERO)
+            before = self._prev_tokens.get(key, _ZERO)
             for name, a, b in zip(TOKEN_FIELDS, now, before, strict=True):
                 t[name] += a - b
-        if ev["cost_usd"] is None:
+        if cost is None:
             r.unpriced_calls += 1
         else:
-            r.cost_usd += ev["cost_usd"]
+            r.cost_usd += cost
         # A later revision replaces these tokens in the summary (the server keeps the last).
-        self._prev_tokens[key_of(ev["event_id"])] = now
-
-    def _tool(self, f: ToolFact) -> dict[str, Any] | None:
-        rev = self.ledger.offer_tool(f)
-        if isinstance(rev, str):
-            self.report.not_emitted["duplicate_tool"] += 1
-            return None
-        self.report.tool_calls += 1
-        return tool_call(f, self.enricher.place(f.context))
+        self._prev_tokens[key] = now
 
 
 _ZERO = (0,) * len(TOKEN_FIELDS)
@@ -172,32 +215,119 @@ def _since_ns(settings: Settings) -> int:
     return int(datetime.combine(settings.since, time(), tzinfo=UTC).timestamp() * 1e9)
 
 
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # a smaller backfill is not worth starting workers
+_AHEAD = 6  # files in flight per worker: bounds what waits in memory
+
+
 def scan(settings: Settings, target: Target, builder: Builder,
          files: Iterable[tuple[Source, SourceFile]],
          should_stop: Callable[[], bool] = lambda: False,
          on_file: Callable[[SourceFile], None] | None = None) -> Report:
-    """Read the new lines of every file into the target; return the builder's report."""
+    """Read the new lines of every file into the target; return the builder's report.
+
+    Files are committed in discovery order (the counting rules rely on it: a `/btw` replay
+    is read after its original). A large backfill is read and prepared (decode, enrich,
+    price, encode) by `settings.workers` processes; the ledger and every commit stay here.
+    """
     report = builder.report
+    todo = []
     for src, sf in files:
-        if should_stop():
-            break
         report.files += 1
         if target.seen(sf.path) == (sf.size, sf.mtime_ns):
             continue  # unchanged since the last scan: not even opened
-        cur = target.cursor(sf.path)
+        todo.append((src, sf, target.cursor(sf.path)))
+    new_bytes = sum(sf.size - (cur.offset if cur else 0) for _, sf, cur in todo)
+    if settings.workers > 1 and len(todo) > 1 and new_bytes >= PARALLEL_MIN_BYTES:
+        readings = _prepare_parallel(todo, settings, builder, should_stop)
+    else:
+        readings = ((src, sf, _prepare_here(src, sf, cur, settings, builder))
+                    for src, sf, cur in todo)
+    for src, sf, chunks in readings:
+        if should_stop():
+            break
         report.files_read += 1
-        for chunk in src.read(sf.path, cur, report.skipped, settings.max_line_bytes):
-            if chunk.reset_reason:
-                report.resets[chunk.reset_reason] += 1
-            report.partial_lines += chunk.partial
-            target.commit(src.agent, chunk.cursor, functools.partial(builder.build, chunk.facts))
-            report.bytes_read += chunk.bytes_read
+        for cursor, reset, partial, nbytes, prepared in chunks:
+            if reset:
+                report.resets[reset] += 1
+            report.partial_lines += partial
+            target.commit(src.agent, cursor, functools.partial(builder.admit, prepared))
+            report.bytes_read += nbytes
             if should_stop():
                 break
         if on_file is not None:
             on_file(sf)
     target.flush()
     return report
+
+
+# A prepared chunk: cursor, reset reason, partial last line, bytes read, prepared events.
+PreparedChunk = tuple[Cursor, "str | None", bool, int, list[Prepared]]
+
+
+def _prepare_here(src: Source, sf: SourceFile, cur: Cursor | None, settings: Settings,
+                  builder: Builder) -> Iterator[PreparedChunk]:
+    """Read and prepare a file's chunks lazily, in this process."""
+    prep = builder.preparer
+    for c in src.read(sf.path, cur, builder.report.skipped, settings.max_line_bytes):
+        prepared = prep.prepare(c.facts)
+        builder.report.not_emitted.update(prep.not_emitted)
+        prep.not_emitted.clear()
+        yield c.cursor, c.reset_reason, c.partial, c.bytes_read, prepared
+
+
+_worker_preparer: Preparer | None = None
+
+
+def prepare_file(agent: str, path: str, cursor: Cursor | None, since: str | None,
+                 max_line: int) -> tuple[list[PreparedChunk], Counter[str], Counter[str]]:
+    """In a worker process: read and prepare one file's chunks (pickled back)."""
+    global _worker_preparer
+    if _worker_preparer is None or _worker_preparer.since != since:
+        _worker_preparer = Preparer(since)
+    prep = _worker_preparer
+    skipped: Counter[str] = Counter()
+    src = sources_mod.registry()[agent]
+    chunks = [(c.cursor, c.reset_reason, c.partial, c.bytes_read, prep.prepare(c.facts))
+              for c in src.read(path, cursor, skipped, max_line)]
+    not_emitted = Counter(prep.not_emitted)
+    prep.not_emitted.clear()
+    return chunks, skipped, not_emitted
+
+
+def _prepare_parallel(todo: list[tuple[Source, SourceFile, Cursor | None]],
+                      settings: Settings, builder: Builder, should_stop: Callable[[], bool],
+                      ) -> Iterator[tuple[Source, SourceFile, Iterable[PreparedChunk]]]:
+    """Prepare files in worker processes; yield them in order as they complete."""
+    # spawn, not fork: a forked child would inherit the spool's SQLite connection and lock.
+    ctx = multiprocessing.get_context("spawn")
+    report = builder.report
+    with ProcessPoolExecutor(settings.workers, mp_context=ctx) as pool:
+        pending: deque[tuple[Source, SourceFile, Cursor | None, Future[Any]]] = deque()
+        it = iter(todo)
+        try:
+            while True:
+                while len(pending) < _AHEAD * settings.workers:
+                    nxt = next(it, None)
+                    if nxt is None:
+                        break
+                    src, sf, cur = nxt
+                    pending.append((src, sf, cur, pool.submit(
+                        prepare_file, src.agent, sf.path, cur, builder.since,
+                        settings.max_line_bytes)))
+                if not pending or should_stop():
+                    break
+                src, sf, cur, fut = pending.popleft()
+                try:
+                    chunks, skipped, not_emitted = fut.result()
+                except Exception:  # a worker that died: this file is read here instead
+                    yield src, sf, _prepare_here(src, sf, cur, settings, builder)
+                    continue
+                report.skipped.update(skipped)
+                report.not_emitted.update(not_emitted)
+                yield src, sf, chunks
+        finally:
+            for *_, fut in pending:
+                fut.cancel()
 
 
 class PrintTarget:
@@ -216,10 +346,10 @@ class PrintTarget:
     def flush(self) -> None:
         self.out.flush()
 
-    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Built]]) -> int:
+    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int:
         events = build()
         if events:
-            self.out.write(b"\n".join(_encode(e) for e, _ in events) + b"\n")
+            self.out.write(b"\n".join(e[4] for e in events) + b"\n")
         return len(events)
 
 

@@ -25,10 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from agent_cli.errors import AlreadyRunning, SpoolError
-from agent_cli.ledger import Ledger, key_of
+from agent_cli.ledger import Ledger
 from agent_cli.tail import Cursor
 
 DB_NAME = "spool.sqlite"
@@ -60,7 +58,6 @@ CREATE TABLE IF NOT EXISTS quarantine(
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
 
-_encode = msgspec.json.encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +257,7 @@ class Spool:
         try:
             events = facts_to_events()
             rows: list[tuple[Any, ...]] = []
-            for ev, hold in events:
-                rev, ekey = ev["revision"], key_of(ev["event_id"])
+            for ekey, eid, rev, ev_agent, body, hold in events:
                 if rev:  # the grown call replaces its unsent lower revisions
                     self._insert(db, rows)  # (those of this very chunk included)
                     stale = [i for (i,) in db.execute(
@@ -270,7 +266,7 @@ class Spool:
                     db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in stale])
                     if self._depth is not None:
                         self._depth -= len(stale)
-                rows.append((ekey, ev["event_id"], rev, ev["agent"], _encode(ev), now,
+                rows.append((ekey, eid, rev, ev_agent, body, now,
                              now + self.hold_seconds if hold else 0.0))
             self._insert(db, rows)
             self._write_ledger()

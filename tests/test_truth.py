@@ -68,3 +68,20 @@ def test_shipped_events_match_the_truth(tmp_path: Path,
         server.stop()
     stored = [json.loads(r[0]) for r in rows]
     assert compare.diff(truth, stored) == []
+
+
+def test_worker_processes_give_the_same_events(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_cli import pipeline
+
+    home = tmp_path / "home"
+    truth = history.generate(home, 400_000, seed=5).to_dict()
+    single, parallel = io.BytesIO(), io.BytesIO()
+    dry_run(Settings(workers=1), single, env_for(home))
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)  # worth it at any size, here
+    for k, v in env_for(home).items():  # workers read the environment themselves
+        monkeypatch.setenv(k, v)
+    report = dry_run(Settings(workers=2), parallel, env_for(home))
+    assert report.files_read > 1
+    assert parallel.getvalue() == single.getvalue()  # same events, same order
+    assert compare.diff(truth, events_of(parallel.getvalue())) == []
