@@ -175,7 +175,7 @@ def _ship(settings: config_mod.Settings) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    bar = _progress() if settings.progress and not settings.once else None
+    bar = _progress() if settings.progress else None  # stderr is a TTY
     try:
         result = shipper.run(settings, stop=stop, progress=bar, on_ready=holder.append)
     except shipper.Interrupted:
@@ -193,9 +193,11 @@ def _progress() -> Callable[[int, int], None]:
         if "bar" not in state:
             state["bar"] = click.progressbar(length=total, label="backfill", file=sys.stderr)
             state["bar"].__enter__()
-        state["bar"].update(1)
-        if done >= total:
-            state["bar"].__exit__(None, None, None)
+        bar = state["bar"]
+        bar.update(done - bar.pos)
+        if done >= total and not state.get("closed"):
+            state["closed"] = True
+            bar.__exit__(None, None, None)
 
     return update
 

@@ -9,7 +9,6 @@ events and keeps its state in memory.
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -298,6 +297,8 @@ def _prepare_parallel(todo: list[tuple[Source, SourceFile, Cursor | None]],
                       settings: Settings, builder: Builder, should_stop: Callable[[], bool],
                       ) -> Iterator[tuple[Source, SourceFile, Iterable[PreparedChunk]]]:
     """Prepare files in worker processes; yield them in order as they complete."""
+    import multiprocessing
+
     # spawn, not fork: a forked child would inherit the spool's SQLite connection and lock.
     ctx = multiprocessing.get_context("spawn")
     report = builder.report

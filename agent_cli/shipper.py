@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from agent_cli import pipeline
 from agent_cli.config import Settings
@@ -260,6 +261,8 @@ def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
             shipper.drain(time.monotonic() + settings.drain_timeout)
 
     pipeline.scan(settings, spool, builder, files, shipper.stop.is_set, after_file)
+    if progress is not None and files:
+        progress(len(files), len(files))  # unchanged files were skipped, not counted
     _persist_counts(spool, builder.report)
     if settings.once:
         empty, _ = shipper.drain(time.monotonic() + settings.drain_timeout)

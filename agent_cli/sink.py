@@ -46,12 +46,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
 
-import httpx
-from tenacity import RetryCallState, Retrying
-from tenacity.wait import wait_exponential
+if TYPE_CHECKING:
+    import httpx
 
 from agent_cli import __version__
 from agent_cli.errors import ConfigError
@@ -137,6 +136,9 @@ def backoff_delay(attempt: int, retry_after: float | None,
     tenacity's ``wait_exponential`` gives the window (base 1 s, cap 300 s); the jitter is drawn
     here, as ``wait_random_exponential`` does, so that tests can inject ``rng``.
     """
+    from tenacity import RetryCallState, Retrying  # imported when a backoff is needed
+    from tenacity.wait import wait_exponential
+
     state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
     state.attempt_number = max(1, attempt)
     window = wait_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP)(state)
@@ -210,9 +212,7 @@ class HttpSink:
         self._url = self.endpoint + "/v1/events"
         self._key = api_key
         self._owns_client = client is None
-        self._client = client or httpx.Client(timeout=httpx.Timeout(30, connect=10),
-                                              follow_redirects=False, verify=True,
-                                              trust_env=True)
+        self._client = client  # made on first use: loading the CA bundle costs ~0.1 s
         self._shipper = json.dumps({"name": "agent-cli", "version": __version__,
                                     "host": host if host is not None else socket.gethostname()},
                                    separators=(",", ":")).encode()
@@ -221,6 +221,14 @@ class HttpSink:
         self._max_bytes = max_batch_bytes
         self._learned_bytes = max_batch_bytes  # event bytes per batch; halved on a 413
         self._streak = 0  # consecutive singleton 400/422 rejections
+
+    def _http(self) -> httpx.Client:
+        import httpx  # imported on first send: a run with nothing to send starts faster
+
+        if self._client is None:
+            self._client = httpx.Client(timeout=httpx.Timeout(30, connect=10),
+                                        follow_redirects=False, verify=True, trust_env=True)
+        return self._client
 
     def __repr__(self) -> str:
         return f"HttpSink(endpoint={self.endpoint!r}, api_key={mask_key(self._key)!r})"
@@ -238,7 +246,7 @@ class HttpSink:
         return self._streak >= BREAKER_THRESHOLD
 
     def close(self) -> None:
-        if self._owns_client:
+        if self._owns_client and self._client is not None:
             self._client.close()
 
     def send(self, events: Sequence[Outgoing]) -> SendResult:
@@ -270,9 +278,9 @@ class HttpSink:
         # Level 1: 7x smaller on event JSON, at half the CPU of level 6.
         body = gzip.compress(self._envelope(batch), 1, mtime=0)
         try:
-            resp = self._client.post(self._url, content=body, headers=self._headers(batch),
+            resp = self._http().post(self._url, content=body, headers=self._headers(batch),
                                      follow_redirects=False)
-        except httpx.HTTPError as exc:  # TransportError, or a body we could not decode
+        except _http_error() as exc:  # TransportError, or a body we could not decode
             res.status = None
             msg = _sanitise(str(exc).replace(self._key, "…"), 120)
             self._stop(batch, Verdict.RETRY, f"could not reach {self._host()}: "
@@ -361,7 +369,15 @@ class HttpSink:
         return _url_host(self._url)
 
 
+def _http_error() -> type[Exception]:
+    import httpx
+
+    return httpx.HTTPError
+
+
 def _url_host(url: str) -> str:
+    import httpx
+
     try:
         return httpx.URL(url).host
     except (httpx.InvalidURL, ValueError, TypeError):

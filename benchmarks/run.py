@@ -19,6 +19,7 @@ Every process it starts talks to 127.0.0.1 only and is stopped before it exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -40,9 +41,21 @@ sys.path.insert(0, str(HERE))
 CCUSAGE_VERSION = "20.0.24"  # 20.0.26 (latest at writing) ships no Linux binary
 
 
+TIME = shutil.which("time") or "/usr/bin/time"
+
+
 def measure(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess.DEVNULL,
             timeout: float = 1800) -> dict[str, float]:
-    """Run a command; return wall s, CPU s (user+sys, children included) and peak RSS MB."""
+    """Run a command; return wall s, CPU s (user+sys, children included) and peak RSS MB.
+
+    Peak RSS comes from GNU time when it is there: wait4's ru_maxrss can report a larger
+    earlier child of this process (ccusage) instead of the command's own peak.
+    """
+    rss_file = None
+    if os.path.exists(TIME):
+        rss_file = tempfile.NamedTemporaryFile(prefix="rss-", delete=False)  # noqa: SIM115
+        rss_file.close()
+        cmd = [TIME, "-q", "-f", "%M", "-o", rss_file.name, *cmd]
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
     deadline = t0 + timeout
@@ -58,7 +71,12 @@ def measure(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess
     err = p.stderr.read().decode(errors="replace") if p.stderr else ""
     p.stderr.close() if p.stderr else None
     code = os.waitstatus_to_exitcode(status)
-    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
+    rss_kb = ru.ru_maxrss
+    if rss_file is not None:
+        with contextlib.suppress(ValueError, OSError):
+            rss_kb = int(Path(rss_file.name).read_text().split()[-1])
+        os.unlink(rss_file.name)
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": rss_kb / 1024,
             "exit": code, "stderr": err}
 
 
