@@ -17,10 +17,12 @@ from typing import Any
 
 from agent_cli import __version__
 
-SCHEMA = 1
+SCHEMA = 1  # of the event contract; the wire protocol is v1
 
+# Exactly the fields of DESIGN.md's contract, in this order ("revision" second: see
+# pipeline.with_revision). A tool call is never revised and carries no revision.
 LLM_FIELDS = (
-    "event_id", "revision", "kind", "schema", "timestamp", "agent", "agent_version",
+    "event_id", "revision", "kind", "timestamp", "agent", "agent_version",
     "session_id", "parent_session_id", "agent_id", "is_subagent", "turn_index", "call_index",
     "provider", "model", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_creation_tokens", "cache_creation_1h_tokens", "reasoning_tokens", "output_final",
@@ -28,9 +30,9 @@ LLM_FIELDS = (
     "host", "user", "shipper_version",
 )  # fmt: skip
 TOOL_FIELDS = (
-    "event_id", "revision", "kind", "schema", "timestamp", "agent", "agent_version",
-    "session_id", "call_event_id", "tool_name", "duration_ms", "status", "error_code",
-    "repo_path", "repo_name", "git_branch", "host", "user", "shipper_version",
+    "event_id", "kind", "timestamp", "agent", "session_id", "call_event_id", "tool_name",
+    "duration_ms", "status", "error_code", "repo_path", "repo_name", "git_branch", "host",
+    "user",
 )  # fmt: skip
 TOKEN_FIELDS = (
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
@@ -139,7 +141,6 @@ def llm_call(fact: CallFact, place: Place, cost_usd: float | None, revision: int
         "event_id": fact.event_id,
         "revision": revision,
         "kind": "llm_call",
-        "schema": SCHEMA,
         "timestamp": fact.timestamp,
         "agent": fact.agent,
         "agent_version": fact.context.agent_version,
@@ -175,12 +176,9 @@ def tool_call(fact: ToolFact, place: Place) -> dict[str, Any]:
     """Build a `tool_call` event from the allow-list of the contract."""
     return {
         "event_id": fact.event_id,
-        "revision": 0,
         "kind": "tool_call",
-        "schema": SCHEMA,
         "timestamp": fact.timestamp,
         "agent": fact.agent,
-        "agent_version": fact.context.agent_version,
         "session_id": fact.session_id,
         "call_event_id": fact.call_event_id,
         "tool_name": fact.tool_name,
@@ -192,5 +190,4 @@ def tool_call(fact: ToolFact, place: Place) -> dict[str, Any]:
         "git_branch": place.git_branch,
         "host": place.host,
         "user": place.user,
-        "shipper_version": __version__,
     }

@@ -734,7 +734,7 @@ def test_tool_use_and_result_make_a_tool_call(tmp_path: Path, content: Any, is_e
     assert t["timestamp"] == ts(2.5)
     assert t["duration_ms"] == 1500
     assert (t["status"], t["error_code"]) == (status, code)
-    assert t["session_id"] == SID and t["agent_version"] == "2.1.114"
+    assert t["session_id"] == SID and "agent_version" not in t  # not in the tool contract
     assert run.report.tool_calls == 1
 
 
