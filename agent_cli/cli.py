@@ -246,9 +246,13 @@ def render_status(s: dict[str, Any]) -> str:
     if p:
         left = max(p["until"] - time.time(), 0)
         out.append(f"{p['reason']} ({p['detail']}); next try in {left:.0f} s")
-    for title in ("quarantine", "skipped", "not_emitted"):
-        if s[title]:
-            out.append(f"{title}: " + _counts(s[title]))
+    elif s["consecutive_failures"]:
+        out.append(f"last attempts failed ({s['consecutive_failures']} in a row): "
+                   f"{s.get('last_error') or 'see the log'}")
+    for key, title in (("quarantine", "quarantined"), ("skipped", "lines skipped"),
+                       ("not_emitted", "not emitted")):
+        if s[key]:
+            out.append(f"{title}: " + _counts(s[key]))
     out.append("healthy: " + ("yes" if s["healthy"] else "no"))
     return "\n".join(out)
 

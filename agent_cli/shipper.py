@@ -414,7 +414,10 @@ def _status(spool: Spool, info: dict[str, Any]) -> dict[str, Any]:
     reason = meta.get("pause_reason") if until > now else None
     last_ok = float(meta["last_success_at"]) if "last_success_at" in meta else None
     paused = reason is not None and reason.startswith("paused")
-    stale = oldest is not None and oldest > 3600 and reason != "backoff"
+    # Old events are a problem when the endpoint answers (the last attempt succeeded) and
+    # they still wait; while it is down, the backoff says so and nothing is lost.
+    answering = int(meta.get("consecutive_failures", "0")) == 0
+    stale = oldest is not None and oldest > 3600 and answering
     info.update(
         initialized=True,
         endpoint=meta.get("endpoint"),
@@ -425,6 +428,8 @@ def _status(spool: Spool, info: dict[str, Any]) -> dict[str, Any]:
         pause={"reason": reason, "detail": meta.get("pause_detail"),
                "until": until} if reason else None,
         consecutive_failures=int(meta.get("consecutive_failures", "0")),
+        last_error=meta.get("pause_detail"),
+        log=str(spool.folder / "agent-cli.log"),
         quarantine={k.split(".", 1)[1]: v for k, v in counters.items()
                     if k.startswith("quarantine.")},
         skipped={k.split(".", 1)[1]: v for k, v in counters.items()
