@@ -306,22 +306,32 @@ def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
     cap = settings.outbox_cap
     files = list(pipeline.discover(srcs, settings, env))
     done = 0
+    full = False
 
     def after_file(_: SourceFile) -> None:
-        nonlocal done
+        nonlocal done, full
         done += 1
         if progress is not None:
             progress(done, len(files))
         if spool.depth() >= cap:  # the transcripts are the backlog: deliver before reading on
             shipper.drain(time.monotonic() + settings.drain_timeout)
+            # Still full: stop reading. Nothing is dropped; the cursors say where to resume.
+            full = spool.depth() >= cap
 
-    pipeline.scan(settings, spool, builder, files, shipper.stop.is_set, after_file)
+    pipeline.scan(settings, spool, builder, files, lambda: shipper.stop.is_set() or full,
+                  after_file)
+    if full:
+        log.warning("outbox at its cap (%d events): reading paused", cap)
     if progress is not None and files:
         progress(len(files), len(files))  # unchanged files were skipped, not counted
     _persist_counts(spool, builder.report)
     if settings.once:
         empty, _ = shipper.drain(time.monotonic() + settings.drain_timeout)
-        return _result(spool, shipper, builder.report, 0 if empty else 1)
+        result = _result(spool, shipper, builder.report, 0 if empty and not full else 1)
+        if full:
+            result.detail = (f"the outbox reached its cap of {cap} events, so reading paused; "
+                             f"{result.detail}").rstrip("; ")
+        return result
     spool.hold_seconds = settings.settle_seconds
     _tail(settings, srcs, spool, shipper, builder, env, files)
     return _result(spool, shipper, builder.report, 0)

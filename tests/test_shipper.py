@@ -143,3 +143,30 @@ def test_run_once_exits_1_and_keeps_events_when_auth_fails(
     assert result.exit_code == 1 and result.left == 1 and len(calls) == 1
     info = status(settings)
     assert not info["healthy"] and info["pause"]["reason"] == "paused: auth"
+
+
+def test_a_full_outbox_pauses_reading_and_loses_nothing(
+        isolated_home: Path, tmp_path: Path) -> None:
+    p = isolated_home / ".claude" / "projects" / "-p"
+    p.mkdir(parents=True)
+    for n in range(6):  # six files of three calls
+        (p / f"s{n}.jsonl").write_bytes(jsonl(*[assistant(f"m{n}-{i}", f"r{n}-{i}")
+                                                for i in range(3)]))
+    down = Settings(home=tmp_path / "st", once=True, api_key="k", endpoint="http://127.0.0.1:9",
+                    outbox_cap=5, drain_timeout=0, workers=1)
+    t, calls = transport([503] * 100)
+    result = run(down, client=httpx.Client(transport=t))
+    assert result.exit_code == 1 and "cap of 5" in result.detail
+    assert result.left == 6  # two files read, then reading paused: no drop, no overflow
+    got: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import gzip
+        got.extend(e["event_id"] for e in json.loads(gzip.decompress(request.content))["events"])
+        return httpx.Response(200, json={"accepted": 1, "duplicates": 0, "rejected": []})
+
+    up = Settings(home=tmp_path / "st", once=True, api_key="k", endpoint="http://127.0.0.1:9",
+                  outbox_cap=5, drain_timeout=10, workers=1)
+    result = run(up, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert result.exit_code == 0 and result.left == 0
+    assert len(got) == len(set(got)) == 18
