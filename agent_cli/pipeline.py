@@ -179,10 +179,16 @@ class Builder:
         else:
             r.cost_usd += cost
         # A later revision replaces these tokens in the summary (the server keeps the last).
-        self._prev_tokens[key] = now
+        # Bounded: a long-running daemon must not grow; an evicted call that grows again
+        # only makes the local summary (not the events) count its first revision twice.
+        prev = self._prev_tokens
+        prev[key] = now
+        if len(prev) > _PREV_MAX:
+            del prev[next(iter(prev))]
 
 
 _ZERO = (0,) * len(TOKEN_FIELDS)
+_PREV_MAX = 200_000  # calls whose tokens the summary remembers, for revisions
 
 
 def select_sources(agents: tuple[str, ...]) -> list[Source]:

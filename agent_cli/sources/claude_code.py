@@ -337,8 +337,8 @@ class ClaudeReader:
         if not d.isApiErrorMessage and not text.startswith("API Error"):
             self.skipped["synthetic_notice"] += 1  # "No response requested." and the like
             return
-        error = _raw_str(d.error)
-        code = classify_api_error(error, d.apiErrorStatus, _raw_str(d.apiError), text)
+        error = _text_of(d.error)
+        code = classify_api_error(error, d.apiErrorStatus, _text_of(d.apiError), text)
         key = m.id or d.uuid or d.timestamp or ""
         fact = CallFact(
             agent=AGENT, event_id=event_id(AGENT, "error", key), rank=1,
@@ -448,16 +448,6 @@ class ClaudeReader:
                 self._emit(g)
         out, self.out = self.out, []
         return out
-
-
-def _raw_str(raw: msgspec.Raw | None) -> str:
-    if not raw:
-        return ""
-    try:
-        v = _decode_any(raw)
-    except (msgspec.DecodeError, ValueError):
-        return ""
-    return v if isinstance(v, str) else ""
 
 
 def roots(env: Mapping[str, str]) -> list[Path]:
