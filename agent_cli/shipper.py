@@ -340,11 +340,18 @@ def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
 def _tail(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
           builder: Builder, env: dict[str, str] | None,
           files: list[tuple[Source, SourceFile]]) -> None:
-    """Poll for new lines and ship until stopped; idle cost is a few stats per second."""
+    """Poll for new lines and ship until stopped; idle cost is a few stats per second.
+
+    Each poll re-stats the files agents are writing and the folders around them; a new
+    file (a new session, a subagent) changes its folder's mtime and triggers a full walk at
+    once. Long-idle files are re-checked by the full walk every REDISCOVER_SECONDS.
+    """
     last_full = time.monotonic()
+    dirs = _dirs_of(files)
     while not shipper.stop.is_set():
-        if time.monotonic() - last_full >= REDISCOVER_SECONDS:
+        if time.monotonic() - last_full >= REDISCOVER_SECONDS or _changed(dirs):
             files = list(pipeline.discover(srcs, settings, env))
+            dirs = _dirs_of(files)
             last_full = time.monotonic()
             batch = files
         else:
@@ -372,6 +379,34 @@ def _hot(files: list[tuple[Source, SourceFile]]) -> list[tuple[Source, SourceFil
             continue
         out.append((src, SourceFile(sf.agent, sf.path, st.st_size, st.st_mtime_ns)))
     return out
+
+
+def _dirs_of(files: list[tuple[Source, SourceFile]]) -> dict[str, int]:
+    """Folders to watch: the parents and grandparents of files written in the last day."""
+    recent = time.time_ns() - 86_400 * 10**9
+    dirs: dict[str, int] = {}
+    for _, sf in files:
+        if sf.mtime_ns < recent:
+            continue
+        parent = os.path.dirname(sf.path)
+        for d in (parent, os.path.dirname(parent)):
+            if d not in dirs:
+                try:
+                    dirs[d] = os.stat(d).st_mtime_ns
+                except OSError:
+                    dirs[d] = 0
+    return dirs
+
+
+def _changed(dirs: dict[str, int]) -> bool:
+    """True when a watched folder gained or lost an entry since it was recorded."""
+    for d, mtime in dirs.items():
+        try:
+            if os.stat(d).st_mtime_ns != mtime:
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def _persist_counts(spool: Spool, report: Report) -> None:

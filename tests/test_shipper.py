@@ -170,3 +170,45 @@ def test_a_full_outbox_pauses_reading_and_loses_nothing(
     result = run(up, client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert result.exit_code == 0 and result.left == 0
     assert len(got) == len(set(got)) == 18
+
+
+def test_daemon_finds_a_new_session_without_waiting_for_the_full_walk(
+        isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from agent_cli import shipper as shipper_mod
+
+    monkeypatch.setattr(shipper_mod, "REDISCOVER_SECONDS", 1e9)  # only the folder watch left
+    projects = isolated_home / ".claude" / "projects"
+    (projects / "-a").mkdir(parents=True)
+    (projects / "-a" / "s.jsonl").write_bytes(jsonl(assistant("m-a", "r-a")))
+    got: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import gzip
+        got.extend(e["event_id"] for e in json.loads(gzip.decompress(request.content))["events"])
+        return httpx.Response(200, json={"accepted": 1, "duplicates": 0, "rejected": []})
+
+    stop = threading.Event()
+    settings = Settings(home=tmp_path / "st", api_key="k", endpoint="http://127.0.0.1:9",
+                        poll_seconds=0.05, workers=1)
+    t = threading.Thread(target=run, args=(settings,), daemon=True, kwargs={
+        "client": httpx.Client(transport=httpx.MockTransport(handler)), "stop": stop})
+    t.start()
+    try:
+        for _ in range(200):  # the backfill arrives
+            if got:
+                break
+            stop.wait(0.05)
+        assert len(got) == 1
+        (projects / "-b").mkdir()  # a new project and session while the daemon runs
+        (projects / "-b" / "new.jsonl").write_bytes(jsonl(assistant("m-b", "r-b")))
+        for _ in range(200):
+            if len(got) == 2:
+                break
+            stop.wait(0.05)
+        assert len(got) == 2
+    finally:
+        stop.set()
+        t.join(10)
+    assert not t.is_alive()
