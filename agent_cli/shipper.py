@@ -137,13 +137,16 @@ class Shipper:
                                     pause_reason="backoff" if self.until else None,
                                     pause_detail=None, last_attempt_at=now)
             return
-        self.failures += 1
+        if self.until <= now:
+            # Batches in flight together fail together: one outage is one failure, or the
+            # backoff would grow by the number of batches in flight.
+            self.failures += 1
         delay = backoff_delay(self.failures, res.retry_after, self.rng)
         reason = None
         if res.verdict is not Verdict.RETRY:
             reason = res.verdict.value
             delay = max(delay, min(60.0 * self.failures, PAUSE_CAP))
-        self.until = now + delay
+        self.until = max(self.until, now + delay)
         self.spool.set_meta(consecutive_failures=self.failures, backoff_until=self.until,
                             pause_reason=reason or "backoff", pause_detail=res.detail,
                             last_attempt_at=now, last_status=res.status)

@@ -212,3 +212,17 @@ def test_daemon_finds_a_new_session_without_waiting_for_the_full_walk(
         stop.set()
         t.join(10)
     assert not t.is_alive()
+
+
+def test_batches_failing_together_count_as_one_failure(isolated_home: Path,
+                                                        tmp_path: Path) -> None:
+    p = isolated_home / ".claude" / "projects" / "-p"
+    p.mkdir(parents=True)
+    (p / "s.jsonl").write_bytes(jsonl(*[assistant(f"m{i}", f"r{i}") for i in range(1600)]))
+    spool, _ = run_scan(tmp_path / "st")
+    clock = Clock()
+    shipper, calls = shipper_for(spool, [503] * 4, clock)
+    assert shipper.ship_ready() is Verdict.RETRY
+    assert len(calls) == 4  # four batches were in flight when the first answer came
+    assert shipper.failures == 1 and spool.meta()["consecutive_failures"] == "1"
+    assert shipper.blocked_for() == pytest.approx(0.5)  # the first attempt's window, jittered
