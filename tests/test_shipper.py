@@ -76,7 +76,7 @@ def test_transient_errors_back_off_then_deliver(spooled: Spool) -> None:
 
 def test_retry_after_is_honoured_and_survives_a_restart(spooled: Spool) -> None:
     clock = Clock()
-    shipper, calls = shipper_for(spooled, [429], clock, {"Retry-After": "7"})
+    shipper, _calls = shipper_for(spooled, [429], clock, {"Retry-After": "7"})
     assert shipper.ship_batch().verdict is Verdict.RETRY
     assert shipper.blocked_for() == pytest.approx(7)
     restarted, _ = shipper_for(spooled, [], clock)
@@ -154,7 +154,7 @@ def test_a_full_outbox_pauses_reading_and_loses_nothing(
                                                 for i in range(3)]))
     down = Settings(home=tmp_path / "st", once=True, api_key="k", endpoint="http://127.0.0.1:9",
                     outbox_cap=5, drain_timeout=0, workers=1)
-    t, calls = transport([503] * 100)
+    t, _calls = transport([503] * 100)
     result = run(down, client=httpx.Client(transport=t))
     assert result.exit_code == 1 and "cap of 5" in result.detail
     assert result.left == 6  # two files read, then reading paused: no drop, no overflow
