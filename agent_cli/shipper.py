@@ -45,7 +45,7 @@ from agent_cli.spool import Lock, Spool, secure_dir, secure_file
 log = logging.getLogger("agent_cli")
 
 PAUSE_CAP = 900.0  # a paused endpoint (auth, misconfigured) is retried at most this rarely
-REDISCOVER_SECONDS = 30.0  # a full walk finds new and long-idle files; hot files every poll
+REDISCOVER_SECONDS = 60.0  # a full walk finds long-idle files written again; new files: see _tail
 HOT_SECONDS = 1800.0  # files modified this recently are re-checked on every poll
 
 
