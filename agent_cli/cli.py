@@ -220,9 +220,9 @@ def render_run(r: Any) -> str:
 @_errors_to_click
 def status(as_json: bool, home: Path | None) -> None:
     """Show the spool: outbox depth, last delivery, pauses, drops; exit 1 when unhealthy."""
-    from agent_cli import shipper
+    from agent_cli.status import status as read_status
 
-    info = shipper.status(config_mod.Settings(home=home))
+    info = read_status(config_mod.Settings(home=home))
     click.echo(json.dumps(info, indent=2, sort_keys=True) if as_json else render_status(info))
     if not info["healthy"]:
         raise click.exceptions.Exit(1)

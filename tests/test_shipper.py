@@ -11,7 +11,8 @@ import pytest
 
 from agent_cli.config import Settings
 from agent_cli.errors import ConfigError
-from agent_cli.shipper import Shipper, run, status
+from agent_cli.shipper import Shipper, run
+from agent_cli.status import status
 from agent_cli.sink import HttpSink, Verdict
 from agent_cli.spool import Spool
 from tests.claude_lines import assistant, jsonl
