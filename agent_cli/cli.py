@@ -153,9 +153,13 @@ def start(once: bool, dry_run: bool, agents: tuple[str, ...], since: Any, endpoi
         progress=sys.stderr.isatty(), workers=workers or config_mod.default_workers(),
     )
     if dry_run:
-        pipeline.select_sources(agents)  # a bad --agent fails before anything is read
+        srcs = pipeline.select_sources(agents)  # a bad --agent fails before anything is read
         report = pipeline.dry_run(settings, sys.stdout.buffer)
         click.echo(render_summary(report), err=True)
+        if not report.files:
+            env = dict(os.environ)
+            click.echo("no transcripts found; looked in: "
+                       + ", ".join(w for s in srcs for w in s.where(env)), err=True)
         return
     _ship(settings)
 

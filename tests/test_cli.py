@@ -117,3 +117,13 @@ def test_unknown_option_is_a_usage_error() -> None:
     r = invoke("start", "--dry-runn")
     assert r.exit_code == 2
     _one_error_line(r)
+
+
+def test_dry_run_with_no_transcripts_says_where_it_looked(isolated_home: Path) -> None:
+    from click.testing import CliRunner
+
+    from agent_cli.cli import cli
+
+    result = CliRunner().invoke(cli, ["start", "--once", "--dry-run"])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert f"no transcripts found; looked in: {isolated_home}/.config/claude" in result.stderr

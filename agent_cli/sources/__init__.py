@@ -37,6 +37,10 @@ class Source(Protocol):
         """Yield the agent's transcript files, in reading order."""
         ...
 
+    def where(self, env: Mapping[str, str]) -> list[str]:
+        """Name the folders `discover` looks in (for a user who finds nothing)."""
+        ...
+
     def read(
         self, path: str, cursor: Cursor | None, skipped: Counter[str], max_line: int
     ) -> Iterator[Chunk]:

@@ -487,6 +487,13 @@ class ClaudeCode:
 
     agent = AGENT
 
+    def where(self, env: Mapping[str, str]) -> list[str]:
+        if env.get("CLAUDE_CONFIG_DIR"):
+            return [p.strip() for p in env["CLAUDE_CONFIG_DIR"].split(",") if p.strip()]
+        home = config.home(env)
+        return [str(Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "claude"),
+                str(home / ".claude")]
+
     def discover(self, env: Mapping[str, str]) -> Iterator[SourceFile]:
         files = []
         for root in roots(env):

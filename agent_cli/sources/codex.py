@@ -543,6 +543,9 @@ class Codex:
 
     agent = AGENT
 
+    def where(self, env: Mapping[str, str]) -> list[str]:
+        return [str(root(env))]
+
     def discover(self, env: Mapping[str, str]) -> Iterator[SourceFile]:
         home = root(env)
         found: dict[str, tuple[int, int]] = {}

@@ -502,6 +502,9 @@ class GeminiCli:
     def __init__(self) -> None:
         self.projects = Projects()
 
+    def where(self, env: Mapping[str, str]) -> list[str]:
+        return [str(root(env))]
+
     def discover(self, env: Mapping[str, str]) -> Iterator[SourceFile]:
         tmp = root(env) / "tmp"
         try:
