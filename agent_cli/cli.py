@@ -289,7 +289,3 @@ def render_summary(r: Report) -> str:
 
 def _counts(c: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
-
-
-def main() -> None:  # pragma: no cover - console entry for `python -m agent_cli`
-    cli(prog_name=os.path.basename(sys.argv[0]) or "agent-cli")

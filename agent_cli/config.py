@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import platformdirs
@@ -84,7 +84,3 @@ def parse_since(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"--since must be a date like 2026-10-01, not {value!r}.") from None
-
-
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -2,9 +2,8 @@
 
     AgentCliError
     ├── ConfigError        a user mistake: bad flag, missing key, bad endpoint (exit 2)
-    ├── SpoolError         the local state cannot be used (locked, corrupt, unwritable)
-    │   └── AlreadyRunning another `start` holds the spool's lock
-    └── DeliveryError      the endpoint cannot take the events right now
+    └── SpoolError         the local state cannot be used (locked, corrupt, unwritable)
+        └── AlreadyRunning another `start` holds the spool's lock
 """
 
 from __future__ import annotations
@@ -28,7 +27,3 @@ class SpoolError(AgentCliError):
 
 class AlreadyRunning(SpoolError):
     """Another agent-cli process holds the spool lock."""
-
-
-class DeliveryError(AgentCliError):
-    """Events could not be delivered (they stay in the spool)."""

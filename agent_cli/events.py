@@ -17,8 +17,6 @@ from typing import Any
 
 from agent_cli import __version__
 
-SCHEMA = 1  # of the event contract; the wire protocol is v1
-
 # Exactly the fields of DESIGN.md's contract, in this order ("revision" second: see
 # pipeline.with_revision). A tool call is never revised and carries no revision.
 LLM_FIELDS = (
@@ -38,11 +36,7 @@ TOKEN_FIELDS = (
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
     "cache_creation_1h_tokens", "reasoning_tokens",
 )  # fmt: skip
-LLM_ERROR_CODES = frozenset(
-    {"rate_limit", "overloaded", "server_error", "context_overflow", "auth", "invalid_request",
-     "refusal"}
-)  # fmt: skip
-TOOL_ERROR_CODES = frozenset({"validation", "exit_code", "rejected", "error"})
+
 
 
 def event_id(agent: str, *natural_key: str) -> str:

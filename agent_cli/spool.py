@@ -385,10 +385,5 @@ class Spool:
         row = self.db.execute("SELECT min(enqueued_at) FROM outbox").fetchone()
         return None if row[0] is None else max(self.clock() - row[0], 0.0)
 
-    def sources_summary(self) -> list[tuple[str, int, int]]:
-        """Per agent: files tracked and the sum of their offsets (bytes read)."""
-        return list(self.db.execute(
-            'SELECT agent, count(*), sum("offset") FROM sources GROUP BY agent ORDER BY agent'))
-
     def tracked(self) -> Iterator[tuple[str, str, int]]:
         yield from self.db.execute('SELECT agent, path, "offset" FROM sources')
