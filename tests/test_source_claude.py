@@ -24,6 +24,7 @@ from agent_cli.config import Settings
 from agent_cli.events import LLM_FIELDS, TOOL_FIELDS, Usage, event_id
 from agent_cli.pricing import Pricer
 from agent_cli.sources import claude_code
+from tests import dryrun
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
 AGENT = "claude-code"
@@ -149,20 +150,7 @@ def write(root: Path, rel: str, lines: list[dict[str, Any] | bytes]) -> Path:
     return p
 
 
-@dataclass
-class Run:
-    events: list[dict[str, Any]]
-    report: pipeline.Report
-    raw: bytes
-
-    @property
-    def calls(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] == "llm_call"]
-
-    @property
-    def tools(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] == "tool_call"]
-
+class Run(dryrun.Run):
     def call(self, mid: str, rid: str | None) -> dict[str, Any]:
         eid = event_id(AGENT, mid, rid or "")
         found = [e for e in self.calls if e["event_id"] == eid]
@@ -173,10 +161,8 @@ class Run:
 def dry(root: Path, home: Path | None = None, **settings: Any) -> Run:
     """Dry-run the Claude source over `root` (a CLAUDE_CONFIG_DIR) and parse stdout."""
     env = {"HOME": str(home or root.parent / "home"), "CLAUDE_CONFIG_DIR": str(root)}
-    out = io.BytesIO()
-    report = pipeline.dry_run(Settings(agents=(AGENT,), **settings), out, env)
-    raw = out.getvalue()
-    return Run([json.loads(line) for line in raw.splitlines()], report, raw)
+    r = dryrun.dry_run(env, Settings(agents=(AGENT,), **settings))
+    return Run(r.events, r.report, r.raw)
 
 
 def run_files(tmp_path: Path, files: dict[str, list[dict[str, Any] | bytes]],

@@ -7,7 +7,6 @@ carry hand-computed numbers.
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import shutil
@@ -21,13 +20,13 @@ import pytest
 import zstandard
 from click.testing import CliRunner
 
-from agent_cli import pipeline
 from agent_cli.cli import cli
 from agent_cli.config import Settings
 from agent_cli.events import LLM_FIELDS, TOOL_FIELDS, CallFact, ToolFact, event_id
 from agent_cli.sources import codex
 from agent_cli.sources.common import norm_ts
 from agent_cli.tail import read_chunks
+from tests.dryrun import Run, dry_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "codex"
 REAL = FIXTURES / "real"
@@ -49,28 +48,9 @@ SID_W = "01900000-0000-7000-8000-0000000000e1"  # cache writes
 
 # -- helpers ---------------------------------------------------------------------------------
 
-@dataclass
-class Run:
-    events: list[dict[str, Any]]
-    report: pipeline.Report
-
-    @property
-    def calls(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] == "llm_call"]
-
-    @property
-    def tools(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] == "tool_call"]
-
-    def session(self, sid: str, kind: str = "llm_call") -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] == kind and e["session_id"] == sid]
-
-
 def dry(codex_home: Path, home: Path) -> Run:
     env = {"HOME": str(home), "CODEX_HOME": str(codex_home)}
-    out = io.BytesIO()
-    report = pipeline.dry_run(Settings(agents=(AGENT,)), out, env)
-    return Run([json.loads(line) for line in out.getvalue().splitlines()], report)
+    return dry_run(env, Settings(agents=(AGENT,)))
 
 
 def copy_tree(src: Path, tmp_path: Path) -> Path:
@@ -179,10 +159,8 @@ def expected_from_json(path: Path) -> Expected:
             continue
         out = outputs[cid]
         status: tuple[str, str | None] = ("ok", None)
-        if ends.get(cid) not in (None, 0):
-            status = ("error", "exit_code")
-        elif "Process exited with code " in out and \
-                int(out.split("Process exited with code ")[1].split()[0]) != 0:
+        if ends.get(cid) not in (None, 0) or ("Process exited with code " in out and \
+                int(out.split("Process exited with code ")[1].split()[0]) != 0):
             status = ("error", "exit_code")
         elif out.startswith("apply_patch verification failed"):
             status = ("error", "error")

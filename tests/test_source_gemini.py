@@ -8,25 +8,23 @@ hand-computed numbers.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import random
 import shutil
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from agent_cli import pipeline
 from agent_cli.cli import cli
 from agent_cli.config import Settings
 from agent_cli.events import LLM_FIELDS, TOOL_FIELDS, CallFact, ToolFact, event_id
 from agent_cli.sources import gemini_cli
 from agent_cli.tail import read_chunks
+from tests.dryrun import Run, dry_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 REAL = FIXTURES / "real"
@@ -52,28 +50,9 @@ DELTA_JSONL = TMP / "delta" / "chats" / "session-2026-05-04T07-00-d4d4d4d4.jsonl
 
 # -- helpers ---------------------------------------------------------------------------------
 
-@dataclass
-class Run:
-    events: list[dict[str, Any]]
-    report: pipeline.Report
-
-    @property
-    def calls(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] == "llm_call"]
-
-    @property
-    def tools(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] == "tool_call"]
-
-    def session(self, sid: str, kind: str = "llm_call") -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] == kind and e["session_id"] == sid]
-
-
 def dry(gemini_home: Path, home: Path) -> Run:
     env = {"HOME": str(home), "GEMINI_CLI_HOME": str(gemini_home)}
-    out = io.BytesIO()
-    report = pipeline.dry_run(Settings(agents=(AGENT,)), out, env)
-    return Run([json.loads(line) for line in out.getvalue().splitlines()], report)
+    return dry_run(env, Settings(agents=(AGENT,)))
 
 
 def read_facts(path: Path | str, skipped: Counter[str] | None = None,
