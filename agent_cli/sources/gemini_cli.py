@@ -77,16 +77,9 @@ class _Meta(msgspec.Struct):
     directories: list[str] | None = None
 
 
-class _Line(msgspec.Struct):
+class _Line(_Msg):
     """A JSONL line: metadata, a message, or a `$set` / `$rewindTo` record."""
 
-    id: str | None = None
-    type: str | None = None
-    timestamp: str | None = None
-    model: str | None = None
-    tokens: _Tokens | None = None
-    toolCalls: msgspec.Raw = _NO_RAW
-    content: msgspec.Raw = _NO_RAW
     sessionId: str | None = None
     projectHash: str | None = None
     kind: str | None = None
