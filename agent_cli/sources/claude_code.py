@@ -26,8 +26,9 @@ import msgspec
 from agent_cli import config
 from agent_cli.events import CallFact, Context, ToolFact, Usage, event_id
 from agent_cli.sources import SourceFile, walk_files
-from agent_cli.sources.common import bad_line_reason, ms, norm_ts
+from agent_cli.sources.common import ms, norm_ts
 from agent_cli.sources.common import to_int as _int
+from agent_cli.sources.decode import FAILED, Tolerant, decode_line, decode_value
 from agent_cli.tail import Chunk, Cursor, read_chunks
 
 AGENT = "claude-code"
@@ -98,10 +99,7 @@ def _text_of(raw: msgspec.Raw | None) -> str:
     """Decode a small content value (string or list of text blocks) to plain text."""
     if not raw:
         return ""
-    try:
-        v = _decode_any(raw)
-    except (msgspec.DecodeError, ValueError):
-        return ""
+    v = decode_value(_decode_any, raw)
     if isinstance(v, str):
         return v
     if isinstance(v, list):
@@ -203,6 +201,7 @@ class ClaudeReader:
     def __init__(self, path: str, state: bytes | None, skipped: Counter[str]) -> None:
         self.path = path
         self.skipped = skipped
+        self.tolerant = Tolerant(skipped)
         self.subagent_file = "/subagents/" in path or Path(path).name.startswith("agent-")
         self.groups: dict[tuple[str, ...], _Group] = {}
         self.tools: dict[str, list[Any]] = {}
@@ -234,28 +233,17 @@ class ClaudeReader:
     def feed(self, line: bytes) -> None:
         # Every line is decoded (unknown fields are skipped by msgspec, not built): even
         # bookkeeping lines matter, as the parents whose timestamps start a call's duration.
-        try:
-            try:
-                d = _decode_line(line)
-            except msgspec.ValidationError:
-                d = _decode_loose(line)
-        except msgspec.ValidationError:
-            self.skipped["unrecognized_line"] += 1
-            return
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            self.skipped[bad_line_reason(line)] += 1
+        d = decode_line(line, self.skipped, _decode_line, _decode_loose)
+        if d is None:
             return
         t = d.type
-        try:
+        with self.tolerant(line):  # a shape no version wrote so far: skipped and counted
             if t == "assistant":
                 self._assistant(d)
             elif t == "user":
                 self._user(d)
             elif t == "system" and d.subtype == "api_error":
                 self.skipped["api_retry_attempts"] += 1  # attempts, not calls: reported only
-        except (TypeError, ValueError, AttributeError, KeyError):
-            # A shape no version wrote so far: skip the line, count it, keep going.
-            self.skipped["unrecognized_line"] += 1
         if d.uuid and d.timestamp:
             rec = self.recent
             rec[d.uuid] = d.timestamp  # parsed only when a call needs it
@@ -386,11 +374,9 @@ class ClaudeReader:
             return raw
         if not raw or isinstance(raw, str):
             return []
-        try:
-            v = _decode_blocks(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        v = decode_value(_decode_blocks, raw)
+        if v is FAILED:
             self.skipped["unrecognized_content"] += 1
-            return []
         return v if isinstance(v, list) else []
 
     # -- tools -------------------------------------------------------------------------

@@ -37,8 +37,9 @@ import msgspec
 from agent_cli import config
 from agent_cli.events import CallFact, Context, ToolFact, Usage, event_id
 from agent_cli.sources import SourceFile, walk_files
-from agent_cli.sources.common import bad_line_reason, ms, norm_ts
+from agent_cli.sources.common import ms, norm_ts
 from agent_cli.sources.common import to_int as _int
+from agent_cli.sources.decode import Tolerant, decode_line
 from agent_cli.tail import Chunk, Cursor, read_chunks, read_whole
 
 AGENT = "codex"
@@ -244,6 +245,7 @@ class CodexReader:
     def __init__(self, path: str, state: bytes | None, skipped: Counter[str]) -> None:
         self.path = path
         self.skipped = skipped
+        self.tolerant = Tolerant(skipped)
         self.out: list[object] = []
         # session_meta (the file's own: the first one)
         self.meta = False
@@ -297,22 +299,13 @@ class CodexReader:
                 return
             if outer == b"response_item" and inner is not None and inner not in _ITEMS:
                 return
-        try:
-            env = _dec_env(line)
-        except msgspec.ValidationError:
-            self.skipped["unrecognized_line"] += 1
+        env = decode_line(line, self.skipped, _dec_env)
+        if env is None:
             return
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            self.skipped[bad_line_reason(line)] += 1
-            return
-        try:
+        # The payload is decoded lazily, by record kind: a payload of a shape no version
+        # wrote so far, or with invalid UTF-8 inside, skips the line under its reason.
+        with self.tolerant(line):
             self._dispatch(env, inner)
-        except UnicodeDecodeError:  # msgspec raises it for invalid UTF-8 in a decoded str
-            self.skipped["invalid_utf8"] += 1
-        except (msgspec.ValidationError, msgspec.DecodeError, TypeError, ValueError,
-                AttributeError, KeyError, IndexError):
-            # A shape no version wrote so far: skip the line, count it, keep going.
-            self.skipped["unrecognized_line"] += 1
 
     def _dispatch(self, env: _Env, inner: bytes | None) -> None:
         t = env.type

@@ -1,4 +1,4 @@
-"""Helpers every source needs: timestamps, lenient integers, why a line was skipped."""
+"""Helpers every source needs: timestamps and lenient integers."""
 
 from __future__ import annotations
 
@@ -63,11 +63,3 @@ def norm_ts(ts: str) -> str:
     t = ms(ts)
     return ts if t is None else fmt_ms(t)
 
-
-def bad_line_reason(line: bytes) -> str:
-    """Name why a line could not be decoded: invalid_utf8 or malformed_json."""
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return "invalid_utf8"
-    return "malformed_json"

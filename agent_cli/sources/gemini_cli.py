@@ -31,8 +31,16 @@ import msgspec
 from agent_cli import config
 from agent_cli.events import CallFact, Context, ToolFact, Usage, event_id
 from agent_cli.sources import SourceFile, walk_files
-from agent_cli.sources.common import bad_line_reason, ms, norm_ts
+from agent_cli.sources.common import ms, norm_ts
 from agent_cli.sources.common import to_int as _int
+from agent_cli.sources.decode import (
+    FAILED,
+    UNRECOGNIZED_LINE,
+    Tolerant,
+    classify,
+    decode_line,
+    decode_value,
+)
 from agent_cli.tail import Chunk, Cursor, read_chunks, read_whole
 
 AGENT = "gemini-cli"
@@ -138,13 +146,13 @@ class Projects:
             reg = {}
             try:
                 with open(os.path.join(gemini_dir, "projects.json"), "rb") as f:
-                    data = _decode_any(f.read(4 * 1024 * 1024))
-                projects = data.get("projects") if isinstance(data, dict) else None
-                if isinstance(projects, dict):
-                    reg = {k: v for k, v in projects.items()
-                           if isinstance(k, str) and isinstance(v, str)}
-            except (OSError, msgspec.DecodeError):
-                pass
+                    data = decode_value(_decode_any, f.read(4 * 1024 * 1024))
+            except OSError:
+                data = None
+            projects = data.get("projects") if isinstance(data, dict) else None
+            if isinstance(projects, dict):
+                reg = {k: v for k, v in projects.items()
+                       if isinstance(k, str) and isinstance(v, str)}
             self._registry[gemini_dir] = reg
         return reg
 
@@ -234,6 +242,7 @@ class _Reader:
     def __init__(self, path: str, skipped: Counter[str], projects: Projects) -> None:
         self.path = path
         self.skipped = skipped
+        self.tolerant = Tolerant(skipped)
         self.projects = projects
         self.project_dir, self.parent_folder = _split(path)
         self.nested = self.parent_folder is not None
@@ -302,9 +311,8 @@ class _Reader:
     def _tools(self, raw: msgspec.Raw) -> list[list[Any]]:
         if not raw:
             return []
-        try:
-            calls = _dec_tools(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        calls = decode_value(_dec_tools, raw)
+        if calls is FAILED:
             self.skipped["unrecognized_tool_calls"] += 1
             return []
         return [[c.id, c.name, c.status, c.timestamp] for c in calls or [] if c.id]
@@ -392,18 +400,11 @@ class GeminiJsonlReader(_Reader):
         self.turns += 1
 
     def feed(self, line: bytes) -> None:
-        try:
-            d = _dec_line(line)
-        except msgspec.ValidationError:
-            self.skipped["unrecognized_line"] += 1
+        d = decode_line(line, self.skipped, _dec_line)
+        if d is None:
             return
-        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter too
-            self.skipped[bad_line_reason(line)] += 1
-            return
-        try:
+        with self.tolerant(line):  # a shape no version wrote so far: skipped and counted
             self._line(d)
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError):
-            self.skipped["unrecognized_line"] += 1
 
     def _line(self, d: _Line) -> None:
         if d.set_ is not None:
@@ -446,13 +447,11 @@ class GeminiJsonReader(_Reader):
     """A whole-file session (`session-*.json`) to facts."""
 
     def read_bytes(self, data: bytes) -> list[object]:
-        try:
-            s = _dec_session(data)
-        except msgspec.ValidationError:
-            self.skipped["not_a_session"] += 1  # a checkpoint or another JSON file
-            return []
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            self.skipped["malformed_session_file"] += 1
+        s = decode_value(_dec_session, data)
+        if s is FAILED:
+            # valid JSON of another shape is a checkpoint or another JSON file
+            not_ours = classify(data) == UNRECOGNIZED_LINE
+            self.skipped["not_a_session" if not_ours else "malformed_session_file"] += 1
             return []
         if s.messages is None or not (s.sessionId or s.projectHash):
             self.skipped["not_a_session"] += 1
