@@ -29,7 +29,10 @@ Storage: SQLite table ``events(event_id PK, revision, kind, body, received_at)``
 highest revision of each event; table ``requests`` logs every ``/v1/events`` request.
 
 Fault injection, evaluated in this order for each ``POST /v1/events``:
-  1. ``latency``: sleep first.           2. ``redirect_to``: answer 307 with ``Location``.
+  1. ``latency``: sleep first, then ``hold="before_commit"``: the request waits until ``hold``
+     is changed (``faults.held`` in ``/admin/stats`` counts waiting requests), then is answered
+     503 storing nothing: "in flight, never stored".
+  2. ``redirect_to``: answer 307 with ``Location``.
   3. ``drop_connections``: the first N requests are read fully, then the socket is reset
      (RST, no response). Nothing is stored unless ``drop_after_commit`` is set, in which case
      the request is processed normally (auth, storage) *before* the reset: "server committed,
@@ -38,7 +41,9 @@ Fault injection, evaluated in this order for each ``POST /v1/events``:
      "handle normally" (answered with that code), anything else is answered as is, storing
      nothing, with ``Retry-After: <retry_after>`` on 429/503.
   6. decode, size limit (413).           7. ``poison_status``: a batch containing a rejected id
-     is answered with 400/422 as a whole, storing nothing.     8. store and answer 200.
+     is answered with 400/422 as a whole, storing nothing.     8. store and answer 200; with
+     ``hold="after_commit"`` the answer waits until ``hold`` is changed: "stored, answer late
+     or lost". A request is held at most 300 s.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ from urllib.parse import urlsplit
 
 HARD_MAX_BYTES = 64 * 1024 * 1024  # absolute ceiling, compressed or not
 STATS_REQUESTS = 1000
+HOLD_POINTS = (None, "before_commit", "after_commit")
+HOLD_MAX_SECONDS = 300.0  # a held request is let go after this, so a forgotten hold never hangs
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -112,6 +119,7 @@ _FAULT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "poison_status": (lambda v: v is None or v in (400, 422), "400, 422 or null"),
     "redirect_to": (_text_or_none, "a non-empty string or null"),
+    "hold": (lambda v: v in HOLD_POINTS, '"before_commit", "after_commit" or null'),
 }
 
 
@@ -142,13 +150,17 @@ class Faults:
     reject_event_ids: set[str] = field(default_factory=set)
     poison_status: int | None = None
     redirect_to: str | None = None
+    hold: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _released: threading.Condition = field(init=False, repr=False, compare=False)
+    _held: int = field(default=0, init=False, repr=False, compare=False)
 
     FIELDS = tuple(_FAULT_RULES)
 
     def __post_init__(self) -> None:
         for name in self.FIELDS:
             setattr(self, name, _check_fault(name, getattr(self, name)))
+        self._released = threading.Condition(self._lock)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` atomically; raise ValueError (changing nothing) if any is bad."""
@@ -156,6 +168,25 @@ class Faults:
         with self._lock:
             for name, value in checked.items():
                 setattr(self, name, value)
+            self._released.notify_all()
+
+    def wait_if_held(self, point: str) -> bool:
+        """Keep a request at ``point`` while ``hold`` names it; True if it was held.
+
+        Lets a test act at an exact moment of a request (kill the client while its batch is
+        on the wire, or after the server committed it) instead of guessing a time.
+        """
+        with self._lock:
+            if self.hold != point:
+                return False
+            self._held += 1
+            deadline = time.monotonic() + HOLD_MAX_SECONDS
+            try:
+                while self.hold == point and time.monotonic() < deadline:
+                    self._released.wait(deadline - time.monotonic())
+            finally:
+                self._held -= 1
+            return True
 
     def take_drop(self) -> bool:
         with self._lock:
@@ -177,6 +208,7 @@ class Faults:
             state = {name: getattr(self, name) for name in self.FIELDS}
         state["status_sequence"] = list(state["status_sequence"])
         state["reject_event_ids"] = sorted(state["reject_event_ids"])
+        state["held"] = self._held
         return state
 
 
@@ -277,13 +309,16 @@ class _Handler(BaseHTTPRequestHandler):
             body, ctype = payload, "text/plain; charset=utf-8"
         else:
             body, ctype = json.dumps(payload).encode(), "application/json"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client is gone (killed while held): not an error
 
     def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
@@ -353,6 +388,8 @@ class _Handler(BaseHTTPRequestHandler):
             rec["bytes"] = len(raw)
             if faults.latency:
                 time.sleep(faults.latency)
+            if faults.wait_if_held("before_commit"):
+                raise _Reply(503, {"error": "held before commit, then let go unstored"})
             if faults.redirect_to:
                 raise _Reply(307, {"error": "moved"}, {"Location": faults.redirect_to})
             if faults.take_drop():
@@ -377,6 +414,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             rec["status"] = status
         self.server.store.record(rec)
+        if status == 200:
+            faults.wait_if_held("after_commit")
         self._log(
             f"POST /v1/events {outcome} events={rec['events']} accepted={rec['accepted']} "
             f"duplicates={rec['duplicates']} rejected={rec['rejected']} bytes={rec['bytes']}"

@@ -5,6 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests are judged by what they find, never by how fast this machine is: no per-example
+# deadline, no "too slow" health check, and a fixed seed so a run can be repeated.
+settings.register_profile(
+    "agent-cli", deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("agent-cli")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -286,30 +286,81 @@ def test_redirect_is_answered_not_followed(serve, client_for) -> None:
     assert stats(client)["events"] == 0
 
 
-def test_latency_and_concurrency(serve, client_for) -> None:
-    server = serve(ingest.Faults(latency=0.2))
-    client = client_for(server)
+def _wait_held(client: httpx.Client, n: int) -> None:
+    """Until `n` requests are held by the server (a generous ceiling: only a hang fails)."""
+    deadline = time.monotonic() + 60
+    while stats(client)["faults"]["held"] < n:
+        assert time.monotonic() < deadline, "requests were not held"
+        time.sleep(0.01)
+
+
+def test_latency_is_waited(serve, client_for) -> None:
+    client = client_for(serve(ingest.Faults(latency=0.2)))
     started = time.monotonic()
     assert post(client, [ev("l0")]).status_code == 200
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 0.2  # a lower bound: a busy machine only adds to it
+
+
+def test_requests_are_served_concurrently(serve, client_for) -> None:
+    server = serve(ingest.Faults(hold="after_commit"))
+    client = client_for(server)
     codes: list[int] = []
 
     def send(i: int) -> None:
-        with httpx.Client(base_url=server.url, timeout=5.0) as own:
+        with httpx.Client(base_url=server.url, timeout=120.0) as own:
             codes.append(post(own, [ev(f"l{i}"), ev("shared")]).status_code)
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(1, 6)]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
+    _wait_held(client, 5)  # all five in the server at once: served in parallel
+    assert client.post("/admin/faults", json={"hold": None}).status_code == 200
     for thread in threads:
-        thread.join()
-    assert time.monotonic() - started < 0.9  # served in parallel, not 5 x 0.2 s
+        thread.join(120)
     assert codes == [200] * 5
     summary = stats(client)
-    assert summary["events"] == 7
-    assert sum(r["accepted"] for r in summary["requests"]) == 7
+    assert summary["events"] == 6 and summary["faults"]["held"] == 0
+    assert sum(r["accepted"] for r in summary["requests"]) == 6
     assert sum(r["duplicates"] for r in summary["requests"]) == 4
+
+
+def test_hold_before_commit_stores_nothing(serve, client_for) -> None:
+    server = serve(ingest.Faults(hold="before_commit"))
+    admin = client_for(server)
+    codes: list[int] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=server.url, timeout=120.0) as own:
+            codes.append(post(own, [ev("h")]).status_code)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    _wait_held(admin, 1)
+    assert stats(admin)["events"] == 0
+    assert admin.post("/admin/faults", json={"hold": None}).status_code == 200
+    sender.join(120)
+    assert codes == [503]
+    assert stats(admin)["events"] == 0
+    assert post(admin, [ev("h")]).status_code == 200  # not held any more
+
+
+def test_hold_after_commit_stores_before_answering(serve, client_for) -> None:
+    server = serve(ingest.Faults(hold="after_commit"))
+    admin = client_for(server)
+    codes: list[int] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=server.url, timeout=120.0) as own:
+            codes.append(post(own, [ev("h")]).status_code)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    _wait_held(admin, 1)
+    assert stats(admin)["events"] == 1 and codes == []  # stored, not yet answered
+    assert admin.post("/admin/faults", json={"hold": None}).status_code == 200
+    sender.join(120)
+    assert codes == [200]
+    assert admin.post("/admin/faults", json={"hold": "later"}).status_code == 400
 
 
 def test_admin_faults_change_at_run_time(serve, client_for) -> None:
@@ -382,7 +433,7 @@ def test_cli_subprocess_with_ready_file(tmp_path: Path) -> None:
         text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not ready.exists():
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "server did not become ready"
