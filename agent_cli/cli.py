@@ -67,9 +67,14 @@ def _errors_to_click(fn: F) -> F:
 class _Cli(click.Group):
     """A group whose usage errors are one line (`Error: ...`), without the usage dump."""
 
-    def main(self, args: Any = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
@@ -113,31 +118,76 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Backfill, deliver everything, then exit.")
-@click.option("--dry-run", is_flag=True,
-              help="Print the events as JSON Lines on stdout; send and store nothing.")
-@click.option("--agent", "agents", multiple=True, metavar="NAME",
-              help="Read only this agent (claude-code, codex, gemini-cli); repeatable.")
-@click.option("--since", callback=_since, metavar="YYYY-MM-DD",
-              help="Only calls on or after this UTC day.")
-@click.option("--endpoint", envvar="SUTRACE_ENDPOINT", show_envvar=True,
-              default=config_mod.DEFAULT_ENDPOINT, show_default=True,
-              help="Ingest endpoint (HTTPS, or HTTP to loopback).")
-@click.option("--api-key", envvar="SUTRACE_API_KEY", show_envvar=True,
-              help="API key (prefer the environment variable: flags show in `ps`).")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
-              envvar="AGENT_CLI_HOME", show_envvar=True,
-              help="State folder (spool, lock, log).  [default: the user state dir]")
-@click.option("--poll-interval", type=click.FloatRange(0.05, 3600), default=1.0,
-              show_default=True, help="Seconds between looks for new transcript lines.")
-@click.option("--drain-timeout", type=click.FloatRange(0), default=180.0, show_default=True,
-              help="With --once: seconds to keep retrying a failing endpoint before exit 1.")
-@click.option("--workers", type=click.IntRange(1, 32), default=None,
-              help="Processes that read a large backfill.  [default: 1 on 2 cores or fewer, "
-                   "else cores-1, at most 4]")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the events as JSON Lines on stdout; send and store nothing.",
+)
+@click.option(
+    "--agent",
+    "agents",
+    multiple=True,
+    metavar="NAME",
+    help="Read only this agent (claude-code, codex, gemini-cli); repeatable.",
+)
+@click.option(
+    "--since", callback=_since, metavar="YYYY-MM-DD", help="Only calls on or after this UTC day."
+)
+@click.option(
+    "--endpoint",
+    envvar="SUTRACE_ENDPOINT",
+    show_envvar=True,
+    default=config_mod.DEFAULT_ENDPOINT,
+    show_default=True,
+    help="Ingest endpoint (HTTPS, or HTTP to loopback).",
+)
+@click.option(
+    "--api-key",
+    envvar="SUTRACE_API_KEY",
+    show_envvar=True,
+    help="API key (prefer the environment variable: flags show in `ps`).",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGENT_CLI_HOME",
+    show_envvar=True,
+    help="State folder (spool, lock, log).  [default: the user state dir]",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.05, 3600),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks for new transcript lines.",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(0),
+    default=180.0,
+    show_default=True,
+    help="With --once: seconds to keep retrying a failing endpoint before exit 1.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=None,
+    help="Processes that read a large backfill.  [default: 1 on 2 cores or fewer, "
+    "else cores-1, at most 4]",
+)
 @_errors_to_click
-def start(once: bool, dry_run: bool, agents: tuple[str, ...], since: Any, endpoint: str,
-          api_key: str | None, home: Path | None, poll_interval: float,
-          drain_timeout: float, workers: int | None) -> None:
+def start(
+    once: bool,
+    dry_run: bool,
+    agents: tuple[str, ...],
+    since: Any,
+    endpoint: str,
+    api_key: str | None,
+    home: Path | None,
+    poll_interval: float,
+    drain_timeout: float,
+    workers: int | None,
+) -> None:
     """Backfill the transcripts on disk, then tail them and ship usage events.
 
     \b
@@ -148,9 +198,17 @@ def start(once: bool, dry_run: bool, agents: tuple[str, ...], since: Any, endpoi
     from agent_cli import pipeline
 
     settings = config_mod.Settings(
-        agents=agents, since=since, dry_run=dry_run, once=once, endpoint=endpoint,
-        api_key=api_key, home=home, poll_seconds=poll_interval, drain_timeout=drain_timeout,
-        progress=sys.stderr.isatty(), workers=workers or config_mod.default_workers(),
+        agents=agents,
+        since=since,
+        dry_run=dry_run,
+        once=once,
+        endpoint=endpoint,
+        api_key=api_key,
+        home=home,
+        poll_seconds=poll_interval,
+        drain_timeout=drain_timeout,
+        progress=sys.stderr.isatty(),
+        workers=workers or config_mod.default_workers(),
     )
     if dry_run:
         srcs = pipeline.select_sources(agents)  # a bad --agent fails before anything is read
@@ -158,8 +216,11 @@ def start(once: bool, dry_run: bool, agents: tuple[str, ...], since: Any, endpoi
         click.echo(render_summary(report), err=True)
         if not report.files:
             env = dict(os.environ)
-            click.echo("no transcripts found; looked in: "
-                       + ", ".join(w for s in srcs for w in s.where(env)), err=True)
+            click.echo(
+                "no transcripts found; looked in: "
+                + ", ".join(w for s in srcs for w in s.where(env)),
+                err=True,
+            )
         return
     _ship(settings)
 
@@ -208,19 +269,27 @@ def _progress() -> Callable[[int, int], None]:
 
 def render_run(r: Any) -> str:
     """The stderr summary of `start`."""
-    lines = [render_summary(r.report),
-             f"delivered: {r.delivered}; quarantined: {r.quarantined}; left in spool: {r.left}"]
+    lines = [
+        render_summary(r.report),
+        f"delivered: {r.delivered}; quarantined: {r.quarantined}; left in spool: {r.left}",
+    ]
     if r.left:
         why = f"{r.verdict}: {r.detail}" if r.detail else "waiting out an earlier pause"
-        lines.append(f"not delivered yet ({why}); they stay in the spool and are sent by "
-                     "the next start.")
+        lines.append(
+            f"not delivered yet ({why}); they stay in the spool and are sent by the next start."
+        )
     return "\n".join(lines)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
-              envvar="AGENT_CLI_HOME", show_envvar=True, help="State folder to inspect.")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGENT_CLI_HOME",
+    show_envvar=True,
+    help="State folder to inspect.",
+)
 @_errors_to_click
 def status(as_json: bool, home: Path | None) -> None:
     """Show the spool: outbox depth, last delivery, pauses, drops; exit 1 when unhealthy."""
@@ -236,25 +305,31 @@ def render_status(s: dict[str, Any]) -> str:
     """Human-readable status, one fact per line."""
     if not s.get("initialized"):
         return f"state: {s['state_dir']}\nnothing spooled yet (run `agent-cli start`)"
-    out = [f"state: {s['state_dir']}", f"endpoint: {s['endpoint']}",
-           f"api key: {s['api_key']}"]
+    out = [f"state: {s['state_dir']}", f"endpoint: {s['endpoint']}", f"api key: {s['api_key']}"]
     for agent, a in sorted(s["agents"].items()):
         out.append(f"{agent}: {a['files']} files tracked, {a['unread_bytes']:,} bytes not read")
     ob = s["outbox"]
     age = ob["oldest_age_seconds"]
     out.append(f"outbox: {ob['depth']} events" + (f", oldest {age:.0f} s" if age else ""))
     last = s["last_success_at"]
-    out.append("last delivery: " + (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last))
-                                    if last else "never"))
+    out.append(
+        "last delivery: "
+        + (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never")
+    )
     p = s["pause"]
     if p:
         left = max(p["until"] - time.time(), 0)
         out.append(f"{p['reason']} ({p['detail']}); next try in {left:.0f} s")
     elif s["consecutive_failures"]:
-        out.append(f"last attempts failed ({s['consecutive_failures']} in a row): "
-                   f"{s.get('last_error') or 'see the log'}")
-    for key, title in (("quarantine", "quarantined"), ("skipped", "lines skipped"),
-                       ("not_emitted", "not emitted")):
+        out.append(
+            f"last attempts failed ({s['consecutive_failures']} in a row): "
+            f"{s.get('last_error') or 'see the log'}"
+        )
+    for key, title in (
+        ("quarantine", "quarantined"),
+        ("skipped", "lines skipped"),
+        ("not_emitted", "not emitted"),
+    ):
         if s[key]:
             out.append(f"{title}: " + _counts(s[key]))
     out.append("healthy: " + ("yes" if s["healthy"] else "no"))
@@ -267,10 +342,18 @@ def render_summary(r: Report) -> str:
     lines = [
         f"files: {r.files} found, {r.files_read} read, {r.bytes_read / 1e6:.1f} MB",
         f"llm calls: {r.llm_calls} ({r.error_calls} failed); tool calls: {r.tool_calls}",
-        "tokens: " + ", ".join(
-            f"{k.removesuffix('_tokens')} {t[k]:,}" for k in (
-                "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-                "cache_creation_1h_tokens", "reasoning_tokens")),
+        "tokens: "
+        + ", ".join(
+            f"{k.removesuffix('_tokens')} {t[k]:,}"
+            for k in (
+                "input_tokens",
+                "output_tokens",
+                "cache_read_tokens",
+                "cache_creation_tokens",
+                "cache_creation_1h_tokens",
+                "reasoning_tokens",
+            )
+        ),
         f"estimated cost: ${r.cost_usd:,.2f}"
         + (f" ({r.unpriced_calls} calls of models without a price)" if r.unpriced_calls else ""),
     ]

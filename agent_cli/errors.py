@@ -1,9 +1,9 @@
 """The one error tree of agent-cli; `cli.py` turns these into one-line messages.
 
-    AgentCliError
-    ├── ConfigError        a user mistake: bad flag, missing key, bad endpoint (exit 2)
-    └── SpoolError         the local state cannot be used (locked, corrupt, unwritable)
-        └── AlreadyRunning another `start` holds the spool's lock
+AgentCliError
+├── ConfigError        a user mistake: bad flag, missing key, bad endpoint (exit 2)
+└── SpoolError         the local state cannot be used (locked, corrupt, unwritable)
+    └── AlreadyRunning another `start` holds the spool's lock
 """
 
 from __future__ import annotations

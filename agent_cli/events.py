@@ -38,7 +38,6 @@ TOKEN_FIELDS = (
 )  # fmt: skip
 
 
-
 def event_id(agent: str, *natural_key: str) -> str:
     """Return the deterministic id of an event: sha256 over "v1", the agent and the key."""
     text = "\x1f".join(("v1", agent, *natural_key))

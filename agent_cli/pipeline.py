@@ -77,9 +77,9 @@ def with_revision(body: bytes, revision: int) -> bytes:
     """Set the revision of an encoded event (encoded with revision 0 at a fixed place)."""
     if revision == 0:
         return body
-    if body[_REV_AT:_REV_AT + 2] != b"0,":
+    if body[_REV_AT : _REV_AT + 2] != b"0,":
         raise ValueError("not an encoded event of the contract")
-    return body[:_REV_AT] + str(revision).encode() + body[_REV_AT + 1:]
+    return body[:_REV_AT] + str(revision).encode() + body[_REV_AT + 1 :]
 
 
 class Preparer:
@@ -88,8 +88,9 @@ class Preparer:
     It holds no ledger, so it can run in worker processes; each keeps its own caches.
     """
 
-    def __init__(self, since: str | None, enricher: Enricher | None = None,
-                 pricer: Pricer | None = None) -> None:
+    def __init__(
+        self, since: str | None, enricher: Enricher | None = None, pricer: Pricer | None = None
+    ) -> None:
         self.since = since
         self.enricher = enricher or Enricher()
         self.pricer = pricer or Pricer()
@@ -108,12 +109,28 @@ class Preparer:
                 u = f.usage
                 cost = self.pricer.cost(f.model, f.provider, u, f.speed)
                 body = _encode(llm_call(f, self.enricher.place(f.context), cost, 0))
-                tokens = (u.input_tokens, u.output_tokens, u.cache_read_tokens,
-                          u.cache_creation_tokens, u.cache_creation_1h_tokens,
-                          u.reasoning_tokens)
+                tokens = (
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.cache_read_tokens,
+                    u.cache_creation_tokens,
+                    u.cache_creation_1h_tokens,
+                    u.reasoning_tokens,
+                )
                 alias = alias_key(f.agent, f.alias) if f.alias else None
-                out.append((key, f.rank, alias, f.is_sidechain, f.event_id, f.agent, body,
-                            not f.output_final, (tokens, cost, f.status == "error")))
+                out.append(
+                    (
+                        key,
+                        f.rank,
+                        alias,
+                        f.is_sidechain,
+                        f.event_id,
+                        f.agent,
+                        body,
+                        not f.output_final,
+                        (tokens, cost, f.status == "error"),
+                    )
+                )
             else:
                 body = _encode(tool_call(f, self.enricher.place(f.context)))
                 out.append((key, 0, None, False, f.event_id, f.agent, body, False, None))
@@ -123,8 +140,14 @@ class Preparer:
 class Builder:
     """Facts -> events a target may take: prepare, then let the ledger decide (admit)."""
 
-    def __init__(self, ledger: Ledger, report: Report, since: str | None,
-                 enricher: Enricher | None = None, pricer: Pricer | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        report: Report,
+        since: str | None,
+        enricher: Enricher | None = None,
+        pricer: Pricer | None = None,
+    ) -> None:
         self.ledger = ledger
         self.report = report
         self.since = since
@@ -200,8 +223,9 @@ def select_sources(agents: tuple[str, ...]) -> list[Source]:
     return [s for name, s in known.items() if not agents or name in agents]
 
 
-def discover(srcs: list[Source], settings: Settings,
-             env: dict[str, str] | None = None) -> Iterator[tuple[Source, SourceFile]]:
+def discover(
+    srcs: list[Source], settings: Settings, env: dict[str, str] | None = None
+) -> Iterator[tuple[Source, SourceFile]]:
     """Yield every transcript file of the chosen sources, skipping files older than --since."""
     env = dict(os.environ) if env is None else env
     floor = _since_ns(settings)
@@ -224,10 +248,14 @@ PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # a smaller backfill is not worth startin
 _AHEAD = 6  # files in flight per worker: bounds what waits in memory
 
 
-def scan(settings: Settings, target: Target, builder: Builder,
-         files: Iterable[tuple[Source, SourceFile]],
-         should_stop: Callable[[], bool] = lambda: False,
-         on_file: Callable[[SourceFile], None] | None = None) -> Report:
+def scan(
+    settings: Settings,
+    target: Target,
+    builder: Builder,
+    files: Iterable[tuple[Source, SourceFile]],
+    should_stop: Callable[[], bool] = lambda: False,
+    on_file: Callable[[SourceFile], None] | None = None,
+) -> Report:
     """Read the new lines of every file into the target; return the builder's report.
 
     Files are committed in discovery order (the counting rules rely on it: a `/btw` replay
@@ -245,8 +273,9 @@ def scan(settings: Settings, target: Target, builder: Builder,
     if settings.workers > 1 and len(todo) > 1 and new_bytes >= PARALLEL_MIN_BYTES:
         readings = _prepare_parallel(todo, settings, builder, should_stop)
     else:
-        readings = ((src, sf, _prepare_here(src, sf, cur, settings, builder))
-                    for src, sf, cur in todo)
+        readings = (
+            (src, sf, _prepare_here(src, sf, cur, settings, builder)) for src, sf, cur in todo
+        )
     for src, sf, chunks in readings:
         if should_stop():
             break
@@ -269,8 +298,9 @@ def scan(settings: Settings, target: Target, builder: Builder,
 PreparedChunk = tuple[Cursor, "str | None", bool, int, list[Prepared]]
 
 
-def _prepare_here(src: Source, sf: SourceFile, cur: Cursor | None, settings: Settings,
-                  builder: Builder) -> Iterator[PreparedChunk]:
+def _prepare_here(
+    src: Source, sf: SourceFile, cur: Cursor | None, settings: Settings, builder: Builder
+) -> Iterator[PreparedChunk]:
     """Read and prepare a file's chunks lazily, in this process."""
     prep = builder.preparer
     for c in src.read(sf.path, cur, builder.report.skipped, settings.max_line_bytes):
@@ -283,8 +313,9 @@ def _prepare_here(src: Source, sf: SourceFile, cur: Cursor | None, settings: Set
 _worker_preparer: Preparer | None = None
 
 
-def prepare_file(agent: str, path: str, cursor: Cursor | None, since: str | None,
-                 max_line: int) -> tuple[list[PreparedChunk], Counter[str], Counter[str]]:
+def prepare_file(
+    agent: str, path: str, cursor: Cursor | None, since: str | None, max_line: int
+) -> tuple[list[PreparedChunk], Counter[str], Counter[str]]:
     """In a worker process: read and prepare one file's chunks (pickled back)."""
     global _worker_preparer
     if _worker_preparer is None or _worker_preparer.since != since:
@@ -292,16 +323,21 @@ def prepare_file(agent: str, path: str, cursor: Cursor | None, since: str | None
     prep = _worker_preparer
     skipped: Counter[str] = Counter()
     src = sources_mod.registry()[agent]
-    chunks = [(c.cursor, c.reset_reason, c.partial, c.bytes_read, prep.prepare(c.facts))
-              for c in src.read(path, cursor, skipped, max_line)]
+    chunks = [
+        (c.cursor, c.reset_reason, c.partial, c.bytes_read, prep.prepare(c.facts))
+        for c in src.read(path, cursor, skipped, max_line)
+    ]
     not_emitted = Counter(prep.not_emitted)
     prep.not_emitted.clear()
     return chunks, skipped, not_emitted
 
 
-def _prepare_parallel(todo: list[tuple[Source, SourceFile, Cursor | None]],
-                      settings: Settings, builder: Builder, should_stop: Callable[[], bool],
-                      ) -> Iterator[tuple[Source, SourceFile, Iterable[PreparedChunk]]]:
+def _prepare_parallel(
+    todo: list[tuple[Source, SourceFile, Cursor | None]],
+    settings: Settings,
+    builder: Builder,
+    should_stop: Callable[[], bool],
+) -> Iterator[tuple[Source, SourceFile, Iterable[PreparedChunk]]]:
     """Prepare files in worker processes; yield them in order as they complete."""
     import multiprocessing
 
@@ -318,9 +354,21 @@ def _prepare_parallel(todo: list[tuple[Source, SourceFile, Cursor | None]],
                     if nxt is None:
                         break
                     src, sf, cur = nxt
-                    pending.append((src, sf, cur, pool.submit(
-                        prepare_file, src.agent, sf.path, cur, builder.since,
-                        settings.max_line_bytes)))
+                    pending.append(
+                        (
+                            src,
+                            sf,
+                            cur,
+                            pool.submit(
+                                prepare_file,
+                                src.agent,
+                                sf.path,
+                                cur,
+                                builder.since,
+                                settings.max_line_bytes,
+                            ),
+                        )
+                    )
                 if not pending or should_stop():
                     break
                 src, sf, cur, fut = pending.popleft()
@@ -360,8 +408,12 @@ class PrintTarget:
         return len(events)
 
 
-def dry_run(settings: Settings, out: IO[bytes], env: dict[str, str] | None = None,
-            on_file: Callable[[SourceFile], None] | None = None) -> Report:
+def dry_run(
+    settings: Settings,
+    out: IO[bytes],
+    env: dict[str, str] | None = None,
+    on_file: Callable[[SourceFile], None] | None = None,
+) -> Report:
     """Print every event that would be sent; send and store nothing."""
     srcs = select_sources(settings.agents)
     target = PrintTarget(out)

@@ -45,8 +45,9 @@ class Pricer:
         self._tables: dict[tuple[str, str | None, str | None], list[Rates] | None] = {}
         self.unpriced: dict[str, int] = {}
 
-    def cost(self, model: str | None, provider: str | None, u: Usage,
-             speed: str | None = None) -> float | None:
+    def cost(
+        self, model: str | None, provider: str | None, u: Usage, speed: str | None = None
+    ) -> float | None:
         """Return the USD cost of one call, or None when the model has no known price."""
         if u.total == 0:
             return 0.0
@@ -80,8 +81,9 @@ def _load(model: str, provider: str | None, speed: str | None) -> list[Rates] | 
         price = info.get_prices(datetime.now(UTC), ctx)
     except (LookupError, ValueError, ImportError):
         return None
-    starts = sorted({t.start for v in price.__dict__.values() if isinstance(v, TieredPrices)
-                     for t in v.tiers})
+    starts = sorted(
+        {t.start for v in price.__dict__.values() if isinstance(v, TieredPrices) for t in v.tiers}
+    )
     table = []
     edges = [-1, *starts]
     for i, above in enumerate(edges):
@@ -93,14 +95,18 @@ def _load(model: str, provider: str | None, speed: str | None) -> list[Rates] | 
             return price.calc_price(GUsage(**kw))["total_price"]
 
         p_in = calc(input_tokens=base)
-        table.append(Rates(
-            above=above,
-            input=float(p_in / base),
-            output=float((calc(input_tokens=base, output_tokens=_PROBE) - p_in) / _PROBE),
-            cache_read=float(calc(input_tokens=base, cache_read_tokens=base) / base),
-            cache_write_5m=float(calc(input_tokens=base, cache_write_tokens=base) / base),
-            cache_write_1h=float(calc(input_tokens=base, cache_write_tokens=base,
-                                      cache_write_1h_tokens=base) / base),
-        ))
+        table.append(
+            Rates(
+                above=above,
+                input=float(p_in / base),
+                output=float((calc(input_tokens=base, output_tokens=_PROBE) - p_in) / _PROBE),
+                cache_read=float(calc(input_tokens=base, cache_read_tokens=base) / base),
+                cache_write_5m=float(calc(input_tokens=base, cache_write_tokens=base) / base),
+                cache_write_1h=float(
+                    calc(input_tokens=base, cache_write_tokens=base, cache_write_1h_tokens=base)
+                    / base
+                ),
+            )
+        )
     del prov
     return table

@@ -69,9 +69,15 @@ class RunResult:
 class Shipper:
     """Deliver the outbox through a sink, with backoff and persisted pauses."""
 
-    def __init__(self, spool: Spool, sink: HttpSink, *, clock: Callable[[], float] = time.time,
-                 wait: Callable[[float], bool] | None = None,
-                 rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        sink: HttpSink,
+        *,
+        clock: Callable[[], float] = time.time,
+        wait: Callable[[float], bool] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self.spool = spool
         self.sink = sink
         self.clock = clock
@@ -105,8 +111,9 @@ class Shipper:
         if not rows:
             return None
         self.in_flight += 1
-        return _Request(self.sink.send, [Outgoing(r.id, r.event_id, r.revision, r.body)
-                                         for r in rows])
+        return _Request(
+            self.sink.send, [Outgoing(r.id, r.event_id, r.revision, r.body) for r in rows]
+        )
 
     def _finish(self, request: _Request) -> SendResult:
         """Wait for a batch's answer and apply it (all spool writes stay on this thread)."""
@@ -132,9 +139,13 @@ class Shipper:
                 # asked for (Retry-After) in the meantime.
                 if self.until <= now:
                     self.until = 0.0
-                self.spool.set_meta(consecutive_failures=0, backoff_until=self.until,
-                                    pause_reason="backoff" if self.until else None,
-                                    pause_detail=None, last_attempt_at=now)
+                self.spool.set_meta(
+                    consecutive_failures=0,
+                    backoff_until=self.until,
+                    pause_reason="backoff" if self.until else None,
+                    pause_detail=None,
+                    last_attempt_at=now,
+                )
             return
         if self.until <= now:
             # Batches in flight together fail together: one outage is one failure, or the
@@ -146,9 +157,14 @@ class Shipper:
             reason = res.verdict.value
             delay = max(delay, min(60.0 * self.failures, PAUSE_CAP))
         self.until = max(self.until, now + delay)
-        self.spool.set_meta(consecutive_failures=self.failures, backoff_until=self.until,
-                            pause_reason=reason or "backoff", pause_detail=res.detail,
-                            last_attempt_at=now, last_status=res.status)
+        self.spool.set_meta(
+            consecutive_failures=self.failures,
+            backoff_until=self.until,
+            pause_reason=reason or "backoff",
+            pause_detail=res.detail,
+            last_attempt_at=now,
+            last_status=res.status,
+        )
         log.warning("delivery %s (%s); next try in %.0f s", res.verdict.value, res.detail, delay)
 
     def ship_ready(self, until: Callable[[], bool] = lambda: False) -> Verdict | None:
@@ -161,8 +177,13 @@ class Shipper:
         flying: deque[_Request] = deque()
         sending = True
         while True:
-            while (sending and len(flying) < IN_FLIGHT and not self.stop.is_set()
-                   and not self.blocked_for() and not until()):
+            while (
+                sending
+                and len(flying) < IN_FLIGHT
+                and not self.stop.is_set()
+                and not self.blocked_for()
+                and not until()
+            ):
                 request = self._start()
                 if request is None:
                     break
@@ -203,15 +224,13 @@ IN_FLIGHT = 4  # measured best against the reference receiver (2: 14k, 4: 17.6k 
 class _Request:
     """One `sink.send` running in a daemon thread (a stop signal never waits for it)."""
 
-    def __init__(self, send: Callable[[list[Outgoing]], SendResult],
-                 batch: list[Outgoing]) -> None:
+    def __init__(self, send: Callable[[list[Outgoing]], SendResult], batch: list[Outgoing]) -> None:
         self._result: SendResult | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(send, batch), daemon=True)
         self._thread.start()
 
-    def _run(self, send: Callable[[list[Outgoing]], SendResult],
-             batch: list[Outgoing]) -> None:
+    def _run(self, send: Callable[[list[Outgoing]], SendResult], batch: list[Outgoing]) -> None:
         try:
             self._result = send(batch)
         except BaseException as e:  # re-raised on the shipper's thread
@@ -239,14 +258,21 @@ def setup_log(folder: Path) -> None:
     log.setLevel(logging.INFO)
 
 
-def run(settings: Settings, *, client: httpx.Client | None = None,
-        env: dict[str, str] | None = None, stop: threading.Event | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        on_ready: Callable[[Shipper], None] | None = None) -> RunResult:
+def run(
+    settings: Settings,
+    *,
+    client: httpx.Client | None = None,
+    env: dict[str, str] | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_ready: Callable[[Shipper], None] | None = None,
+) -> RunResult:
     """`agent-cli start`: backfill, then drain and exit (--once) or tail until stopped."""
     if not settings.api_key:
-        raise ConfigError("Set SUTRACE_API_KEY (or --api-key) to ship; "
-                          "use --dry-run to see the events without sending.")
+        raise ConfigError(
+            "Set SUTRACE_API_KEY (or --api-key) to ship; "
+            "use --dry-run to see the events without sending."
+        )
     endpoint = check_endpoint(settings.endpoint)
     srcs = pipeline.select_sources(settings.agents)
     folder = settings.state_dir
@@ -259,16 +285,24 @@ def run(settings: Settings, *, client: httpx.Client | None = None,
         spool = Spool(folder)
         sink = HttpSink(endpoint, settings.api_key, client=client)
         _forget_stale_pause(spool, endpoint, settings.api_key, settings.once)
-        spool.set_meta(endpoint=endpoint, key_hint=mask_key(settings.api_key), pid=os.getpid(),
-                       key_fp=_fingerprint(settings.api_key))
+        spool.set_meta(
+            endpoint=endpoint,
+            key_hint=mask_key(settings.api_key),
+            pid=os.getpid(),
+            key_fp=_fingerprint(settings.api_key),
+        )
         shipper = Shipper(spool, sink)
         if stop is not None:
             shipper.stop = stop
             shipper.wait = stop.wait
         if on_ready is not None:
             on_ready(shipper)
-        log.info("start (once=%s) endpoint=%s key=%s", settings.once, endpoint,
-                 mask_key(settings.api_key))
+        log.info(
+            "start (once=%s) endpoint=%s key=%s",
+            settings.once,
+            endpoint,
+            mask_key(settings.api_key),
+        )
         return _run(settings, srcs, spool, shipper, env, progress)
     finally:
         if sink is not None:
@@ -293,17 +327,26 @@ def _forget_stale_pause(spool: Spool, endpoint: str, key: str, once: bool) -> No
     """
     m = spool.meta()
     reason = m.get("pause_reason") or ""
-    changed = ((once and reason.startswith("paused"))
-               or ("auth" in reason and m.get("key_fp") != _fingerprint(key))
-               or ("endpoint" in reason and m.get("endpoint") != endpoint)
-               or "incompatible" in reason)  # a restart may be an upgrade: try again
+    changed = (
+        (once and reason.startswith("paused"))
+        or ("auth" in reason and m.get("key_fp") != _fingerprint(key))
+        or ("endpoint" in reason and m.get("endpoint") != endpoint)
+        or "incompatible" in reason
+    )  # a restart may be an upgrade: try again
     if changed:
-        spool.set_meta(backoff_until=0, consecutive_failures=0, pause_reason=None,
-                       pause_detail=None)
+        spool.set_meta(
+            backoff_until=0, consecutive_failures=0, pause_reason=None, pause_detail=None
+        )
 
 
-def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
-         env: dict[str, str] | None, progress: Callable[[int, int], None] | None) -> RunResult:
+def _run(
+    settings: Settings,
+    srcs: list[Source],
+    spool: Spool,
+    shipper: Shipper,
+    env: dict[str, str] | None,
+    progress: Callable[[int, int], None] | None,
+) -> RunResult:
     builder = Builder(spool.ledger, Report(), settings.since_iso())
     cap = settings.outbox_cap
     files = list(pipeline.discover(srcs, settings, env))
@@ -320,8 +363,9 @@ def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
             # Still full: stop reading. Nothing is dropped; the cursors say where to resume.
             full = spool.depth() >= cap
 
-    pipeline.scan(settings, spool, builder, files, lambda: shipper.stop.is_set() or full,
-                  after_file)
+    pipeline.scan(
+        settings, spool, builder, files, lambda: shipper.stop.is_set() or full, after_file
+    )
     if full:
         log.warning("outbox at its cap (%d events): reading paused", cap)
     if progress is not None and files:
@@ -331,17 +375,24 @@ def _run(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
         empty, _ = shipper.drain(time.monotonic() + settings.drain_timeout)
         result = _result(spool, shipper, builder.report, 0 if empty and not full else 1)
         if full:
-            result.detail = (f"the outbox reached its cap of {cap} events, so reading paused; "
-                             f"{result.detail}").rstrip("; ")
+            result.detail = (
+                f"the outbox reached its cap of {cap} events, so reading paused; {result.detail}"
+            ).rstrip("; ")
         return result
     spool.hold_seconds = settings.settle_seconds
     _tail(settings, srcs, spool, shipper, builder, env, files)
     return _result(spool, shipper, builder.report, 0)
 
 
-def _tail(settings: Settings, srcs: list[Source], spool: Spool, shipper: Shipper,
-          builder: Builder, env: dict[str, str] | None,
-          files: list[tuple[Source, SourceFile]]) -> None:
+def _tail(
+    settings: Settings,
+    srcs: list[Source],
+    spool: Spool,
+    shipper: Shipper,
+    builder: Builder,
+    env: dict[str, str] | None,
+    files: list[tuple[Source, SourceFile]],
+) -> None:
     """Poll for new lines and ship until stopped; idle cost is a few stats per second.
 
     Each poll re-stats the files agents are writing and the folders around them; a new
@@ -423,7 +474,12 @@ def _persist_counts(spool: Spool, report: Report) -> None:
 def _result(spool: Spool, shipper: Shipper, report: Report, code: int) -> RunResult:
     last = shipper.last
     return RunResult(
-        report=report, delivered=shipper.delivered, quarantined=shipper.quarantined,
-        left=spool.depth(), verdict=last.verdict.value if last else "ok",
-        detail=last.detail if last else "", exit_code=code, counts=spool.counters(),
+        report=report,
+        delivered=shipper.delivered,
+        quarantined=shipper.quarantined,
+        left=spool.depth(),
+        verdict=last.verdict.value if last else "ok",
+        detail=last.detail if last else "",
+        exit_code=code,
+        counts=spool.counters(),
     )

@@ -101,17 +101,22 @@ def check_endpoint(endpoint: str) -> str:
     except ValueError:
         raise ConfigError("The endpoint is not a valid URL; use https://host[:port].") from None
     if "@" in parts.netloc:  # never echo it: the userinfo may be a secret
-        raise ConfigError("The endpoint must not contain a user name or password; "
-                          "pass the API key through SUTRACE_API_KEY instead.")
+        raise ConfigError(
+            "The endpoint must not contain a user name or password; "
+            "pass the API key through SUTRACE_API_KEY instead."
+        )
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not host:
-        raise ConfigError(f"The endpoint {endpoint!r} is not an http(s) URL; "
-                          "use https://host[:port].")
+        raise ConfigError(
+            f"The endpoint {endpoint!r} is not an http(s) URL; use https://host[:port]."
+        )
     if parts.query or parts.fragment:
         raise ConfigError(f"The endpoint {endpoint!r} must not have a query or fragment.")
     if scheme == "http" and not _is_loopback(host):
-        raise ConfigError(f"The endpoint {endpoint!r} uses plain http; use https "
-                          "(http is only allowed to localhost).")
+        raise ConfigError(
+            f"The endpoint {endpoint!r} uses plain http; use https "
+            "(http is only allowed to localhost)."
+        )
     return parts._replace(scheme=scheme).geturl().rstrip("/")
 
 
@@ -129,8 +134,9 @@ def mask_key(key: str) -> str:
     return "…" + key[-4:] if len(key) >= 8 else "…"
 
 
-def backoff_delay(attempt: int, retry_after: float | None,
-                  rng: Callable[[], float] = random.random) -> float:
+def backoff_delay(
+    attempt: int, retry_after: float | None, rng: Callable[[], float] = random.random
+) -> float:
     """Full-jitter delay after the ``attempt``-th failure in a row (1 = first failure).
 
     tenacity's ``wait_exponential`` gives the window (base 1 s, cap 300 s); the jitter is drawn
@@ -145,8 +151,9 @@ def backoff_delay(attempt: int, retry_after: float | None,
     return max(rng() * window, retry_after or 0.0)
 
 
-def batches(events: Iterable[Outgoing], max_events: int = MAX_BATCH_EVENTS,
-            max_bytes: int = MAX_BATCH_BYTES) -> Iterator[list[Outgoing]]:
+def batches(
+    events: Iterable[Outgoing], max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES
+) -> Iterator[list[Outgoing]]:
     """Cut events, in order, into lists of ≤ max_events whose bodies (joined by ',') fit
     max_bytes. An event too big on its own comes out alone (the caller decides its fate)."""
     batch: list[Outgoing] = []
@@ -189,23 +196,40 @@ def _sanitise(text: str, limit: int = _REASON_MAX) -> str:
 class _Stop(Exception):
     """Internal: this attempt ends here; ``unsent`` (in order) becomes pending."""
 
-    def __init__(self, unsent: list[Outgoing], verdict: Verdict, detail: str,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        unsent: list[Outgoing],
+        verdict: Verdict,
+        detail: str,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(verdict)
         self.unsent, self.verdict, self.detail, self.retry_after = (
-            list(unsent), verdict, detail, retry_after)
+            list(unsent),
+            verdict,
+            detail,
+            retry_after,
+        )
 
 
 class HttpSink:
-    def __init__(self, endpoint: str, api_key: str, *, client: httpx.Client | None = None,
-                 host: str | None = None, clock: Callable[[], float] = time.time,
-                 max_batch_events: int = MAX_BATCH_EVENTS,
-                 max_batch_bytes: int = MAX_BATCH_BYTES) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: str,
+        *,
+        client: httpx.Client | None = None,
+        host: str | None = None,
+        clock: Callable[[], float] = time.time,
+        max_batch_events: int = MAX_BATCH_EVENTS,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+    ) -> None:
         if not api_key:
             raise ConfigError("No API key; set SUTRACE_API_KEY.")
         if not (api_key.isascii() and api_key.isprintable()) or " " in api_key:
-            raise ConfigError("The API key contains spaces or unusual characters; "
-                              "copy it again from Sutrace.")
+            raise ConfigError(
+                "The API key contains spaces or unusual characters; copy it again from Sutrace."
+            )
         if max_batch_events < 1 or max_batch_bytes < 1:
             raise ConfigError("Batch limits must be positive.")
         self.endpoint = check_endpoint(endpoint)
@@ -213,9 +237,14 @@ class HttpSink:
         self._key = api_key
         self._owns_client = client is None
         self._client = client  # made on first use: loading the CA bundle costs ~0.1 s
-        self._shipper = json.dumps({"name": "agent-cli", "version": __version__,
-                                    "host": host if host is not None else socket.gethostname()},
-                                   separators=(",", ":")).encode()
+        self._shipper = json.dumps(
+            {
+                "name": "agent-cli",
+                "version": __version__,
+                "host": host if host is not None else socket.gethostname(),
+            },
+            separators=(",", ":"),
+        ).encode()
         self._clock = clock
         self._max_events = max_batch_events
         self._max_bytes = max_batch_bytes
@@ -226,8 +255,12 @@ class HttpSink:
         import httpx  # imported on first send: a run with nothing to send starts faster
 
         if self._client is None:
-            self._client = httpx.Client(timeout=httpx.Timeout(30, connect=10),
-                                        follow_redirects=False, verify=True, trust_env=True)
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(30, connect=10),
+                follow_redirects=False,
+                verify=True,
+                trust_env=True,
+            )
         return self._client
 
     def __repr__(self) -> str:
@@ -267,8 +300,9 @@ class HttpSink:
             res.pending.extend(ev.key for batch in queue for ev in batch)
             res.verdict, res.detail, res.retry_after = stop.verdict, stop.detail, stop.retry_after
         if res.verdict is Verdict.OK:
-            res.detail = (f"delivered {len(res.delivered)} events"
-                          + (f", quarantined {len(res.quarantined)}" if res.quarantined else ""))
+            res.detail = f"delivered {len(res.delivered)} events" + (
+                f", quarantined {len(res.quarantined)}" if res.quarantined else ""
+            )
         res.detail = res.detail.replace(self._key, mask_key(self._key))
         return res
 
@@ -278,13 +312,18 @@ class HttpSink:
         # Level 1: 7x smaller on event JSON, at half the CPU of level 6.
         body = gzip.compress(self._envelope(batch), 1, mtime=0)
         try:
-            resp = self._http().post(self._url, content=body, headers=self._headers(batch),
-                                     follow_redirects=False)
+            resp = self._http().post(
+                self._url, content=body, headers=self._headers(batch), follow_redirects=False
+            )
         except _http_error() as exc:  # TransportError, or a body we could not decode
             res.status = None
             msg = _sanitise(str(exc).replace(self._key, "…"), 120)
-            self._stop(batch, Verdict.RETRY, f"could not reach {self._host()}: "
-                       f"{type(exc).__name__}{': ' + msg if msg else ''}; will retry")
+            self._stop(
+                batch,
+                Verdict.RETRY,
+                f"could not reach {self._host()}: "
+                f"{type(exc).__name__}{': ' + msg if msg else ''}; will retry",
+            )
         code = res.status = resp.status_code
         wait = parse_retry_after(resp.headers.get("retry-after"), self._clock())
         if 200 <= code < 300:
@@ -300,19 +339,38 @@ class HttpSink:
         elif code in _TRANSIENT or (code >= 500 and code not in _ENDPOINT):
             self._stop(batch, Verdict.RETRY, f"server answered {code}; will retry", wait)
         elif code in (401, 403):
-            self._stop(batch, Verdict.PAUSE_AUTH, f"server answered {code}: the API key was "
-                       "refused; sending paused until the key is fixed", wait)
+            self._stop(
+                batch,
+                Verdict.PAUSE_AUTH,
+                f"server answered {code}: the API key was "
+                "refused; sending paused until the key is fixed",
+                wait,
+            )
         elif code in _ENDPOINT:
-            self._stop(batch, Verdict.PAUSE_ENDPOINT, f"server answered {code} for "
-                       f"{self._url}; check the endpoint; sending paused", wait)
+            self._stop(
+                batch,
+                Verdict.PAUSE_ENDPOINT,
+                f"server answered {code} for {self._url}; check the endpoint; sending paused",
+                wait,
+            )
         elif 300 <= code < 400:
             target = _url_host(resp.headers.get("location", "")) or self._host()
-            self._stop(batch, Verdict.PAUSE_ENDPOINT, f"server redirected ({code}) to "
-                       f"{_sanitise(target)}; not followed; check the endpoint", wait)
+            self._stop(
+                batch,
+                Verdict.PAUSE_ENDPOINT,
+                f"server redirected ({code}) to "
+                f"{_sanitise(target)}; not followed; check the endpoint",
+                wait,
+            )
         elif self.breaker_open:  # 400, 422, any other 4xx or 1xx
-            self._stop(batch, Verdict.PAUSE_INCOMPATIBLE, f"server refused {self._streak} events"
-                       f" in a row ({code}); this agent-cli may not match the server: sending "
-                       "paused, nothing dropped", wait)
+            self._stop(
+                batch,
+                Verdict.PAUSE_INCOMPATIBLE,
+                f"server refused {self._streak} events"
+                f" in a row ({code}); this agent-cli may not match the server: sending "
+                "paused, nothing dropped",
+                wait,
+            )
         elif len(batch) == 1:
             self._streak += 1
             res.quarantined.append((batch[0].key, "rejected_by_server"))
@@ -329,8 +387,9 @@ class HttpSink:
         self._post(batch[half:], res)
 
     @staticmethod
-    def _stop(batch: list[Outgoing], verdict: Verdict, detail: str,
-              wait: float | None = None) -> NoReturn:
+    def _stop(
+        batch: list[Outgoing], verdict: Verdict, detail: str, wait: float | None = None
+    ) -> NoReturn:
         raise _Stop(batch, verdict, detail, wait)
 
     def _accept(self, batch: list[Outgoing], resp: httpx.Response, res: SendResult) -> None:
@@ -352,18 +411,28 @@ class HttpSink:
 
     def _envelope(self, batch: list[Outgoing]) -> bytes:
         sent_at = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="milliseconds")
-        return b"".join([b'{"sent_at":"', sent_at.replace("+00:00", "Z").encode(),
-                         b'","shipper":', self._shipper, b',"events":[',
-                         b",".join(ev.body for ev in batch), b"]}"])
+        return b"".join(
+            [
+                b'{"sent_at":"',
+                sent_at.replace("+00:00", "Z").encode(),
+                b'","shipper":',
+                self._shipper,
+                b',"events":[',
+                b",".join(ev.body for ev in batch),
+                b"]}",
+            ]
+        )
 
     def _headers(self, batch: list[Outgoing]) -> dict[str, str]:
         ids = "\n".join(sorted(f"{ev.event_id}:{ev.revision}" for ev in batch))
-        return {"Authorization": f"Bearer {self._key}",
-                "Content-Type": "application/json",
-                "Content-Encoding": "gzip",
-                "Accept": "application/json",
-                "Idempotency-Key": hashlib.sha256(ids.encode()).hexdigest(),
-                "User-Agent": f"agent-cli/{__version__}"}
+        return {
+            "Authorization": f"Bearer {self._key}",
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Accept": "application/json",
+            "Idempotency-Key": hashlib.sha256(ids.encode()).hexdigest(),
+            "User-Agent": f"agent-cli/{__version__}",
+        }
 
     def _host(self) -> str:
         return _url_host(self._url)
@@ -382,4 +451,3 @@ def _url_host(url: str) -> str:
         return httpx.URL(url).host
     except (httpx.InvalidURL, ValueError, TypeError):
         return ""
-

@@ -59,7 +59,6 @@ CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, count INTEGER NOT NUL
 """
 
 
-
 @dataclass(frozen=True, slots=True)
 class Row:
     """One outbox row claimed for delivery."""
@@ -116,8 +115,9 @@ class Lock:
 class Spool:
     """The durable state of a shipper; one writer per state folder."""
 
-    def __init__(self, folder: Path, clock: Callable[[], float] = time.time,
-                 readonly: bool = False) -> None:
+    def __init__(
+        self, folder: Path, clock: Callable[[], float] = time.time, readonly: bool = False
+    ) -> None:
         self.folder = folder
         self.clock = clock
         self.path = folder / DB_NAME
@@ -132,13 +132,15 @@ class Spool:
         self._group_start = 0.0
         try:
             if readonly:
-                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                          isolation_level=None, timeout=5)
+                self.db = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=5
+                )
             else:
                 secure_dir(folder)
                 secure_file(self.path)
-                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=5,
-                                          check_same_thread=False)
+                self.db = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=5, check_same_thread=False
+                )
                 self._setup()
         except sqlite3.Error as e:
             raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
@@ -199,10 +201,11 @@ class Spool:
         for k in todo:
             cache[k] = None
         for i in range(0, len(todo), _IN_CHUNK):
-            part = todo[i:i + _IN_CHUNK]
+            part = todo[i : i + _IN_CHUNK]
             for k, rank, rev in self.db.execute(
-                    f"SELECT key, rank, revision FROM calls WHERE key IN "
-                    f"({','.join('?' * len(part))})", part):
+                f"SELECT key, rank, revision FROM calls WHERE key IN ({','.join('?' * len(part))})",
+                part,
+            ):
                 cache[k] = (rank, rev)
 
     def get(self, key: int) -> tuple[int, int] | None:
@@ -215,8 +218,10 @@ class Spool:
         self._ledger_cache[key] = self._ledger_puts[key] = (rank, revision)
 
     def _write_ledger(self) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)",
-                            [(k, r, v) for k, (r, v) in self._ledger_puts.items()])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)",
+            [(k, r, v) for k, (r, v) in self._ledger_puts.items()],
+        )
         self._ledger_puts.clear()
         self._ledger_cache.clear()
 
@@ -224,7 +229,9 @@ class Spool:
     def cursor(self, path: str) -> Cursor | None:
         row = self.db.execute(
             'SELECT "offset", generation, dev, ino, size, mtime_ns, head_len, head_sha, '
-            "marker_sha, state FROM sources WHERE path = ?", (path,)).fetchone()
+            "marker_sha, state FROM sources WHERE path = ?",
+            (path,),
+        ).fetchone()
         if row is None:
             return None
         return Cursor(path, *row)
@@ -235,13 +242,18 @@ class Spool:
         Kept in memory (one query for all files), so an idle poll costs no SQL per file.
         """
         if self._seen is None:
-            self._seen = {p: (s, m) for p, s, m in self.db.execute(
-                "SELECT path, size, mtime_ns FROM sources")}
+            self._seen = {
+                p: (s, m) for p, s, m in self.db.execute("SELECT path, size, mtime_ns FROM sources")
+            }
         return self._seen.get(path)
 
     # -- the one write of a scan -----------------------------------------------------
-    def commit(self, agent: str, cursor: Cursor, facts_to_events: Callable[[], list[Any]],
-               ) -> int:
+    def commit(
+        self,
+        agent: str,
+        cursor: Cursor,
+        facts_to_events: Callable[[], list[Any]],
+    ) -> int:
         """In one transaction: decide the events (ledger), queue them, move the cursor.
 
         Chunks are group-committed: the transaction stays open over several chunks (files)
@@ -260,23 +272,41 @@ class Spool:
             for ekey, eid, rev, ev_agent, body, hold in events:
                 if rev:  # the grown call replaces its unsent lower revisions
                     self._insert(db, rows)  # (those of this very chunk included)
-                    stale = [i for (i,) in db.execute(
-                        "SELECT id FROM outbox WHERE ekey = ? AND revision < ?", (ekey, rev))
-                        if i not in self.leased]
+                    stale = [
+                        i
+                        for (i,) in db.execute(
+                            "SELECT id FROM outbox WHERE ekey = ? AND revision < ?", (ekey, rev)
+                        )
+                        if i not in self.leased
+                    ]
                     db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in stale])
                     if self._depth is not None:
                         self._depth -= len(stale)
-                rows.append((ekey, eid, rev, ev_agent, body, now,
-                             now + self.hold_seconds if hold else 0.0))
+                rows.append(
+                    (ekey, eid, rev, ev_agent, body, now, now + self.hold_seconds if hold else 0.0)
+                )
             self._insert(db, rows)
             self._write_ledger()
             db.execute(
                 'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, '
                 "size, mtime_ns, head_len, head_sha, marker_sha, state, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cursor.path, agent, cursor.offset, cursor.generation, cursor.dev, cursor.ino,
-                 cursor.size, cursor.mtime_ns, cursor.head_len, cursor.head_sha,
-                 cursor.marker_sha, cursor.state, now))
+                (
+                    cursor.path,
+                    agent,
+                    cursor.offset,
+                    cursor.generation,
+                    cursor.dev,
+                    cursor.ino,
+                    cursor.size,
+                    cursor.mtime_ns,
+                    cursor.head_len,
+                    cursor.head_sha,
+                    cursor.marker_sha,
+                    cursor.state,
+                    now,
+                ),
+            )
         except BaseException:
             self._group = False
             self._seen = self._depth = None  # what they said about this group is void
@@ -287,8 +317,7 @@ class Spool:
         if self._seen is not None:
             self._seen[cursor.path] = (cursor.size, cursor.mtime_ns)
         self._group_ops += 1 + len(events)
-        if (self._group_ops >= GROUP_OPS
-                or time.monotonic() - self._group_start >= GROUP_SECONDS):
+        if self._group_ops >= GROUP_OPS or time.monotonic() - self._group_start >= GROUP_SECONDS:
             self.flush()
         return len(events)
 
@@ -301,8 +330,11 @@ class Spool:
     def _insert(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._depth is not None:
             self._depth += len(rows)
-        db.executemany("INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
-                       "not_before) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany(
+            "INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
+            "not_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         rows.clear()
 
     # -- outbox ----------------------------------------------------------------------
@@ -318,8 +350,10 @@ class Spool:
         rows: list[Row] = []
         size = 0
         for rid, eid, rev, body in self.db.execute(
-                "SELECT id, event_id, revision, body FROM outbox WHERE not_before <= ? "
-                "ORDER BY id LIMIT ?", (self.clock(), limit + len(self.leased))):
+            "SELECT id, event_id, revision, body FROM outbox WHERE not_before <= ? "
+            "ORDER BY id LIMIT ?",
+            (self.clock(), limit + len(self.leased)),
+        ):
             if rid in self.leased:
                 continue
             if len(rows) >= limit or (rows and size + len(body) > max_bytes):
@@ -329,21 +363,27 @@ class Spool:
         self.leased.update(r.id for r in rows)
         return rows
 
-    def settle(self, delivered: Iterable[int], quarantined: Iterable[tuple[int, str]],
-               pending: Iterable[int], success: bool) -> None:
+    def settle(
+        self,
+        delivered: Iterable[int],
+        quarantined: Iterable[tuple[int, str]],
+        pending: Iterable[int],
+        success: bool,
+    ) -> None:
         """Apply a delivery result in one transaction."""
         now = self.clock()
         delivered, quarantined, pending = list(delivered), list(quarantined), list(pending)
         # A lost receipt only re-sends events the server dedups; a quarantine is kept durable.
         with self.transaction(durable=bool(quarantined)) as db:
             for k in range(0, len(delivered), _IN_CHUNK):
-                part = delivered[k:k + _IN_CHUNK]
-                db.execute(f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(part))})",
-                           part)
+                part = delivered[k : k + _IN_CHUNK]
+                db.execute(f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(part))})", part)
             for rid, reason in quarantined:
-                db.execute("INSERT INTO quarantine(event_id, revision, reason, at, body) "
-                           "SELECT event_id, revision, ?, ?, body FROM outbox WHERE id = ?",
-                           (reason, now, rid))
+                db.execute(
+                    "INSERT INTO quarantine(event_id, revision, reason, at, body) "
+                    "SELECT event_id, revision, ?, ?, body FROM outbox WHERE id = ?",
+                    (reason, now, rid),
+                )
                 db.execute("DELETE FROM outbox WHERE id = ?", (rid,))
                 self._bump(f"quarantine.{reason.split(':')[0]}", 1)
             if success:
@@ -356,8 +396,11 @@ class Spool:
 
     # -- counters and meta -------------------------------------------------------------
     def _bump(self, name: str, n: int) -> None:
-        self.db.execute("INSERT INTO counters(name, count) VALUES (?, ?) ON CONFLICT(name) "
-                        "DO UPDATE SET count = count + excluded.count", (name, n))
+        self.db.execute(
+            "INSERT INTO counters(name, count) VALUES (?, ?) ON CONFLICT(name) "
+            "DO UPDATE SET count = count + excluded.count",
+            (name, n),
+        )
 
     def add_counts(self, prefix: str, counts: dict[str, int]) -> None:
         if not counts:
@@ -367,8 +410,9 @@ class Spool:
                 self._bump(f"{prefix}.{name}", n)
 
     def _set(self, k: str, v: Any) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)",
-                        (k, None if v is None else str(v)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", (k, None if v is None else str(v))
+        )
 
     def set_meta(self, **values: Any) -> None:
         with self.transaction():

@@ -57,17 +57,19 @@ def _status(spool: Spool, info: dict[str, Any]) -> dict[str, Any]:
         agents=agents,
         outbox={"depth": spool.depth(), "oldest_age_seconds": oldest},
         last_success_at=last_ok,
-        pause={"reason": reason, "detail": meta.get("pause_detail"),
-               "until": until} if reason else None,
+        pause={"reason": reason, "detail": meta.get("pause_detail"), "until": until}
+        if reason
+        else None,
         consecutive_failures=int(meta.get("consecutive_failures", "0")),
         last_error=meta.get("pause_detail"),
         log=str(spool.folder / "agent-cli.log"),
-        quarantine={k.split(".", 1)[1]: v for k, v in counters.items()
-                    if k.startswith("quarantine.")},
-        skipped={k.split(".", 1)[1]: v for k, v in counters.items()
-                 if k.startswith("skipped.")},
-        not_emitted={k.split(".", 1)[1]: v for k, v in counters.items()
-                     if k.startswith("not_emitted.")},
+        quarantine={
+            k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("quarantine.")
+        },
+        skipped={k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("skipped.")},
+        not_emitted={
+            k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("not_emitted.")
+        },
         healthy=not paused and not stale,
     )
     return info

@@ -89,8 +89,14 @@ def plan(fd: int, cursor: Cursor | None, size: int) -> Plan:
 
 
 def make_cursor(
-    path: str, fd: int, st: os.stat_result, offset: int, generation: int, state: bytes | None,
-    *, seen_all: bool = True,
+    path: str,
+    fd: int,
+    st: os.stat_result,
+    offset: int,
+    generation: int,
+    state: bytes | None,
+    *,
+    seen_all: bool = True,
 ) -> Cursor:
     """Build the cursor that points just past `offset` in the open file `fd`.
 
@@ -179,18 +185,28 @@ def read_chunks(
             pending += len(line)
             reader.feed(line)
             if pending >= chunk_bytes:
-                yield Chunk(reader.flush(False), make_cursor(path, fd, st, offset, p.generation,
-                                                             reader.state(), seen_all=False),
-                            pending, reset)
+                yield Chunk(
+                    reader.flush(False),
+                    make_cursor(path, fd, st, offset, p.generation, reader.state(), seen_all=False),
+                    pending,
+                    reset,
+                )
                 reset, pending = None, 0
         # Always end with a chunk: it records the file's new size and mtime, so an
         # unchanged file is skipped next time without being opened.
-        yield Chunk(reader.flush(True), make_cursor(path, fd, st, offset, p.generation,
-                                                    reader.state()), pending, reset, partial)
+        yield Chunk(
+            reader.flush(True),
+            make_cursor(path, fd, st, offset, p.generation, reader.state()),
+            pending,
+            reset,
+            partial,
+        )
 
 
 def read_whole(
-    path: str, cursor: Cursor | None, skipped: Counter[str],
+    path: str,
+    cursor: Cursor | None,
+    skipped: Counter[str],
     parse: Callable[[BinaryIO, os.stat_result], tuple[list[object], int]],
 ) -> Iterator[Chunk]:
     """Re-read a file that is rewritten, not appended to, when its size or mtime changed.
@@ -210,8 +226,9 @@ def read_whole(
         yield Chunk(facts, done, n)
 
 
-def _open_changed(path: str, cursor: Cursor | None,
-                  skipped: Counter[str]) -> tuple[BinaryIO, os.stat_result] | None:
+def _open_changed(
+    path: str, cursor: Cursor | None, skipped: Counter[str]
+) -> tuple[BinaryIO, os.stat_result] | None:
     """Open `path` unless it is unreadable (counted) or unchanged since `cursor`."""
     try:
         f = open(path, "rb", buffering=1024 * 1024)  # noqa: SIM115 - the caller closes it

@@ -15,8 +15,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-          "cache_creation_1h_tokens", "reasoning_tokens")
+FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "cache_creation_1h_tokens",
+    "reasoning_tokens",
+)
 
 
 def latest(events: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

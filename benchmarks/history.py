@@ -247,8 +247,32 @@ class Pools:
 
     def __init__(self, seed: int) -> None:
         rng = random.Random(f"history:{seed}:pools")
-        syl = ["ka", "lo", "mi", "ne", "ra", "to", "vu", "shi", "pe", "dra", "gon", "tel",
-               "bar", "qui", "zen", "fo", "lix", "mar", "por", "sel", "tin", "ux", "cor", "dex"]
+        syl = [
+            "ka",
+            "lo",
+            "mi",
+            "ne",
+            "ra",
+            "to",
+            "vu",
+            "shi",
+            "pe",
+            "dra",
+            "gon",
+            "tel",
+            "bar",
+            "qui",
+            "zen",
+            "fo",
+            "lix",
+            "mar",
+            "por",
+            "sel",
+            "tin",
+            "ux",
+            "cor",
+            "dex",
+        ]
         made = ["".join(rng.choices(syl, k=rng.randint(1, 4))) for _ in range(2500)]
         self.words = _REAL_WORDS + made
         w = self.words
@@ -307,8 +331,9 @@ class Pools:
 class Content:
     """A per-generator view of the pools: its own rng, the canary and the size scale."""
 
-    def __init__(self, pools: Pools, rng: random.Random, canary: str | None, scale: float,
-                 huge_ok: bool) -> None:
+    def __init__(
+        self, pools: Pools, rng: random.Random, canary: str | None, scale: float, huge_ok: bool
+    ) -> None:
         self.p = pools
         self.rng = rng
         self.canary = canary
@@ -436,21 +461,66 @@ def write_file(truth: Truth, path: Path, agent: str, data: bytes, mtime_ms: int 
 
 
 PROJECTS = [
-    "api-gateway", "web-frontend", "ml_pipeline", "infra.terraform", "mobile-app",
-    "data-warehouse", "auth-service", "billing", "search-indexer", "docs-site", "cli-tools",
-    "payments-v2", "notifications", "analytics", "design-system", "k8s-operators", "etl_jobs",
-    "feature-flags", "admin-portal", "chat-bot", "scheduler", "image-resizer", "geo-service",
-    "recommendation", "ledger", "monorepo", "sdk-python", "sdk-js", "website", "dotfiles",
+    "api-gateway",
+    "web-frontend",
+    "ml_pipeline",
+    "infra.terraform",
+    "mobile-app",
+    "data-warehouse",
+    "auth-service",
+    "billing",
+    "search-indexer",
+    "docs-site",
+    "cli-tools",
+    "payments-v2",
+    "notifications",
+    "analytics",
+    "design-system",
+    "k8s-operators",
+    "etl_jobs",
+    "feature-flags",
+    "admin-portal",
+    "chat-bot",
+    "scheduler",
+    "image-resizer",
+    "geo-service",
+    "recommendation",
+    "ledger",
+    "monorepo",
+    "sdk-python",
+    "sdk-js",
+    "website",
+    "dotfiles",
 ]
-BRANCHES = ["main", "main", "main", "master", "develop", "HEAD", "",
-            "feature/{w}", "feature/{w}-{w2}", "fix/{w}", "chore/{w}"]
+BRANCHES = [
+    "main",
+    "main",
+    "main",
+    "master",
+    "develop",
+    "HEAD",
+    "",
+    "feature/{w}",
+    "feature/{w}-{w2}",
+    "fix/{w}",
+    "chore/{w}",
+]
 
 
 class GenBase:
     agent = ""
 
-    def __init__(self, home: Path, budget: int, seed: int, canary: str | None, truth: Truth,
-                 pools: Pools, scale: float, huge_ok: bool) -> None:
+    def __init__(
+        self,
+        home: Path,
+        budget: int,
+        seed: int,
+        canary: str | None,
+        truth: Truth,
+        pools: Pools,
+        scale: float,
+        huge_ok: bool,
+    ) -> None:
         self.home = home
         self.budget = budget
         self.rng = random.Random(f"history:{seed}:{self.agent}")
@@ -505,14 +575,30 @@ SYNTHETIC = "<synthetic>"
 
 API_ERRORS = [
     # error, status, text (1.0 text, 2.x text)
-    ("rate_limit", 429, "Claude AI usage limit reached|{epoch}", "You've hit your limit · resets 6pm (UTC)"),
-    ("server_error", 529, 'API Error: 529 {{"type":"error","error":{{"type":"overloaded_error","message":"Overloaded"}}}}',
-     "API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a moment."),
-    ("invalid_request", 400, "API Error: 400 prompt is too long: 212345 tokens > 200000 maximum",
-     "Prompt is too long"),
-    ("authentication_failed", 401,
-     'API Error: 401 {{"type":"error","error":{{"type":"authentication_error","message":"OAuth token has expired."}}}} · Please run /login',
-     'Please run /login · API Error: 401 {"type":"error","error":{"type":"authentication_error","message":"OAuth token has expired."}}'),
+    (
+        "rate_limit",
+        429,
+        "Claude AI usage limit reached|{epoch}",
+        "You've hit your limit · resets 6pm (UTC)",
+    ),
+    (
+        "server_error",
+        529,
+        'API Error: 529 {{"type":"error","error":{{"type":"overloaded_error","message":"Overloaded"}}}}',
+        "API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a moment.",
+    ),
+    (
+        "invalid_request",
+        400,
+        "API Error: 400 prompt is too long: 212345 tokens > 200000 maximum",
+        "Prompt is too long",
+    ),
+    (
+        "authentication_failed",
+        401,
+        'API Error: 401 {{"type":"error","error":{{"type":"authentication_error","message":"OAuth token has expired."}}}} · Please run /login',
+        'Please run /login · API Error: 401 {"type":"error","error":{"type":"authentication_error","message":"OAuth token has expired."}}',
+    ),
 ]
 
 
@@ -576,25 +662,103 @@ class ClaudeGen(GenBase):
         t = self.start_ms
         mid = self.midnight_ms
         s = []
-        s.append(CSpec(0, "1.0.51", t(), 0, subagents=True, api_errors=True, torn=True,
-                       partial_tail=True, model=M_SONNET4, placeholder_only=0.4))
+        s.append(
+            CSpec(
+                0,
+                "1.0.51",
+                t(),
+                0,
+                subagents=True,
+                api_errors=True,
+                torn=True,
+                partial_tail=True,
+                model=M_SONNET4,
+                placeholder_only=0.4,
+            )
+        )
         s.append(CSpec(1, "2.0.28", t(), 0, subagents=True, warmup=True, api_errors=True))
-        s.append(CSpec(2, "2.1.39", mid(), 0, subagents=True, btw=True,
-                       compaction=True, bad_utf8=True, notice=True))
+        s.append(
+            CSpec(
+                2,
+                "2.1.39",
+                mid(),
+                0,
+                subagents=True,
+                btw=True,
+                compaction=True,
+                bad_utf8=True,
+                notice=True,
+            )
+        )
         s.append(CSpec(2, "2.1.39", t(), 0, fork=True))
-        s.append(CSpec(3, "2.1.114", t(), 0, subagents=True, cache1h=True, api_errors=True,
-                       btw=True, model=M_OPUS47))
+        s.append(
+            CSpec(
+                3,
+                "2.1.114",
+                t(),
+                0,
+                subagents=True,
+                cache1h=True,
+                api_errors=True,
+                btw=True,
+                model=M_OPUS47,
+            )
+        )
         s.append(CSpec(0, "1.0.51", t(), 0, fork=True, model=M_SONNET4))
         s.append(CSpec(4, "1.0.128", t(), 0, no_reqid=True, subagents=True, model=M_SONNET4))
-        s.append(CSpec(5, "2.0.42", mid(), 0, api_errors=True, partial_tail=True,
-                       warmup=True, subagents=True))
-        s.append(CSpec(6, "2.1.78", t(), 0, no_reqid=True, subagents=True, compaction=True,
-                       cache1h=True, model_switch=True, min_turns=2))
-        s.append(CSpec(7, "1.0.24", mid(), 0, subagents=True, placeholder_only=0.5,
-                       model=M_SONNET4, torn=True))
+        s.append(
+            CSpec(
+                5,
+                "2.0.42",
+                mid(),
+                0,
+                api_errors=True,
+                partial_tail=True,
+                warmup=True,
+                subagents=True,
+            )
+        )
+        s.append(
+            CSpec(
+                6,
+                "2.1.78",
+                t(),
+                0,
+                no_reqid=True,
+                subagents=True,
+                compaction=True,
+                cache1h=True,
+                model_switch=True,
+                min_turns=2,
+            )
+        )
+        s.append(
+            CSpec(
+                7,
+                "1.0.24",
+                mid(),
+                0,
+                subagents=True,
+                placeholder_only=0.5,
+                model=M_SONNET4,
+                torn=True,
+            )
+        )
         s.append(CSpec(3, "2.1.114", t(), 0, fork=True, model=M_OPUS47))
-        s.append(CSpec(8, "2.1.140", t(), 0, subagents=True, api_errors=True, partial_tail=True,
-                       cache1h=True, notice=True, model=M_OPUS47))
+        s.append(
+            CSpec(
+                8,
+                "2.1.140",
+                t(),
+                0,
+                subagents=True,
+                api_errors=True,
+                partial_tail=True,
+                cache1h=True,
+                notice=True,
+                model=M_OPUS47,
+            )
+        )
         s.append(CSpec(9, "2.0.55", t(), 0, no_reqid=True, nocache=True, model=M_SONNET45))
         return s
 
@@ -652,10 +816,18 @@ class ClaudeGen(GenBase):
         big_at = {3 + k * 7: sz for k, sz in enumerate(big_sizes)}
         while forced or self.written < budget:
             if i in big_at:
-                spec = CSpec(self.rng.randrange(len(PROJECTS)), self.rng.choice(["2.1.39", "2.1.114"]),
-                             WINDOW_START_MS + self.rng.randrange(2 * DAY_MS, 30 * DAY_MS),
-                             big_at[i], subagents=True, api_errors=True, cache1h=True, big=True,
-                             btw=True, model=M_OPUS47)
+                spec = CSpec(
+                    self.rng.randrange(len(PROJECTS)),
+                    self.rng.choice(["2.1.39", "2.1.114"]),
+                    WINDOW_START_MS + self.rng.randrange(2 * DAY_MS, 30 * DAY_MS),
+                    big_at[i],
+                    subagents=True,
+                    api_errors=True,
+                    cache1h=True,
+                    big=True,
+                    btw=True,
+                    model=M_OPUS47,
+                )
                 self.truth.note("claude.big_session")
             elif forced:
                 spec = forced.pop(0)
@@ -678,9 +850,16 @@ class ClaudeGen(GenBase):
 class Thread:
     """One conversation chain: the main session, or a subagent/sidechain."""
 
-    def __init__(self, s: ClaudeSession, sink: Sink, *, side: bool = False,
-                 agent_id: str | None = None, model: str | None = None,
-                 final_all: bool = False) -> None:
+    def __init__(
+        self,
+        s: ClaudeSession,
+        sink: Sink,
+        *,
+        side: bool = False,
+        agent_id: str | None = None,
+        model: str | None = None,
+        final_all: bool = False,
+    ) -> None:
         self.s = s
         self.sink = sink
         self.side = side
@@ -699,9 +878,16 @@ class Thread:
         self.last_usage: dict[str, Any] | None = None
 
     # envelope ------------------------------------------------------------------------------
-    def env(self, typ: str, body: dict[str, Any], tail: dict[str, Any] | None = None,
-            head: dict[str, Any] | None = None, clean: bool = True, write: bool = True,
-            parent: Any = "__chain__") -> dict[str, Any]:
+    def env(
+        self,
+        typ: str,
+        body: dict[str, Any],
+        tail: dict[str, Any] | None = None,
+        head: dict[str, Any] | None = None,
+        clean: bool = True,
+        write: bool = True,
+        parent: Any = "__chain__",
+    ) -> dict[str, Any]:
         s = self.s
         u = s.g.uid()
         par = self.last if parent == "__chain__" else parent
@@ -726,8 +912,14 @@ class Thread:
             if s.slug:
                 d["slug"] = s.slug
         else:
-            d = {"parentUuid": par, "isSidechain": self.side, "userType": "external",
-                 "cwd": s.cwd, "sessionId": s.sid, "version": s.spec.version}
+            d = {
+                "parentUuid": par,
+                "isSidechain": self.side,
+                "userType": "external",
+                "cwd": s.cwd,
+                "sessionId": s.sid,
+                "version": s.spec.version,
+            }
             if s.branch is not None:
                 d["gitBranch"] = s.branch
             if self.agent_id:
@@ -755,39 +947,80 @@ class Thread:
     def usage(self, inp: int, cc: int, cr: int, out: int, c1h: int, final: bool) -> dict[str, Any]:
         v = self.s.v
         if v < (1, 0, 100):
-            return {"input_tokens": inp, "cache_creation_input_tokens": cc,
-                    "cache_read_input_tokens": cr, "output_tokens": out, "service_tier": "standard"}
+            return {
+                "input_tokens": inp,
+                "cache_creation_input_tokens": cc,
+                "cache_read_input_tokens": cr,
+                "output_tokens": out,
+                "service_tier": "standard",
+            }
         if final and v >= (2, 1, 38):
             br = {"ephemeral_1h_input_tokens": c1h, "ephemeral_5m_input_tokens": cc - c1h}
-            d = {"input_tokens": inp, "cache_creation_input_tokens": cc,
-                 "cache_read_input_tokens": cr, "output_tokens": out,
-                 "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
-                 "service_tier": "standard", "cache_creation": br, "inference_geo": "",
-                 "iterations": [{"input_tokens": inp, "output_tokens": out,
-                                 "cache_read_input_tokens": cr, "cache_creation_input_tokens": cc,
-                                 "cache_creation": {"ephemeral_5m_input_tokens": cc - c1h,
-                                                    "ephemeral_1h_input_tokens": c1h},
-                                 "type": "message"}]}
+            d = {
+                "input_tokens": inp,
+                "cache_creation_input_tokens": cc,
+                "cache_read_input_tokens": cr,
+                "output_tokens": out,
+                "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+                "service_tier": "standard",
+                "cache_creation": br,
+                "inference_geo": "",
+                "iterations": [
+                    {
+                        "input_tokens": inp,
+                        "output_tokens": out,
+                        "cache_read_input_tokens": cr,
+                        "cache_creation_input_tokens": cc,
+                        "cache_creation": {
+                            "ephemeral_5m_input_tokens": cc - c1h,
+                            "ephemeral_1h_input_tokens": c1h,
+                        },
+                        "type": "message",
+                    }
+                ],
+            }
             if v >= (2, 1, 41):
                 d["speed"] = "standard"
             return d
-        d = {"input_tokens": inp, "cache_creation_input_tokens": cc, "cache_read_input_tokens": cr,
-             "cache_creation": {"ephemeral_5m_input_tokens": cc - c1h,
-                                "ephemeral_1h_input_tokens": c1h},
-             "output_tokens": out, "service_tier": "standard"}
+        d = {
+            "input_tokens": inp,
+            "cache_creation_input_tokens": cc,
+            "cache_read_input_tokens": cr,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": cc - c1h,
+                "ephemeral_1h_input_tokens": c1h,
+            },
+            "output_tokens": out,
+            "service_tier": "standard",
+        }
         if v >= (2, 1, 31):
             d["inference_geo"] = "not_available"
         return d
 
-    def message(self, model: str, mid: str, block: dict[str, Any], stop: str | None,
-                usage: dict[str, Any]) -> dict[str, Any]:
+    def message(
+        self, model: str, mid: str, block: dict[str, Any], stop: str | None, usage: dict[str, Any]
+    ) -> dict[str, Any]:
         v = self.s.v
         if v < (2, 0, 0):
-            return {"id": mid, "type": "message", "role": "assistant", "model": model,
-                    "content": [block], "stop_reason": stop, "stop_sequence": None,
-                    "usage": usage}
-        m = {"model": model, "id": mid, "type": "message", "role": "assistant",
-             "content": [block], "stop_reason": stop, "stop_sequence": None}
+            return {
+                "id": mid,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [block],
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": usage,
+            }
+        m = {
+            "model": model,
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "content": [block],
+            "stop_reason": stop,
+            "stop_sequence": None,
+        }
         if v >= (2, 1, 100):
             m["stop_details"] = None
         m["usage"] = usage
@@ -828,9 +1061,17 @@ class Thread:
             if "toolUseResult" in d:
                 inner["toolUseResult"] = d["toolUseResult"]
             tuid = "agent_msg_" + main.s.g.alnum(24)
-        body = {"data": {"message": inner, "normalizedMessages": [], "type": "agent_progress",
-                         "prompt": prompt, "agentId": aid},
-                "toolUseID": tuid, "parentToolUseID": task_id}
+        body = {
+            "data": {
+                "message": inner,
+                "normalizedMessages": [],
+                "type": "agent_progress",
+                "prompt": prompt,
+                "agentId": aid,
+            },
+            "toolUseID": tuid,
+            "parentToolUseID": task_id,
+        }
         main.env("progress", body)
 
     def system(self, subtype: str | None, fields: dict[str, Any], clean: bool = True) -> None:
@@ -847,8 +1088,17 @@ class Thread:
         ct = g.ct
         r = g.rng
         cwd = s.cwd
-        names = ["Bash", "Read", "Edit", "Grep", "Glob", "Write", "TodoWrite", "WebFetch",
-                 "mcp__github__get_issue"]
+        names = [
+            "Bash",
+            "Read",
+            "Edit",
+            "Grep",
+            "Glob",
+            "Write",
+            "TodoWrite",
+            "WebFetch",
+            "mcp__github__get_issue",
+        ]
         weights = [30, 26, 15, 8, 5, 5, 5, 2, 2]
         if s.v < (2, 0, 0):
             names.append("MultiEdit")
@@ -859,41 +1109,68 @@ class Thread:
         name = s.task_name if force_task else r.choices(names, weights)[0]
         tid = "toolu_01" + g.alnum(22)
         if name == "Bash":
-            inp: dict[str, Any] = {"command": ct.c(f"{r.choice(['pytest -q', 'git status', 'npm test', 'make build', 'rg -n', 'ls -la', 'cargo check'])} {ct.rel_path()}"),
-                                   "description": ct.words(r.randint(3, 7))}
+            inp: dict[str, Any] = {
+                "command": ct.c(
+                    f"{r.choice(['pytest -q', 'git status', 'npm test', 'make build', 'rg -n', 'ls -la', 'cargo check'])} {ct.rel_path()}"
+                ),
+                "description": ct.words(r.randint(3, 7)),
+            }
         elif name in ("Read",):
             inp = {"file_path": ct.path(cwd)}
         elif name in ("Edit", "MultiEdit"):
-            inp = {"file_path": ct.path(cwd), "old_string": ct.code(ct.n(300, 1.0, 10, 4000)),
-                   "new_string": ct.code(ct.n(350, 1.0, 10, 4000))}
+            inp = {
+                "file_path": ct.path(cwd),
+                "old_string": ct.code(ct.n(300, 1.0, 10, 4000)),
+                "new_string": ct.code(ct.n(350, 1.0, 10, 4000)),
+            }
         elif name == "Write":
             inp = {"file_path": ct.path(cwd), "content": ct.code(ct.n(4000, 1.0, 40, 40000))}
         elif name == "Grep":
-            inp = {"pattern": ct.c(ct.word()), "path": ct.path(cwd),
-                   "output_mode": "files_with_matches"}
+            inp = {
+                "pattern": ct.c(ct.word()),
+                "path": ct.path(cwd),
+                "output_mode": "files_with_matches",
+            }
         elif name == "Glob":
             inp = {"pattern": ct.c(f"**/*{ct.word()}*.py")}
         elif name == "TodoWrite":
-            inp = {"todos": [{"content": ct.words(r.randint(3, 9)), "status": r.choice(["pending", "in_progress", "completed"]),
-                              "activeForm": ct.words(r.randint(2, 5))} for _ in range(r.randint(1, 5))]}
+            inp = {
+                "todos": [
+                    {
+                        "content": ct.words(r.randint(3, 9)),
+                        "status": r.choice(["pending", "in_progress", "completed"]),
+                        "activeForm": ct.words(r.randint(2, 5)),
+                    }
+                    for _ in range(r.randint(1, 5))
+                ]
+            }
         elif name == "WebFetch":
-            inp = {"url": ct.c(f"https://docs.example.com/{ct.word()}/{ct.word()}").replace(" ", "/"),
-                   "prompt": ct.words(r.randint(5, 15))}
+            inp = {
+                "url": ct.c(f"https://docs.example.com/{ct.word()}/{ct.word()}").replace(" ", "/"),
+                "prompt": ct.words(r.randint(5, 15)),
+            }
         elif name == "mcp__github__get_issue":
-            inp = {"owner": ct.c("acme"), "repo": ct.c(s.project_name), "issue_number": r.randint(1, 4000)}
+            inp = {
+                "owner": ct.c("acme"),
+                "repo": ct.c(s.project_name),
+                "issue_number": r.randint(1, 4000),
+            }
         else:  # Task / Agent
-            inp = {"description": ct.words(r.randint(2, 5)), "prompt": ct.prose(ct.n(800, 0.8, 40, 8000)),
-                   "subagent_type": r.choice(["general-purpose", "general-purpose", "Explore"])}
+            inp = {
+                "description": ct.words(r.randint(2, 5)),
+                "prompt": ct.prose(ct.n(800, 0.8, 40, 8000)),
+                "subagent_type": r.choice(["general-purpose", "general-purpose", "Explore"]),
+            }
         blk: dict[str, Any] = {"type": "tool_use", "id": tid, "name": name, "input": inp}
         if s.v >= (2, 1, 17):
             blk["caller"] = {"type": "direct"}
         outcome = "ok"
         x = r.random() / (3 if g.small else 1)
-        if name == "Bash" and x < 0.08:
-            outcome = "error"
-        elif name in ("Edit", "MultiEdit") and x < 0.06:
-            outcome = "error"
-        elif name == "Read" and x < 0.03:
+        if (
+            (name == "Bash" and x < 0.08)
+            or (name in ("Edit", "MultiEdit") and x < 0.06)
+            or (name == "Read" and x < 0.03)
+        ):
             outcome = "error"
         return {"block": blk, "id": tid, "name": name, "input": inp, "outcome": outcome}
 
@@ -910,9 +1187,11 @@ class Thread:
         if name == s.task_name and outcome == "ok":
             content, tur = s.run_subagent(self, tu)
         elif outcome == "reject":
-            content = ("The user doesn't want to proceed with this tool use. The tool use was rejected "
-                       "(eg. if it was a file edit, the new_string was NOT written to the file). STOP what "
-                       "you are doing and wait for the user to tell you how to proceed.")
+            content = (
+                "The user doesn't want to proceed with this tool use. The tool use was rejected "
+                "(eg. if it was a file edit, the new_string was NOT written to the file). STOP what "
+                "you are doing and wait for the user to tell you how to proceed."
+            )
             content = ct.c(content)
             tur = ct.c("User rejected tool use")
         elif name == "Bash":
@@ -935,25 +1214,60 @@ class Thread:
                 content = ct.numbered(n)
                 body = ct.code(n)
                 nl = body.count("\n") + 1
-                tur = {"type": "text", "file": {"filePath": inp["file_path"], "content": body,
-                                                "numLines": nl, "startLine": 1, "totalLines": nl}}
+                tur = {
+                    "type": "text",
+                    "file": {
+                        "filePath": inp["file_path"],
+                        "content": body,
+                        "numLines": nl,
+                        "startLine": 1,
+                        "totalLines": nl,
+                    },
+                }
         elif name in ("Edit", "MultiEdit"):
             if outcome == "error":
-                content = ct.c("<tool_use_error>String to replace not found in file.\nString: ") + inp["old_string"] + "</tool_use_error>"
+                content = (
+                    ct.c("<tool_use_error>String to replace not found in file.\nString: ")
+                    + inp["old_string"]
+                    + "</tool_use_error>"
+                )
                 tur = "Error: String to replace not found in file.\nString: " + inp["old_string"]
             else:
                 snippet = ct.numbered(ct.n(1200, 0.8, 40, 12000))
-                content = ct.c(f"The file {inp['file_path']} has been updated. Here's the result of running `cat -n` on a snippet of the edited file:\n") + snippet
-                tur = {"filePath": inp["file_path"], "oldString": inp["old_string"],
-                       "newString": inp["new_string"],
-                       "originalFile": ct.code(ct.n(9000, 1.0, 40, 120000)),
-                       "structuredPatch": [{"oldStart": r.randint(1, 400), "oldLines": 3, "newStart": r.randint(1, 400),
-                                            "newLines": 4, "lines": [ct.c("-" + inp["old_string"][:80]), ct.c("+" + inp["new_string"][:80])]}],
-                       "userModified": False, "replaceAll": False}
+                content = (
+                    ct.c(
+                        f"The file {inp['file_path']} has been updated. Here's the result of running `cat -n` on a snippet of the edited file:\n"
+                    )
+                    + snippet
+                )
+                tur = {
+                    "filePath": inp["file_path"],
+                    "oldString": inp["old_string"],
+                    "newString": inp["new_string"],
+                    "originalFile": ct.code(ct.n(9000, 1.0, 40, 120000)),
+                    "structuredPatch": [
+                        {
+                            "oldStart": r.randint(1, 400),
+                            "oldLines": 3,
+                            "newStart": r.randint(1, 400),
+                            "newLines": 4,
+                            "lines": [
+                                ct.c("-" + inp["old_string"][:80]),
+                                ct.c("+" + inp["new_string"][:80]),
+                            ],
+                        }
+                    ],
+                    "userModified": False,
+                    "replaceAll": False,
+                }
         elif name == "Write":
             content = ct.c(f"File created successfully at: {inp['file_path']}")
-            tur = {"type": "create", "filePath": inp["file_path"], "content": inp["content"],
-                   "structuredPatch": []}
+            tur = {
+                "type": "create",
+                "filePath": inp["file_path"],
+                "content": inp["content"],
+                "structuredPatch": [],
+            }
         elif name == "Grep":
             files = [ct.path(s.cwd) for _ in range(r.randint(1, 30))]
             content = ct.c(f"Found {len(files)} files\n") + "\n".join(files)
@@ -961,16 +1275,28 @@ class Thread:
         elif name == "Glob":
             files = [ct.path(s.cwd) for _ in range(r.randint(1, 40))]
             content = "\n".join(files)
-            tur = {"filenames": files, "durationMs": r.randint(3, 400), "numFiles": len(files),
-                   "truncated": False}
+            tur = {
+                "filenames": files,
+                "durationMs": r.randint(3, 400),
+                "numFiles": len(files),
+                "truncated": False,
+            }
         elif name == "TodoWrite":
-            content = ct.c("Todos have been modified successfully. Ensure that you continue to use the todo list to track your progress. Please proceed with the current tasks if applicable")
+            content = ct.c(
+                "Todos have been modified successfully. Ensure that you continue to use the todo list to track your progress. Please proceed with the current tasks if applicable"
+            )
             tur = {"oldTodos": [], "newTodos": inp["todos"]}
         elif name == "WebFetch":
             res = ct.prose(ct.n(2500, 1.0, 40, 30000))
             content = res
-            tur = {"bytes": len(res) * 3, "code": 200, "codeText": "OK", "result": res,
-                   "durationMs": r.randint(300, 9000), "url": inp["url"]}
+            tur = {
+                "bytes": len(res) * 3,
+                "code": 200,
+                "codeText": "OK",
+                "result": res,
+                "durationMs": r.randint(300, 9000),
+                "url": inp["url"],
+            }
         else:  # mcp
             res = ct.prose(ct.n(2000, 1.0, 40, 20000))
             content = [{"type": "text", "text": res}]
@@ -988,24 +1314,55 @@ class Thread:
         d = self.env("user", {"message": {"role": "user", "content": [blk]}}, tail=tail, head=head)
         self.mirror(d)
         g.truth.add_tool(AGENT_CLAUDE, name, is_error)
-        clen = len(content) if isinstance(content, str) else sum(len(x.get("text", "")) for x in content)
+        clen = (
+            len(content)
+            if isinstance(content, str)
+            else sum(len(x.get("text", "")) for x in content)
+        )
         self.pending += min(25000, clen // 4 + 10)
         if s.v < (2, 1, 0) and s.v >= (1, 0, 40) and s.v < (1, 0, 60) and r.random() < 0.3:
             # 1.0.4x-1.0.5x untyped hook progress system line
-            self.env("system", {"content": ct.c(f"Running \x1b[1mPostToolUse:{name}\x1b[22m..."),
-                                "isMeta": False, "toolUseID": tu["id"], "level": "info"})
+            self.env(
+                "system",
+                {
+                    "content": ct.c(f"Running \x1b[1mPostToolUse:{name}\x1b[22m..."),
+                    "isMeta": False,
+                    "toolUseID": tu["id"],
+                    "level": "info",
+                },
+            )
         if s.v >= (2, 1, 80) and not self.side and r.random() < 0.4:
-            self.env("attachment", {"attachment": {
-                "type": "hook_success", "hookName": f"PostToolUse:{name}", "toolUseID": tu["id"],
-                "hookEvent": "PostToolUse", "content": ct.c("Status set to busy"),
-                "stdout": ct.c("Status set to busy\n"), "stderr": "", "exitCode": 0,
-                "command": ct.c("${CLAUDE_PLUGIN_ROOT}/scripts/status.sh busy"),
-                "durationMs": r.randint(40, 400)}})
+            self.env(
+                "attachment",
+                {
+                    "attachment": {
+                        "type": "hook_success",
+                        "hookName": f"PostToolUse:{name}",
+                        "toolUseID": tu["id"],
+                        "hookEvent": "PostToolUse",
+                        "content": ct.c("Status set to busy"),
+                        "stdout": ct.c("Status set to busy\n"),
+                        "stderr": "",
+                        "exitCode": 0,
+                        "command": ct.c("${CLAUDE_PLUGIN_ROOT}/scripts/status.sh busy"),
+                        "durationMs": r.randint(40, 400),
+                    }
+                },
+            )
         elif (2, 1, 9) <= s.v <= (2, 1, 78) and r.random() < 0.3:
-            self.env("progress", {"data": {"type": "hook_progress", "hookEvent": "PostToolUse",
-                                           "hookName": f"PostToolUse:{name}",
-                                           "command": ct.c("${CLAUDE_PLUGIN_ROOT}/scripts/capture.sh")},
-                                  "parentToolUseID": tu["id"], "toolUseID": tu["id"]})
+            self.env(
+                "progress",
+                {
+                    "data": {
+                        "type": "hook_progress",
+                        "hookEvent": "PostToolUse",
+                        "hookName": f"PostToolUse:{name}",
+                        "command": ct.c("${CLAUDE_PLUGIN_ROOT}/scripts/capture.sh"),
+                    },
+                    "parentToolUseID": tu["id"],
+                    "toolUseID": tu["id"],
+                },
+            )
 
     # api errors ----------------------------------------------------------------------------
     def api_failure(self, final: bool = False) -> bool:
@@ -1020,34 +1377,70 @@ class Thread:
             for att in range(1, r.randint(2, 5)):
                 s.tick(500, 12000)
                 if r.random() < 0.5:
-                    e: dict[str, Any] = {"status": 529, "headers": {}, "requestID": "req_011C" + g.alnum(20),
-                                         "error": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"},
-                                                   "request_id": "req_011C" + g.alnum(20)}}
+                    e: dict[str, Any] = {
+                        "status": 529,
+                        "headers": {},
+                        "requestID": "req_011C" + g.alnum(20),
+                        "error": {
+                            "type": "error",
+                            "error": {"type": "overloaded_error", "message": "Overloaded"},
+                            "request_id": "req_011C" + g.alnum(20),
+                        },
+                    }
                 else:
-                    e = {"cause": {"code": "ECONNRESET", "path": "https://api.anthropic.com/v1/messages?beta=true", "errno": -104}}
-                self.system("api_error", {"level": "error", "error": e, "retryInMs": 1000 * 2 ** (att - 1),
-                                          "retryAttempt": att, "maxRetries": 10})
+                    e = {
+                        "cause": {
+                            "code": "ECONNRESET",
+                            "path": "https://api.anthropic.com/v1/messages?beta=true",
+                            "errno": -104,
+                        }
+                    }
+                self.system(
+                    "api_error",
+                    {
+                        "level": "error",
+                        "error": e,
+                        "retryInMs": 1000 * 2 ** (att - 1),
+                        "retryAttempt": att,
+                        "maxRetries": 10,
+                    },
+                )
                 g.truth.note("claude.api_error_retry_line")
             if not final and r.random() < 0.6:
                 return False  # retries recovered; the call goes on normally
         s.tick(800, 20000)
-        if s.v < (2, 0, 0):
-            text = text10.format(epoch=(s.t // 1000) + 3 * 3600)
-        else:
-            text = text2
-        usage: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
-                                 "cache_read_input_tokens": 0,
-                                 "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
-                                 "service_tier": None}
+        text = text10.format(epoch=(s.t // 1000) + 3 * 3600) if s.v < (2, 0, 0) else text2
+        usage: dict[str, Any] = {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+            "service_tier": None,
+        }
         if s.v >= (1, 0, 100):
-            usage["cache_creation"] = {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0}
+            usage["cache_creation"] = {
+                "ephemeral_1h_input_tokens": 0,
+                "ephemeral_5m_input_tokens": 0,
+            }
         if s.v >= (2, 1, 31):
             usage.update({"inference_geo": None, "iterations": None, "speed": None})
-        msg = {"id": g.uid(), "container": None, "model": SYNTHETIC, "role": "assistant",
-               "stop_reason": "stop_sequence", "stop_sequence": "", "type": "message",
-               "usage": usage, "content": [{"type": "text", "text": ct.c(text)}]}
-        self.env("assistant", {"message": msg},
-                 tail={"error": err, "isApiErrorMessage": True, "apiErrorStatus": status})
+        msg = {
+            "id": g.uid(),
+            "container": None,
+            "model": SYNTHETIC,
+            "role": "assistant",
+            "stop_reason": "stop_sequence",
+            "stop_sequence": "",
+            "type": "message",
+            "usage": usage,
+            "content": [{"type": "text", "text": ct.c(text)}],
+        }
+        self.env(
+            "assistant",
+            {"message": msg},
+            tail={"error": err, "isApiErrorMessage": True, "apiErrorStatus": status},
+        )
         g.truth.add_call(AGENT_CLAUDE, SYNTHETIC, s.t, error=True)
         g.truth.note("claude.synthetic_api_error")
         return True
@@ -1056,19 +1449,38 @@ class Thread:
         """A non-error <synthetic> line ('No response requested.'): not a call."""
         s = self.s
         s.tick(50, 500)
-        usage = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
-                 "cache_read_input_tokens": 0,
-                 "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
-                 "service_tier": None}
-        msg = {"id": s.g.uid(), "container": None, "model": SYNTHETIC, "role": "assistant",
-               "stop_reason": "stop_sequence", "stop_sequence": "", "type": "message",
-               "usage": usage, "content": [{"type": "text", "text": s.g.ct.c("No response requested.")}]}
+        usage = {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+            "service_tier": None,
+        }
+        msg = {
+            "id": s.g.uid(),
+            "container": None,
+            "model": SYNTHETIC,
+            "role": "assistant",
+            "stop_reason": "stop_sequence",
+            "stop_sequence": "",
+            "type": "message",
+            "usage": usage,
+            "content": [{"type": "text", "text": s.g.ct.c("No response requested.")}],
+        }
         self.env("assistant", {"message": msg})
         s.g.truth.note("claude.synthetic_notice")
 
     # one API call -------------------------------------------------------------------------
-    def round(self, *, last: bool, allow_task: bool, tools: bool = True,
-              text: str | None = None, force_task: bool = False) -> str:
+    def round(
+        self,
+        *,
+        last: bool,
+        allow_task: bool,
+        tools: bool = True,
+        text: str | None = None,
+        force_task: bool = False,
+    ) -> str:
         """One API response (several lines) and its tool results. Returns ok|failed|interrupted."""
         s = self.s
         g = s.g
@@ -1079,20 +1491,39 @@ class Thread:
             s.failed_once = True
             if self.api_failure(final=True):
                 return "failed"
-        if (spec.api_errors and not self.side and not force_task
-                and r.random() < (0.3 if g.small else 0.04) and self.api_failure()):
+        if (
+            spec.api_errors
+            and not self.side
+            and not force_task
+            and r.random() < (0.3 if g.small else 0.04)
+            and self.api_failure()
+        ):
             return "failed"
         blocks: list[dict[str, Any]] = []
         plans: list[dict[str, Any] | None] = []
         if self.model != M_HAIKU45 and r.random() < (0.2 if g.small else 0.45):
-            blocks.append({"type": "thinking", "thinking": ct.prose(ct.n(1500, 1.0, 20, 30000)),
-                           "signature": ct.b64(r.randint(60, 200) if g.small else r.randint(200, 1600))})
+            blocks.append(
+                {
+                    "type": "thinking",
+                    "thinking": ct.prose(ct.n(1500, 1.0, 20, 30000)),
+                    "signature": ct.b64(r.randint(60, 200) if g.small else r.randint(200, 1600)),
+                }
+            )
             plans.append(None)
         if last or r.random() < (0.3 if g.small else 0.6) or text is not None:
-            blocks.append({"type": "text", "text": text if text is not None else ct.prose(ct.n(700, 0.9, 10, 15000))})
+            blocks.append(
+                {
+                    "type": "text",
+                    "text": text if text is not None else ct.prose(ct.n(700, 0.9, 10, 15000)),
+                }
+            )
             plans.append(None)
         if not last and tools:
-            k = r.choices([1, 2], [85, 15])[0] if g.small else r.choices([1, 2, 3, 4], [60, 25, 10, 5])[0]
+            k = (
+                r.choices([1, 2], [85, 15])[0]
+                if g.small
+                else r.choices([1, 2, 3, 4], [60, 25, 10, 5])[0]
+            )
             for j in range(k):
                 p = self.plan_tool(allow_task, force_task and j == 0)
                 blocks.append(p["block"])
@@ -1143,7 +1574,9 @@ class Thread:
         if spec.cache1h and s.v >= (1, 0, 100) and not self.side:
             c1h = cc if r.random() < 0.8 else cc * r.randint(3, 8) // 10
         chars = sum(len(b.get("text") or b.get("thinking") or "") for b in blocks)
-        chars += sum(len(msgspec.json.encode(b["input"])) for b in blocks if b["type"] == "tool_use")
+        chars += sum(
+            len(msgspec.json.encode(b["input"])) for b in blocks if b["type"] == "tool_use"
+        )
         out_final = max(1, min(32000, int(chars / 3.6) + r.randint(5, 250)))
         n = len(blocks)
         final_all = self.final_all
@@ -1200,13 +1633,22 @@ class Thread:
                         self.tool_result(p, d["uuid"])
                 else:
                     pending_results.append((p, d["uuid"]))
-        g.truth.add_call(AGENT_CLAUDE, self.model, kept_ts, input_tokens=inp,
-                         output_tokens=best, cache_read=cr, cache_creation=cc,
-                         cache_1h=c1h if s.v >= (1, 0, 100) else 0)
+        g.truth.add_call(
+            AGENT_CLAUDE,
+            self.model,
+            kept_ts,
+            input_tokens=inp,
+            output_tokens=best,
+            cache_read=cr,
+            cache_creation=cc,
+            cache_1h=c1h if s.v >= (1, 0, 100) else 0,
+        )
         if req is None:
             g.truth.note("claude.call_without_request_id")
         if self.side:
-            g.truth.note("claude.subagent_call" if self.agent_id else "claude.inline_sidechain_call")
+            g.truth.note(
+                "claude.subagent_call" if self.agent_id else "claude.inline_sidechain_call"
+            )
         if c1h:
             g.truth.note("claude.call_with_1h_cache_write")
         if n > 1 and blocks[kept] is not blocks[-1]:
@@ -1295,22 +1737,40 @@ class ClaudeSession:
         r = g.rng
         ct = g.ct
         m = self.main
-        if self.spec.era != "2.1" and r.random() < 0.5 or (self.spec.era == "1.0" and spec.fork):
+        if (self.spec.era != "2.1" and r.random() < 0.5) or (self.spec.era == "1.0" and spec.fork):
             for _ in range(r.randint(1, 3)):
-                self.main_sink.line({"type": "summary", "summary": ct.words(r.randint(3, 8)),
-                                     "leafUuid": g.uid()})
+                self.main_sink.line(
+                    {"type": "summary", "summary": ct.words(r.randint(3, 8)), "leafUuid": g.uid()}
+                )
                 g.truth.note("claude.summary_line")
         if spec.fork:
             self.copy_from_source()
         if self.v >= (2, 1, 80):
-            self.main_sink.line({"type": "permission-mode",
-                                 "permissionMode": r.choice(["default", "acceptEdits", "plan"]),
-                                 "sessionId": self.sid})
-            m.env("attachment", {"attachment": {
-                "type": "hook_success", "hookName": "SessionStart:startup", "toolUseID": g.uid(),
-                "hookEvent": "SessionStart", "content": ct.c(""), "stdout": ct.c("session registered\n"),
-                "stderr": "", "exitCode": 0, "command": ct.c("${CLAUDE_PLUGIN_ROOT}/scripts/start.sh"),
-                "durationMs": r.randint(100, 2000)}}, parent=None if m.last is None else "__chain__")
+            self.main_sink.line(
+                {
+                    "type": "permission-mode",
+                    "permissionMode": r.choice(["default", "acceptEdits", "plan"]),
+                    "sessionId": self.sid,
+                }
+            )
+            m.env(
+                "attachment",
+                {
+                    "attachment": {
+                        "type": "hook_success",
+                        "hookName": "SessionStart:startup",
+                        "toolUseID": g.uid(),
+                        "hookEvent": "SessionStart",
+                        "content": ct.c(""),
+                        "stdout": ct.c("session registered\n"),
+                        "stderr": "",
+                        "exitCode": 0,
+                        "command": ct.c("${CLAUDE_PLUGIN_ROOT}/scripts/start.sh"),
+                        "durationMs": r.randint(100, 2000),
+                    }
+                },
+                parent=None if m.last is None else "__chain__",
+            )
         if spec.warmup and self.spec.era == "2.0":
             for _ in range(r.randint(1, 2)):
                 self.warmup()
@@ -1326,8 +1786,14 @@ class ClaudeSession:
         g = self.g
         aid = self.new_agent_id()
         sink = self.new_sink(self.pdir / f"agent-{aid}.jsonl")
-        th = Thread(self, sink, side=True, agent_id=aid,
-                    model=g.rng.choice([M_HAIKU45, self.spec.model]), final_all=True)
+        th = Thread(
+            self,
+            sink,
+            side=True,
+            agent_id=aid,
+            model=g.rng.choice([M_HAIKU45, self.spec.model]),
+            final_all=True,
+        )
         th.user_text(g.ct.c("Warmup"), first=True)
         self.tick(500, 3000)
         th.round(last=True, allow_task=False, tools=False)
@@ -1369,34 +1835,71 @@ class ClaudeSession:
             self.tick(500, 15_000)
         self.prompt_id = g.uid()
         if spec.model_switch and self.turns == 2:
-            m.system("local_command", {"content": ct.c("<command-name>/model</command-name>\n<command-stdout>Set model to haiku</command-stdout>"),
-                                       "level": "info", "isMeta": False})
+            m.system(
+                "local_command",
+                {
+                    "content": ct.c(
+                        "<command-name>/model</command-name>\n<command-stdout>Set model to haiku</command-stdout>"
+                    ),
+                    "level": "info",
+                    "isMeta": False,
+                },
+            )
             m.model = M_HAIKU45 if m.model != M_HAIKU45 else M_SONNET45
             g.truth.note("claude.model_switch")
         if self.v >= (2, 0, 0):
             if r.random() < (0.2 if g.small else 0.5):
                 q = ct.prose(ct.n(200, 1.0, 5, 4000))
                 for op in ("enqueue", "dequeue"):
-                    d = {"type": "queue-operation", "operation": op, "timestamp": iso(self.t),
-                         "sessionId": self.sid}
+                    d = {
+                        "type": "queue-operation",
+                        "operation": op,
+                        "timestamp": iso(self.t),
+                        "sessionId": self.sid,
+                    }
                     if op == "enqueue":
                         d["content"] = q
                     self.main_sink.line(d)
-            self.main_sink.line({"type": "file-history-snapshot", "messageId": g.uid(),
-                                 "snapshot": {"messageId": g.uid(),
-                                              "trackedFileBackups": {} if r.random() < 0.7 else {
-                                                  ct.path(self.cwd): {"backupFileName": f"{g.hexs(16)}@v1", "version": 1,
-                                                                      "backupTime": iso(self.t)}},
-                                              "timestamp": iso(self.t)},
-                                 "isSnapshotUpdate": False})
+            self.main_sink.line(
+                {
+                    "type": "file-history-snapshot",
+                    "messageId": g.uid(),
+                    "snapshot": {
+                        "messageId": g.uid(),
+                        "trackedFileBackups": {}
+                        if r.random() < 0.7
+                        else {
+                            ct.path(self.cwd): {
+                                "backupFileName": f"{g.hexs(16)}@v1",
+                                "version": 1,
+                                "backupTime": iso(self.t),
+                            }
+                        },
+                        "timestamp": iso(self.t),
+                    },
+                    "isSnapshotUpdate": False,
+                }
+            )
         m.user_text(ct.prose(ct.n(300, 1.0, 5, 20000)), first=first)
         m.pending += r.randint(50, 2000)
         if self.v >= (2, 1, 80) and r.random() < 0.5:
-            m.env("attachment", {"attachment": {"type": "hook_success", "hookName": "UserPromptSubmit",
-                                                "toolUseID": g.uid(), "hookEvent": "UserPromptSubmit",
-                                                "content": ct.c("ok"), "stdout": ct.c("ok\n"), "stderr": "",
-                                                "exitCode": 0, "command": ct.c("hooks/prompt.sh"),
-                                                "durationMs": r.randint(20, 300)}})
+            m.env(
+                "attachment",
+                {
+                    "attachment": {
+                        "type": "hook_success",
+                        "hookName": "UserPromptSubmit",
+                        "toolUseID": g.uid(),
+                        "hookEvent": "UserPromptSubmit",
+                        "content": ct.c("ok"),
+                        "stdout": ct.c("ok\n"),
+                        "stderr": "",
+                        "exitCode": 0,
+                        "command": ct.c("hooks/prompt.sh"),
+                        "durationMs": r.randint(20, 300),
+                    }
+                },
+            )
         if spec.bad_utf8 and self.turns == 1:
             self.bad_utf8_line()
         if spec.torn and self.turns in (1, 2):
@@ -1425,9 +1928,21 @@ class ClaudeSession:
                 f["messageCount"] = r.randint(3, 150)
             m.system("turn_duration", f)
         if self.v >= (2, 1, 14) and r.random() < 0.15:
-            m.system("stop_hook_summary", {"hookCount": 1, "hookInfos": [{"command": ct.c("hooks/stop.sh"), "durationMs": r.randint(20, 400)}],
-                                           "hookErrors": [], "preventedContinuation": False, "stopReason": "",
-                                           "hasOutput": True, "level": "suggestion", "toolUseID": g.uid()})
+            m.system(
+                "stop_hook_summary",
+                {
+                    "hookCount": 1,
+                    "hookInfos": [
+                        {"command": ct.c("hooks/stop.sh"), "durationMs": r.randint(20, 400)}
+                    ],
+                    "hookErrors": [],
+                    "preventedContinuation": False,
+                    "stopReason": "",
+                    "hasOutput": True,
+                    "level": "suggestion",
+                    "toolUseID": g.uid(),
+                },
+            )
         if spec.btw and self.v >= (2, 1, 0) and (self.turns == 1 or r.random() < 0.02) and m.calls:
             self.btw()
         self.bounds.append((len(self.main_sink.kept or []), m.ctx, m.last or "", self.t, m.model))
@@ -1445,19 +1960,44 @@ class ClaudeSession:
             th = Thread(self, sink, side=True, agent_id=aid, model=m.model)
             th.ctx = pre
             th.last_call_ms = m.last_call_ms
-            th.user_text(ct.c("Your task is to create a detailed summary of the conversation so far."), first=True)
-            th.round(last=True, allow_task=False, tools=False, text=ct.prose(ct.n(3000, 0.8, 40, 20000)))
+            th.user_text(
+                ct.c("Your task is to create a detailed summary of the conversation so far."),
+                first=True,
+            )
+            th.round(
+                last=True, allow_task=False, tools=False, text=ct.prose(ct.n(3000, 0.8, 40, 20000))
+            )
             sink.close(self.t)
             g.truth.note("claude.acompact_file")
         self.tick(1000, 60000)
         if self.v >= (2, 0, 0):
             logical = m.last
-            m.env("system", {"subtype": "compact_boundary", "content": ct.c("Conversation compacted"),
-                             "isMeta": False, "level": "info",
-                             "compactMetadata": {"trigger": r.choice(["auto", "manual"]), "preTokens": pre}},
-                  head={"logicalParentUuid": logical}, parent=None)
-            m.env("user", {"message": {"role": "user", "content": ct.c("This session is being continued from a previous conversation that ran out of context. ") + ct.prose(ct.n(3000, 0.8, 40, 20000))},
-                           "isVisibleInTranscriptOnly": True, "isCompactSummary": True})
+            m.env(
+                "system",
+                {
+                    "subtype": "compact_boundary",
+                    "content": ct.c("Conversation compacted"),
+                    "isMeta": False,
+                    "level": "info",
+                    "compactMetadata": {"trigger": r.choice(["auto", "manual"]), "preTokens": pre},
+                },
+                head={"logicalParentUuid": logical},
+                parent=None,
+            )
+            m.env(
+                "user",
+                {
+                    "message": {
+                        "role": "user",
+                        "content": ct.c(
+                            "This session is being continued from a previous conversation that ran out of context. "
+                        )
+                        + ct.prose(ct.n(3000, 0.8, 40, 20000)),
+                    },
+                    "isVisibleInTranscriptOnly": True,
+                    "isCompactSummary": True,
+                },
+            )
             g.truth.note("claude.compact_boundary")
         m.ctx = m.sys_tokens + r.randint(2000, 9000)
         m.last_call_ms = 0
@@ -1469,16 +2009,27 @@ class ClaudeSession:
         ct = g.ct
         m = self.main
         q = ct.prose(ct.n(150, 0.8, 5, 2000))
-        m.system("local_command", {"content": ct.c("<command-name>/btw</command-name>\n<command-args>") + q + "</command-args>",
-                                   "level": "info", "isMeta": False})
+        m.system(
+            "local_command",
+            {
+                "content": ct.c("<command-name>/btw</command-name>\n<command-args>")
+                + q
+                + "</command-args>",
+                "level": "info",
+                "isMeta": False,
+            },
+        )
         aid = self.new_agent_id()
         sink = self.new_sink(self.sess_dir / "subagents" / f"agent-{aid}.jsonl")
         th = Thread(self, sink, side=True, agent_id=aid, model=m.model)
         th.user_text(q, first=True)
-        picks = m.calls[-r.randint(1, 4):]
+        picks = m.calls[-r.randint(1, 4) :]
         for mid, model, usage, txt in picks:
             self.tick(1, 50)
-            blk = {"type": "text", "text": txt if txt is not None else ct.prose(ct.n(300, 0.8, 5, 3000))}
+            blk = {
+                "type": "text",
+                "text": txt if txt is not None else ct.prose(ct.n(300, 0.8, 5, 3000)),
+            }
             msg = th.message(model, mid, blk, "end_turn", usage)
             th.env("assistant", {"message": msg, "requestId": "req_011C" + g.alnum(20)})
             g.truth.note("claude.btw_replayed_line")
@@ -1508,19 +2059,33 @@ class ClaudeSession:
                 g.truth.note("claude.legacy_agent_file")
             else:
                 sink = self.new_sink(self.sess_dir / "subagents" / f"agent-{aid}.jsonl")
-                meta = {"agentType": tu["input"].get("subagent_type", "general-purpose"),
-                        "description": tu["input"]["description"]}
+                meta = {
+                    "agentType": tu["input"].get("subagent_type", "general-purpose"),
+                    "description": tu["input"]["description"],
+                }
                 if self.v >= (2, 1, 100):
                     meta["toolUseId"] = tu["id"]
-                write_file(g.truth, self.sess_dir / "subagents" / f"agent-{aid}.meta.json",
-                           AGENT_CLAUDE, msgspec.json.encode(meta), self.t)
+                write_file(
+                    g.truth,
+                    self.sess_dir / "subagents" / f"agent-{aid}.meta.json",
+                    AGENT_CLAUDE,
+                    msgspec.json.encode(meta),
+                    self.t,
+                )
                 g.truth.note("claude.subagents_dir_file")
                 if r.random() < 0.5:
                     if self.journal is None:
                         self.journal = self.new_sink(self.sess_dir / "subagents" / "journal.jsonl")
                         g.truth.note("claude.journal_file")
-                    self.journal.line({"type": "started", "agentId": aid, "agentType": meta["agentType"],
-                                       "description": meta["description"], "timestamp": iso(self.t)})
+                    self.journal.line(
+                        {
+                            "type": "started",
+                            "agentId": aid,
+                            "agentType": meta["agentType"],
+                            "description": meta["description"],
+                            "timestamp": iso(self.t),
+                        }
+                    )
             th = Thread(self, sink, side=True, agent_id=aid, model=model)
             if era == "2.1" and (2, 1, 9) <= self.v <= (2, 1, 78):
                 th.progress = (parent, tu["id"], aid, prompt)
@@ -1539,25 +2104,49 @@ class ClaudeSession:
         dur = self.t - start
         content = [{"type": "text", "text": res}]
         if era == "1.0":
-            tur: dict[str, Any] = {"content": content, "totalDurationMs": dur,
-                                   "totalTokens": th.tokens_total, "totalToolUseCount": th.tool_uses,
-                                   "usage": usage}
+            tur: dict[str, Any] = {
+                "content": content,
+                "totalDurationMs": dur,
+                "totalTokens": th.tokens_total,
+                "totalToolUseCount": th.tool_uses,
+                "usage": usage,
+            }
         else:
-            tur = {"status": "completed", "prompt": prompt, "agentId": aid, "content": content,
-                   "totalDurationMs": dur, "totalTokens": th.tokens_total,
-                   "totalToolUseCount": th.tool_uses, "usage": usage}
+            tur = {
+                "status": "completed",
+                "prompt": prompt,
+                "agentId": aid,
+                "content": content,
+                "totalDurationMs": dur,
+                "totalTokens": th.tokens_total,
+                "totalToolUseCount": th.tool_uses,
+                "usage": usage,
+            }
             if self.journal is not None and aid is not None and r.random() < 0.8:
-                self.journal.line({"type": "result", "agentId": aid, "status": "completed",
-                                   "totalTokens": th.tokens_total, "timestamp": iso(self.t)})
+                self.journal.line(
+                    {
+                        "type": "result",
+                        "agentId": aid,
+                        "status": "completed",
+                        "totalTokens": th.tokens_total,
+                        "timestamp": iso(self.t),
+                    }
+                )
         g.truth.note("claude.task_result_with_usage")
         return content, tur
 
     # malformed lines -----------------------------------------------------------------------
     def torn_line(self) -> None:
         g = self.g
-        d = {"parentUuid": self.main.last, "isSidechain": False, "type": "user",
-             "message": {"role": "user", "content": g.ct.prose(g.ct.n(400, 0.5, 40, 3000))},
-             "uuid": g.uid(), "timestamp": iso(self.t), "sessionId": self.sid}
+        d = {
+            "parentUuid": self.main.last,
+            "isSidechain": False,
+            "type": "user",
+            "message": {"role": "user", "content": g.ct.prose(g.ct.n(400, 0.5, 40, 3000))},
+            "uuid": g.uid(),
+            "timestamp": iso(self.t),
+            "sessionId": self.sid,
+        }
         b = _ENC.encode(d)
         cut = g.rng.randint(20, len(b) - 5)
         self.main_sink.raw(b[:cut] + b"\n")
@@ -1565,8 +2154,13 @@ class ClaudeSession:
 
     def bad_utf8_line(self) -> None:
         g = self.g
-        d = {"type": "queue-operation", "operation": "enqueue", "timestamp": iso(self.t),
-             "sessionId": self.sid, "content": g.ct.c("pasted text XBADUTF8X from a binary")}
+        d = {
+            "type": "queue-operation",
+            "operation": "enqueue",
+            "timestamp": iso(self.t),
+            "sessionId": self.sid,
+            "content": g.ct.c("pasted text XBADUTF8X from a binary"),
+        }
         b = _ENC.encode(d).replace(b"XBADUTF8X", b"\xc3\x28\xff\xfe\xa0") + b"\n"
         self.main_sink.raw(b)
         g.truth.note("claude.invalid_utf8_line")
@@ -1577,13 +2171,22 @@ class ClaudeSession:
         ct = g.ct
         spec = self.spec
         if self.v >= (2, 1, 69):
-            self.main_sink.line({"type": "last-prompt", "lastPrompt": ct.words(r.randint(3, 12)),
-                                 "sessionId": self.sid})
+            self.main_sink.line(
+                {
+                    "type": "last-prompt",
+                    "lastPrompt": ct.words(r.randint(3, 12)),
+                    "sessionId": self.sid,
+                }
+            )
         if spec.partial_tail:
             # the next call's first line, cut (or complete but without its newline): not counted
             blk = {"type": "text", "text": ct.prose(ct.n(400, 0.8, 20, 4000))}
             u = self.main.usage(3, 100, self.main.ctx, 5, 0, False)
-            body = {"message": self.main.message(self.main.model, self.msg_prefix + g.alnum(22), blk, None, u)}
+            body = {
+                "message": self.main.message(
+                    self.main.model, self.msg_prefix + g.alnum(22), blk, None, u
+                )
+            }
             if not spec.no_reqid:
                 body["requestId"] = "req_011C" + g.alnum(20)
             self.tick(1000, 5000)
@@ -1650,19 +2253,24 @@ class CodexGen(GenBase):
                 spec = forced.pop(0)
                 spec.target = 0 if self.small else int(mean * r.lognormvariate(0, 0.5) / 1.13)
             else:
-                spec = XSpec(r.randrange(len(PROJECTS)), r.randrange(len(CODEX_VERSIONS)),
-                             self.midnight_ms() if r.random() < 0.04 else self.start_ms(),
-                             int(mean * r.lognormvariate(0, 1.0) / 1.65),
-                             child=r.choices([None, "subagent", "fork"], [84, 11, 5])[0],
-                             model_switch=r.random() < 0.15, archived=r.random() < 0.05,
-                             compaction=r.random() < 0.1)
+                spec = XSpec(
+                    r.randrange(len(PROJECTS)),
+                    r.randrange(len(CODEX_VERSIONS)),
+                    self.midnight_ms() if r.random() < 0.04 else self.start_ms(),
+                    int(mean * r.lognormvariate(0, 1.0) / 1.65),
+                    child=r.choices([None, "subagent", "fork"], [84, 11, 5])[0],
+                    model_switch=r.random() < 0.15,
+                    archived=r.random() < 0.05,
+                    compaction=r.random() < 0.1,
+                )
             s = CodexSession(self, spec)
             written += s.generate()
 
 
 class CodexSession:
-    def __init__(self, g: CodexGen, spec: XSpec, parent: CodexSession | None = None,
-                 kind: str | None = None) -> None:
+    def __init__(
+        self, g: CodexGen, spec: XSpec, parent: CodexSession | None = None, kind: str | None = None
+    ) -> None:
         self.g = g
         self.spec = spec
         r = g.rng
@@ -1682,7 +2290,11 @@ class CodexSession:
         self.turn_id = ""
         self.used = r.uniform(0, 40)
         local = self.t + CODEX_LOCAL_OFFSET_MS
-        name = "rollout-" + time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime(local // 1000)) + f"-{self.id}.jsonl"
+        name = (
+            "rollout-"
+            + time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime(local // 1000))
+            + f"-{self.id}.jsonl"
+        )
         home = g.home / ".codex"
         if spec.archived:
             path = home / "archived_sessions" / name
@@ -1694,8 +2306,9 @@ class CodexSession:
     def tick(self, lo: int, hi: int) -> None:
         self.t += self.g.rng.randint(lo, hi)
 
-    def line(self, typ: str, payload: dict[str, Any], replayable: bool = True,
-             ts: int | None = None) -> dict[str, Any]:
+    def line(
+        self, typ: str, payload: dict[str, Any], replayable: bool = True, ts: int | None = None
+    ) -> dict[str, Any]:
         d = {"timestamp": iso(self.t if ts is None else ts), "type": typ, "payload": payload}
         self.sink.line(d)
         if replayable:
@@ -1706,51 +2319,114 @@ class CodexSession:
         r = self.g.rng
         self.used = min(100.0, self.used + r.random() * 0.5)
         if self.old:
-            return {"primary": {"used_percent": round(self.used, 1), "window_minutes": 299, "resets_in_seconds": r.randint(100, 18000)},
-                    "secondary": {"used_percent": round(self.used / 4, 1), "window_minutes": 10079, "resets_in_seconds": r.randint(1000, 600000)}}
+            return {
+                "primary": {
+                    "used_percent": round(self.used, 1),
+                    "window_minutes": 299,
+                    "resets_in_seconds": r.randint(100, 18000),
+                },
+                "secondary": {
+                    "used_percent": round(self.used / 4, 1),
+                    "window_minutes": 10079,
+                    "resets_in_seconds": r.randint(1000, 600000),
+                },
+            }
         reset = self.t // 1000
-        return {"limit_id": "codex", "limit_name": None,
-                "primary": {"used_percent": round(self.used, 1), "window_minutes": 300, "resets_at": reset + r.randint(100, 18000)},
-                "secondary": {"used_percent": round(self.used / 4, 1), "window_minutes": 10080, "resets_at": reset + r.randint(1000, 600000)},
-                "credits": None, "plan_type": r.choice(["plus", "pro", "team"]), "rate_limit_reached_type": None}
+        return {
+            "limit_id": "codex",
+            "limit_name": None,
+            "primary": {
+                "used_percent": round(self.used, 1),
+                "window_minutes": 300,
+                "resets_at": reset + r.randint(100, 18000),
+            },
+            "secondary": {
+                "used_percent": round(self.used / 4, 1),
+                "window_minutes": 10080,
+                "resets_at": reset + r.randint(1000, 600000),
+            },
+            "credits": None,
+            "plan_type": r.choice(["plus", "pro", "team"]),
+            "rate_limit_reached_type": None,
+        }
 
     @staticmethod
     def usage_obj(u: list[int]) -> dict[str, int]:
-        return {"input_tokens": u[0], "cached_input_tokens": u[1], "output_tokens": u[2],
-                "reasoning_output_tokens": u[3], "total_tokens": u[4]}
+        return {
+            "input_tokens": u[0],
+            "cached_input_tokens": u[1],
+            "output_tokens": u[2],
+            "reasoning_output_tokens": u[3],
+            "total_tokens": u[4],
+        }
 
     def token_count(self, last: list[int] | None, repeat_ok: bool = True) -> None:
         g = self.g
         r = g.rng
         if last is None:
-            self.line("event_msg", {"type": "token_count", "info": None, "rate_limits": self.rate_limits()})
+            self.line(
+                "event_msg",
+                {"type": "token_count", "info": None, "rate_limits": self.rate_limits()},
+            )
             g.truth.note("codex.info_null")
             return
         for i in range(5):
             self.total[i] += last[i]
-        info = {"total_token_usage": self.usage_obj(self.total), "last_token_usage": self.usage_obj(last),
-                "model_context_window": 258400}
-        self.line("event_msg", {"type": "token_count", "info": info, "rate_limits": self.rate_limits()})
-        g.truth.add_call(AGENT_CODEX, self.model, self.t, input_tokens=last[0] - last[1],
-                         output_tokens=last[2], cache_read=last[1], reasoning=last[3])
+        info = {
+            "total_token_usage": self.usage_obj(self.total),
+            "last_token_usage": self.usage_obj(last),
+            "model_context_window": 258400,
+        }
+        self.line(
+            "event_msg", {"type": "token_count", "info": info, "rate_limits": self.rate_limits()}
+        )
+        g.truth.add_call(
+            AGENT_CODEX,
+            self.model,
+            self.t,
+            input_tokens=last[0] - last[1],
+            output_tokens=last[2],
+            cache_read=last[1],
+            reasoning=last[3],
+        )
         if self.kind is not None:
             g.truth.note(f"codex.{self.kind}_child_call")
         if repeat_ok and r.random() < 0.5:
             self.tick(200, 3000)
             if not self.old and r.random() < 0.5:
                 self.line("turn_context", self.turn_context(), replayable=False)
-            self.line("event_msg", {"type": "token_count", "info": info, "rate_limits": self.rate_limits()})
+            self.line(
+                "event_msg",
+                {"type": "token_count", "info": info, "rate_limits": self.rate_limits()},
+            )
             g.truth.note("codex.repeated_total")
 
     def turn_context(self) -> dict[str, Any]:
         if self.old:
-            return {"cwd": self.cwd, "approval_policy": "never", "sandbox_policy": {"mode": "danger-full-access"},
-                    "model": self.model, "summary": "auto"}
-        return {"turn_id": self.turn_id, "cwd": self.cwd, "current_date": utc_day(self.t), "timezone": "Europe/Berlin",
-                "approval_policy": "on-request",
-                "sandbox_policy": {"type": "workspace-write", "writable_roots": ["/home/dev/.codex/memories"],
-                                   "network_access": False, "exclude_tmpdir_env_var": False, "exclude_slash_tmp": False},
-                "model": self.model, "effort": "medium", "summary": "auto"}
+            return {
+                "cwd": self.cwd,
+                "approval_policy": "never",
+                "sandbox_policy": {"mode": "danger-full-access"},
+                "model": self.model,
+                "summary": "auto",
+            }
+        return {
+            "turn_id": self.turn_id,
+            "cwd": self.cwd,
+            "current_date": utc_day(self.t),
+            "timezone": "Europe/Berlin",
+            "approval_policy": "on-request",
+            "sandbox_policy": {
+                "type": "workspace-write",
+                "writable_roots": ["/home/dev/.codex/memories"],
+                "network_access": False,
+                "exclude_tmpdir_env_var": False,
+                "exclude_slash_tmp": False,
+            },
+            "model": self.model,
+            "effort": "medium",
+            "summary": "auto",
+        }
 
     def session_meta(self) -> dict[str, Any]:
         g = self.g
@@ -1760,13 +2436,28 @@ class CodexSession:
         if self.kind == "fork" or self.kind == "subagent":
             assert self.parent is not None
             p["forked_from_id"] = self.parent.id
-        p.update({"timestamp": iso(self.t), "cwd": self.cwd, "originator": self.originator,
-                  "cli_version": self.ver})
+        p.update(
+            {
+                "timestamp": iso(self.t),
+                "cwd": self.cwd,
+                "originator": self.originator,
+                "cli_version": self.ver,
+            }
+        )
         if self.kind == "subagent":
             assert self.parent is not None
             nick = r.choice(["Confucius", "Hypatia", "Turing", "Noether", "Euler"])
-            p["source"] = {"subagent": {"thread_spawn": {"parent_thread_id": self.parent.id, "depth": 1,
-                                                         "agent_path": None, "agent_nickname": nick, "agent_role": None}}}
+            p["source"] = {
+                "subagent": {
+                    "thread_spawn": {
+                        "parent_thread_id": self.parent.id,
+                        "depth": 1,
+                        "agent_path": None,
+                        "agent_nickname": nick,
+                        "agent_role": None,
+                    }
+                }
+            }
             p["agent_nickname"] = nick
         else:
             p["source"] = self.source
@@ -1776,8 +2467,13 @@ class CodexSession:
             p["model_provider"] = "openai"
             p["base_instructions"] = {"text": ct.prose(ct.n(6000, 0.3, 200, 20000))}
             name = PROJECTS[self.spec.project]
-            p["git"] = {"commit_hash": g.hexs(40), "branch": g.branch() or "main",
-                        "repository_url": r.choice([f"git@github.com:acme/{name}.git", f"https://github.com/acme/{name}.git"])}
+            p["git"] = {
+                "commit_hash": g.hexs(40),
+                "branch": g.branch() or "main",
+                "repository_url": r.choice(
+                    [f"git@github.com:acme/{name}.git", f"https://github.com/acme/{name}.git"]
+                ),
+            }
         return p
 
     def generate(self) -> int:
@@ -1789,10 +2485,31 @@ class CodexSession:
             self.replay_parent()
         else:
             if not self.old:
-                self.line("response_item", {"type": "message", "role": "developer",
-                                            "content": [{"type": "input_text", "text": ct.prose(ct.n(3000, 0.5, 100, 12000))}]})
-            self.line("response_item", {"type": "message", "role": "user", "content": [{"type": "input_text", "text": ct.c(
-                f"<environment_context>\n  <cwd>{self.cwd}</cwd>\n  <approval_policy>on-request</approval_policy>\n  <sandbox_mode>workspace-write</sandbox_mode>\n  <shell>bash</shell>\n</environment_context>")}]})
+                self.line(
+                    "response_item",
+                    {
+                        "type": "message",
+                        "role": "developer",
+                        "content": [
+                            {"type": "input_text", "text": ct.prose(ct.n(3000, 0.5, 100, 12000))}
+                        ],
+                    },
+                )
+            self.line(
+                "response_item",
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "input_text",
+                            "text": ct.c(
+                                f"<environment_context>\n  <cwd>{self.cwd}</cwd>\n  <approval_policy>on-request</approval_policy>\n  <sandbox_mode>workspace-write</sandbox_mode>\n  <shell>bash</shell>\n</environment_context>"
+                            ),
+                        }
+                    ],
+                },
+            )
         turns = 0
         while True:
             turns += 1
@@ -1804,7 +2521,11 @@ class CodexSession:
                 self.spawn_child(self.spec.child)
             if self.parent is not None and (self.g.small or turns >= r.randint(1, 3)):
                 break
-            if self.parent is None and self.sink.size >= self.spec.target and turns >= self.spec.min_turns:
+            if (
+                self.parent is None
+                and self.sink.size >= self.spec.target
+                and turns >= self.spec.min_turns
+            ):
                 break
             self.tick(30_000, 3_600_000)
         size = self.sink.size
@@ -1823,7 +2544,9 @@ class CodexSession:
             if keep_ts:
                 self.sink.line(d)
             else:
-                self.sink.line({"timestamp": iso(base + 1), "type": d["type"], "payload": d["payload"]})
+                self.sink.line(
+                    {"timestamp": iso(base + 1), "type": d["type"], "payload": d["payload"]}
+                )
         self.total = list(p.total)
         self.ctx = p.ctx
         g.truth.note(f"codex.{self.kind}_replay_lines", len(p.hist))
@@ -1831,8 +2554,15 @@ class CodexSession:
 
     def spawn_child(self, kind: str) -> None:
         g = self.g
-        spec = replace(self.spec, t0=self.t + g.rng.randint(50, 2000), target=0, child=None,
-                       model_switch=False, archived=False, compaction=False)
+        spec = replace(
+            self.spec,
+            t0=self.t + g.rng.randint(50, 2000),
+            target=0,
+            child=None,
+            model_switch=False,
+            archived=False,
+            compaction=False,
+        )
         child = CodexSession(g, spec, parent=self, kind=kind)
         child.model = g.rng.choice(CODEX_MODELS)
         child.generate()
@@ -1860,15 +2590,38 @@ class CodexSession:
         ct = g.ct
         self.turn_id = g.uuid7(self.t)
         if not self.old:
-            self.line("event_msg", {"type": "task_started", "turn_id": self.turn_id, "model_context_window": 258400,
-                                    "collaboration_mode_kind": "default"})
+            self.line(
+                "event_msg",
+                {
+                    "type": "task_started",
+                    "turn_id": self.turn_id,
+                    "model_context_window": 258400,
+                    "collaboration_mode_kind": "default",
+                },
+            )
         self.line("turn_context", self.turn_context(), replayable=False)
         prompt = ct.prose(ct.n(300, 1.0, 10, 8000))
-        self.line("response_item", {"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]})
+        self.line(
+            "response_item",
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": prompt}],
+            },
+        )
         if self.old:
             self.line("event_msg", {"type": "user_message", "message": prompt, "kind": "plain"})
         else:
-            self.line("event_msg", {"type": "user_message", "message": prompt, "images": [], "local_images": [], "text_elements": []})
+            self.line(
+                "event_msg",
+                {
+                    "type": "user_message",
+                    "message": prompt,
+                    "images": [],
+                    "local_images": [],
+                    "text_elements": [],
+                },
+            )
         self.ctx += len(prompt) // 4
         self.tick(100, 2000)
         self.token_count(None)
@@ -1882,8 +2635,16 @@ class CodexSession:
             summ = ct.prose(ct.n(200, 0.8, 10, 2000))
             if self.old:
                 self.line("event_msg", {"type": "agent_reasoning", "text": summ})
-            self.line("response_item", {"type": "reasoning", "summary": [{"type": "summary_text", "text": summ}],
-                                        "content": None, "encrypted_content": "gAAAAAB" + ct.b64(r.randint(60, 300) if g.small else r.randint(300, 3000))})
+            self.line(
+                "response_item",
+                {
+                    "type": "reasoning",
+                    "summary": [{"type": "summary_text", "text": summ}],
+                    "content": None,
+                    "encrypted_content": "gAAAAAB"
+                    + ct.b64(r.randint(60, 300) if g.small else r.randint(300, 3000)),
+                },
+            )
             out_chars = len(summ)
             if last:
                 msg = ct.prose(ct.n(1200, 0.9, 10, 15000))
@@ -1893,21 +2654,41 @@ class CodexSession:
                 if not self.old:
                     ev["phase"] = "final_answer"
                 self.line("event_msg", ev)
-                item: dict[str, Any] = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": msg}]}
+                item: dict[str, Any] = {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": msg}],
+                }
                 if not self.old:
                     item["phase"] = "final_answer"
                 self.line("response_item", item)
                 self.token_count(self.call_usage(out_chars))
                 if not self.old:
                     self.tick(10, 300)
-                    self.line("event_msg", {"type": "task_complete", "turn_id": self.turn_id, "last_agent_message": msg})
+                    self.line(
+                        "event_msg",
+                        {
+                            "type": "task_complete",
+                            "turn_id": self.turn_id,
+                            "last_agent_message": msg,
+                        },
+                    )
                 break
             if not self.old and r.random() < 0.6:
                 msg = ct.prose(ct.n(300, 0.8, 10, 3000))
                 out_chars += len(msg)
-                self.line("event_msg", {"type": "agent_message", "message": msg, "phase": "commentary"})
-                self.line("response_item", {"type": "message", "role": "assistant",
-                                            "content": [{"type": "output_text", "text": msg}], "phase": "commentary"})
+                self.line(
+                    "event_msg", {"type": "agent_message", "message": msg, "phase": "commentary"}
+                )
+                self.line(
+                    "response_item",
+                    {
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": msg}],
+                        "phase": "commentary",
+                    },
+                )
             ncalls = 1 if g.small else r.choices([1, 2, 3], [60, 30, 10])[0]
             calls = [self.plan_call() for _ in range(ncalls)]
             for c in calls:
@@ -1928,15 +2709,37 @@ class CodexSession:
         g = self.g
         ct = g.ct
         self.tick(1000, 20000)
-        self.line("compacted", {"message": ct.prose(ct.n(500, 0.5, 10, 4000)),
-                                "replacement_history": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": ct.prose(ct.n(300, 0.5, 10, 3000))}]}]})
+        self.line(
+            "compacted",
+            {
+                "message": ct.prose(ct.n(500, 0.5, 10, 4000)),
+                "replacement_history": [
+                    {
+                        "type": "message",
+                        "role": "user",
+                        "content": [
+                            {"type": "input_text", "text": ct.prose(ct.n(300, 0.5, 10, 3000))}
+                        ],
+                    }
+                ],
+            },
+        )
         self.line("event_msg", {"type": "context_compacted"})
         self.ctx = g.rng.randint(9000, 20000)
-        info = {"total_token_usage": self.usage_obj(self.total),
-                "last_token_usage": {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0,
-                                     "reasoning_output_tokens": 0, "total_tokens": self.ctx},
-                "model_context_window": 258400}
-        self.line("event_msg", {"type": "token_count", "info": info, "rate_limits": self.rate_limits()})
+        info = {
+            "total_token_usage": self.usage_obj(self.total),
+            "last_token_usage": {
+                "input_tokens": 0,
+                "cached_input_tokens": 0,
+                "output_tokens": 0,
+                "reasoning_output_tokens": 0,
+                "total_tokens": self.ctx,
+            },
+            "model_context_window": 258400,
+        }
+        self.line(
+            "event_msg", {"type": "token_count", "info": info, "rate_limits": self.rate_limits()}
+        )
         g.truth.note("codex.compaction_marker")
 
     def plan_call(self) -> dict[str, Any]:
@@ -1950,25 +2753,59 @@ class CodexSession:
             name = r.choices(["exec_command", "apply_patch", "update_plan"], [75, 15, 10])[0]
         error = False
         if name in ("shell", "exec_command"):
-            cmd = ct.c(f"{r.choice(['rg -n', 'sed -n 1,200p', 'pytest -q', 'cargo test', 'git diff', 'ls'])} {ct.rel_path()}")
+            cmd = ct.c(
+                f"{r.choice(['rg -n', 'sed -n 1,200p', 'pytest -q', 'cargo test', 'git diff', 'ls'])} {ct.rel_path()}"
+            )
             error = r.random() < 0.1
             if name == "shell":
-                args = _compact({"command": ["bash", "-lc", cmd], "workdir": self.cwd}, ensure_ascii=False)
+                args = _compact(
+                    {"command": ["bash", "-lc", cmd], "workdir": self.cwd}, ensure_ascii=False
+                )
             else:
-                args = _compact({"cmd": cmd, "workdir": self.cwd, "yield_time_ms": 1000, "max_output_tokens": 4000},
-                                  ensure_ascii=False)
+                args = _compact(
+                    {
+                        "cmd": cmd,
+                        "workdir": self.cwd,
+                        "yield_time_ms": 1000,
+                        "max_output_tokens": 4000,
+                    },
+                    ensure_ascii=False,
+                )
             item = {"type": "function_call", "name": name, "arguments": args, "call_id": cid}
             extra: dict[str, Any] = {"cmd": cmd}
         elif name == "apply_patch":
             path = ct.rel_path()
-            patch = f"*** Begin Patch\n*** Update File: {path}\n@@\n-" + ct.code(ct.n(300, 1.0, 10, 4000)) + "\n+" + ct.code(ct.n(400, 1.0, 10, 6000)) + "\n*** End Patch"
+            patch = (
+                f"*** Begin Patch\n*** Update File: {path}\n@@\n-"
+                + ct.code(ct.n(300, 1.0, 10, 4000))
+                + "\n+"
+                + ct.code(ct.n(400, 1.0, 10, 6000))
+                + "\n*** End Patch"
+            )
             error = r.random() < 0.08
             args = patch
-            item = {"type": "custom_tool_call", "status": "completed", "call_id": cid, "name": "apply_patch", "input": patch}
+            item = {
+                "type": "custom_tool_call",
+                "status": "completed",
+                "call_id": cid,
+                "name": "apply_patch",
+                "input": patch,
+            }
             extra = {"path": path}
         else:
-            args = _compact({"explanation": ct.words(6), "plan": [{"step": ct.words(r.randint(3, 8)), "status": r.choice(["pending", "in_progress", "completed"])}
-                                                                    for _ in range(r.randint(2, 5))]}, ensure_ascii=False)
+            args = _compact(
+                {
+                    "explanation": ct.words(6),
+                    "plan": [
+                        {
+                            "step": ct.words(r.randint(3, 8)),
+                            "status": r.choice(["pending", "in_progress", "completed"]),
+                        }
+                        for _ in range(r.randint(2, 5))
+                    ],
+                },
+                ensure_ascii=False,
+            )
             item = {"type": "function_call", "name": name, "arguments": args, "call_id": cid}
             extra = {}
         return {"id": cid, "name": name, "arguments": args, "item": item, "error": error, **extra}
@@ -1983,39 +2820,92 @@ class CodexSession:
             code = r.choice([1, 2, 127]) if err else 0
             outp = ct.code(ct.tool_output_len() if r.random() < 0.5 else ct.n(1500, 1.0, 10, 20000))
             if self.exec_end:
-                self.line("event_msg", {"type": "exec_command_end", "call_id": c["id"], "process_id": str(r.randint(1000, 99999)),
-                                        "turn_id": self.turn_id, "command": ["/bin/bash", "-lc", c["cmd"]], "cwd": self.cwd,
-                                        "parsed_cmd": [{"type": "unknown", "cmd": c["cmd"]}], "source": "unified_exec_startup",
-                                        "stdout": "", "stderr": "", "aggregated_output": outp[:10000], "exit_code": code,
-                                        "duration": {"secs": r.randint(0, 30), "nanos": r.randint(0, 999_999_999)},
-                                        "formatted_output": "", "status": "failed" if code else "completed"})
+                self.line(
+                    "event_msg",
+                    {
+                        "type": "exec_command_end",
+                        "call_id": c["id"],
+                        "process_id": str(r.randint(1000, 99999)),
+                        "turn_id": self.turn_id,
+                        "command": ["/bin/bash", "-lc", c["cmd"]],
+                        "cwd": self.cwd,
+                        "parsed_cmd": [{"type": "unknown", "cmd": c["cmd"]}],
+                        "source": "unified_exec_startup",
+                        "stdout": "",
+                        "stderr": "",
+                        "aggregated_output": outp[:10000],
+                        "exit_code": code,
+                        "duration": {"secs": r.randint(0, 30), "nanos": r.randint(0, 999_999_999)},
+                        "formatted_output": "",
+                        "status": "failed" if code else "completed",
+                    },
+                )
                 g.truth.note("codex.exec_command_end")
-            out = (f"Command: /bin/bash -lc {c['cmd']}\nChunk ID: {g.hexs(6)}\nWall time: {r.uniform(0, 9):.4f} seconds\n"
-                   f"Process exited with code {code}\nOriginal token count: {len(outp) // 4}\nOutput:\n{outp}")
-            self.line("response_item", {"type": "function_call_output", "call_id": c["id"], "output": out})
+            out = (
+                f"Command: /bin/bash -lc {c['cmd']}\nChunk ID: {g.hexs(6)}\nWall time: {r.uniform(0, 9):.4f} seconds\n"
+                f"Process exited with code {code}\nOriginal token count: {len(outp) // 4}\nOutput:\n{outp}"
+            )
+            self.line(
+                "response_item", {"type": "function_call_output", "call_id": c["id"], "output": out}
+            )
             self.ctx += min(20000, len(out) // 4)
         elif name == "shell":
             code = 1 if err else 0
             outp = ct.code(ct.n(1500, 1.0, 10, 20000))
-            out = _compact({"output": outp, "metadata": {"exit_code": code, "duration_seconds": round(r.uniform(0, 5), 1)}},
-                             ensure_ascii=False)
-            self.line("response_item", {"type": "function_call_output", "call_id": c["id"], "output": out})
+            out = _compact(
+                {
+                    "output": outp,
+                    "metadata": {"exit_code": code, "duration_seconds": round(r.uniform(0, 5), 1)},
+                },
+                ensure_ascii=False,
+            )
+            self.line(
+                "response_item", {"type": "function_call_output", "call_id": c["id"], "output": out}
+            )
             self.ctx += min(20000, len(out) // 4)
         elif name == "apply_patch":
             if err:
-                txt = ct.c(f"apply_patch verification failed: Failed to find expected lines in {c['path']}")
+                txt = ct.c(
+                    f"apply_patch verification failed: Failed to find expected lines in {c['path']}"
+                )
             else:
                 txt = ct.c(f"Success. Updated the following files:\nM {c['path']}\n")
             if not self.old:
-                self.line("event_msg", {"type": "patch_apply_end", "call_id": c["id"], "turn_id": self.turn_id,
-                                        "stdout": "" if err else txt, "stderr": txt if err else "", "success": not err,
-                                        "changes": {c["path"]: {"type": "update", "unified_diff": ct.code(ct.n(300, 0.8, 10, 3000))}},
-                                        "status": "failed" if err else "completed"})
-            out = txt if r.random() < 0.5 or err else _compact(
-                {"output": txt, "metadata": {"exit_code": 0, "duration_seconds": 0.0}}, ensure_ascii=False)
-            self.line("response_item", {"type": "custom_tool_call_output", "call_id": c["id"], "output": out})
+                self.line(
+                    "event_msg",
+                    {
+                        "type": "patch_apply_end",
+                        "call_id": c["id"],
+                        "turn_id": self.turn_id,
+                        "stdout": "" if err else txt,
+                        "stderr": txt if err else "",
+                        "success": not err,
+                        "changes": {
+                            c["path"]: {
+                                "type": "update",
+                                "unified_diff": ct.code(ct.n(300, 0.8, 10, 3000)),
+                            }
+                        },
+                        "status": "failed" if err else "completed",
+                    },
+                )
+            out = (
+                txt
+                if r.random() < 0.5 or err
+                else _compact(
+                    {"output": txt, "metadata": {"exit_code": 0, "duration_seconds": 0.0}},
+                    ensure_ascii=False,
+                )
+            )
+            self.line(
+                "response_item",
+                {"type": "custom_tool_call_output", "call_id": c["id"], "output": out},
+            )
         else:
-            self.line("response_item", {"type": "function_call_output", "call_id": c["id"], "output": "Plan updated"})
+            self.line(
+                "response_item",
+                {"type": "function_call_output", "call_id": c["id"], "output": "Plan updated"},
+            )
         g.truth.add_tool(AGENT_CODEX, name, err)
 
 
@@ -2024,9 +2914,14 @@ class CodexSession:
 
 GEMINI_MODELS = ["gemini-2.5-pro", "gemini-3-flash-preview"]
 GEMINI_TOOLS = [
-    ("read_file", "ReadFile", 30), ("run_shell_command", "Shell", 25), ("replace", "Edit", 12),
-    ("write_file", "WriteFile", 8), ("list_directory", "ReadFolder", 8), ("glob", "FindFiles", 6),
-    ("grep_search", "SearchText", 8), ("web_fetch", "WebFetch", 3),
+    ("read_file", "ReadFile", 30),
+    ("run_shell_command", "Shell", 25),
+    ("replace", "Edit", 12),
+    ("write_file", "WriteFile", 8),
+    ("list_directory", "ReadFolder", 8),
+    ("glob", "FindFiles", 6),
+    ("grep_search", "SearchText", 8),
+    ("web_fetch", "WebFetch", 3),
 ]
 
 
@@ -2049,10 +2944,21 @@ class GeminiGen(GenBase):
                 slug = PROJECTS[p].lower().replace(".", "-").replace("_", "-")
                 self.dirs[p] = slug
                 registry[cwd] = slug
-                write_file(self.truth, g_root / "tmp" / slug / ".project_root", AGENT_GEMINI, cwd.encode(), WINDOW_START_MS)
+                write_file(
+                    self.truth,
+                    g_root / "tmp" / slug / ".project_root",
+                    AGENT_GEMINI,
+                    cwd.encode(),
+                    WINDOW_START_MS,
+                )
                 self.truth.note("gemini.project_root_marker")
-        write_file(self.truth, g_root / "projects.json", AGENT_GEMINI,
-                   json.dumps({"projects": registry}, indent=2).encode(), WINDOW_START_MS)
+        write_file(
+            self.truth,
+            g_root / "projects.json",
+            AGENT_GEMINI,
+            json.dumps({"projects": registry}, indent=2).encode(),
+            WINDOW_START_MS,
+        )
         self.projects = projects
         kinds = ["twin", "jsonl", "json"]
         self.ct.huge_p = 0.0004
@@ -2061,7 +2967,11 @@ class GeminiGen(GenBase):
         written = 0
         i = 0
         while i < len(kinds) or written < self.budget:
-            kind = kinds[i] if i < len(kinds) else r.choices(["json", "jsonl", "twin"], [35, 55, 10])[0]
+            kind = (
+                kinds[i]
+                if i < len(kinds)
+                else r.choices(["json", "jsonl", "twin"], [35, 55, 10])[0]
+            )
             target = int(mean * r.lognormvariate(0, 0.9) / 1.5)
             t0 = self.midnight_ms() if (i == 1 or r.random() < 0.04) else self.start_ms()
             written += self.session(kind, r.choice(projects), t0, max(2000, target))
@@ -2071,35 +2981,73 @@ class GeminiGen(GenBase):
     def user_msg(self, t: int, old: bool) -> dict[str, Any]:
         ct = self.ct
         text = ct.prose(ct.n(300, 1.0, 10, 8000))
-        return {"id": self.uid(), "timestamp": iso(t), "type": "user",
-                "content": text if old else [{"text": text}]}
+        return {
+            "id": self.uid(),
+            "timestamp": iso(t),
+            "type": "user",
+            "content": text if old else [{"text": text}],
+        }
 
-    def gemini_msg(self, t: int, st: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def gemini_msg(
+        self, t: int, st: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """(record with tokens, record with tool calls or None). Records the call in the truth."""
         r = self.rng
         ct = self.ct
         model = st["model"]
         if r.random() < 0.1:
             model = st["model"] = r.choice(GEMINI_MODELS)
-        thoughts = [{"subject": ct.words(r.randint(2, 5)), "description": ct.prose(ct.n(400, 0.8, 20, 3000)),
-                     "timestamp": iso(t - r.randint(100, 3000))} for _ in range(r.choices([0, 1, 2, 3], [25, 40, 25, 10])[0])]
+        thoughts = [
+            {
+                "subject": ct.words(r.randint(2, 5)),
+                "description": ct.prose(ct.n(400, 0.8, 20, 3000)),
+                "timestamp": iso(t - r.randint(100, 3000)),
+            }
+            for _ in range(r.choices([0, 1, 2, 3], [25, 40, 25, 10])[0])
+        ]
         content = ct.prose(ct.n(500, 1.0, 10, 10000))
         inp = st["ctx"] + r.randint(100, 2000)
         cached = 0 if st["first"] else int(st["ctx"] * r.uniform(0.6, 0.98))
         st["first"] = False
         out = max(5, len(content) // 4 + r.randint(0, 100))
-        th = sum(len(x["description"]) for x in thoughts) // 4 + (r.randint(0, 400) if thoughts else 0)
+        th = sum(len(x["description"]) for x in thoughts) // 4 + (
+            r.randint(0, 400) if thoughts else 0
+        )
         tool = r.randint(40, 900) if r.random() < 0.12 else 0
-        tokens = {"input": inp, "output": out, "cached": cached, "thoughts": th, "tool": tool,
-                  "total": inp + out + th + tool}
+        tokens = {
+            "input": inp,
+            "output": out,
+            "cached": cached,
+            "thoughts": th,
+            "tool": tool,
+            "total": inp + out + th + tool,
+        }
         st["ctx"] = inp + out
-        base = {"id": self.uid(), "timestamp": iso(t), "type": "gemini", "content": content, "thoughts": thoughts,
-                "tokens": tokens, "model": model}
-        self.truth.add_call(AGENT_GEMINI, model, t, input_tokens=inp - cached + tool, output_tokens=out + th,
-                            cache_read=cached, reasoning=th)
+        base = {
+            "id": self.uid(),
+            "timestamp": iso(t),
+            "type": "gemini",
+            "content": content,
+            "thoughts": thoughts,
+            "tokens": tokens,
+            "model": model,
+        }
+        self.truth.add_call(
+            AGENT_GEMINI,
+            model,
+            t,
+            input_tokens=inp - cached + tool,
+            output_tokens=out + th,
+            cache_read=cached,
+            reasoning=th,
+        )
         if tool:
             self.truth.note("gemini.tool_prompt_tokens")
-        ncalls = r.choices([0, 1], [45, 55])[0] if self.small else r.choices([0, 1, 2, 3], [35, 45, 15, 5])[0]
+        ncalls = (
+            r.choices([0, 1], [45, 55])[0]
+            if self.small
+            else r.choices([0, 1, 2, 3], [35, 45, 15, 5])[0]
+        )
         if not ncalls:
             return base, None
         calls = []
@@ -2107,13 +3055,19 @@ class GeminiGen(GenBase):
             name, disp, _w = r.choices(GEMINI_TOOLS, [w for _, _, w in GEMINI_TOOLS])[0]
             cid = f"{name}_{t}_{k}"
             if name == "run_shell_command":
-                args: dict[str, Any] = {"command": ct.c(f"npm test -- {ct.rel_path()}"), "description": ct.words(5)}
+                args: dict[str, Any] = {
+                    "command": ct.c(f"npm test -- {ct.rel_path()}"),
+                    "description": ct.words(5),
+                }
             elif name in ("read_file", "write_file", "replace"):
                 args = {"file_path": ct.rel_path()}
                 if name == "write_file":
                     args["content"] = ct.code(ct.n(2000, 1.0, 20, 20000))
                 if name == "replace":
-                    args.update(old_string=ct.code(ct.n(200, 0.8, 5, 2000)), new_string=ct.code(ct.n(200, 0.8, 5, 2000)))
+                    args.update(
+                        old_string=ct.code(ct.n(200, 0.8, 5, 2000)),
+                        new_string=ct.code(ct.n(200, 0.8, 5, 2000)),
+                    )
             else:
                 args = {"pattern": ct.c(ct.word()), "dir_path": ct.c(".")}
             err = r.random() < 0.08
@@ -2121,21 +3075,39 @@ class GeminiGen(GenBase):
                 resp: dict[str, Any] = {"error": ct.c(f"File not found: {ct.rel_path()}")}
                 disp_txt: Any = ct.c("File not found.")
             else:
-                resp = {"output": ct.code(ct.tool_output_len() if r.random() < 0.3 else ct.n(1500, 1.0, 10, 20000))}
-                disp_txt = ct.c(f"Read {r.randint(1, 900)} lines") if r.random() < 0.7 else {"summary": ct.c("Found 1 item(s).")}
-            calls.append({"id": cid, "name": name, "args": args,
-                          "result": [{"functionResponse": {"id": cid, "name": name, "response": resp}}],
-                          "status": "error" if err else "success", "timestamp": iso(t + r.randint(5, 2000)),
-                          "resultDisplay": disp_txt, "description": ct.words(3), "displayName": disp,
-                          "renderOutputAsMarkdown": True})
+                resp = {
+                    "output": ct.code(
+                        ct.tool_output_len() if r.random() < 0.3 else ct.n(1500, 1.0, 10, 20000)
+                    )
+                }
+                disp_txt = (
+                    ct.c(f"Read {r.randint(1, 900)} lines")
+                    if r.random() < 0.7
+                    else {"summary": ct.c("Found 1 item(s).")}
+                )
+            calls.append(
+                {
+                    "id": cid,
+                    "name": name,
+                    "args": args,
+                    "result": [{"functionResponse": {"id": cid, "name": name, "response": resp}}],
+                    "status": "error" if err else "success",
+                    "timestamp": iso(t + r.randint(5, 2000)),
+                    "resultDisplay": disp_txt,
+                    "description": ct.words(3),
+                    "displayName": disp,
+                    "renderOutputAsMarkdown": True,
+                }
+            )
             self.truth.add_tool(AGENT_GEMINI, name, err)
             st["ctx"] += min(20000, len(msgspec.json.encode(resp)) // 4)
         full = dict(base)
         full["toolCalls"] = calls
         return base, full
 
-    def conversation(self, t: int, st: dict[str, Any], target: int, old: bool,
-                     min_msgs: int = 2) -> tuple[list[tuple[dict[str, Any], dict[str, Any] | None]], int]:
+    def conversation(
+        self, t: int, st: dict[str, Any], target: int, old: bool, min_msgs: int = 2
+    ) -> tuple[list[tuple[dict[str, Any], dict[str, Any] | None]], int]:
         """A list of (first record, final record or None) pairs."""
         r = self.rng
         msgs: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
@@ -2145,14 +3117,25 @@ class GeminiGen(GenBase):
             u = self.user_msg(t, old)
             msgs.append((u, None))
             size += len(msgspec.json.encode(u))
-            for _ in range(r.choices([1, 2], [60, 40])[0] if self.small else r.choices([1, 2, 3, 5], [25, 35, 25, 15])[0]):
+            for _ in range(
+                r.choices([1, 2], [60, 40])[0]
+                if self.small
+                else r.choices([1, 2, 3, 5], [25, 35, 25, 15])[0]
+            ):
                 t += r.randint(2000, 40_000)
                 first, full = self.gemini_msg(t, st)
                 msgs.append((first, full))
-                size += len(msgspec.json.encode(full or first)) + (len(msgspec.json.encode(first)) if full else 0)
+                size += len(msgspec.json.encode(full or first)) + (
+                    len(msgspec.json.encode(first)) if full else 0
+                )
             if r.random() < 0.05:
                 t += 1000
-                info = {"id": self.uid(), "timestamp": iso(t), "type": "info", "content": self.ct.c("Request cancelled.")}
+                info = {
+                    "id": self.uid(),
+                    "timestamp": iso(t),
+                    "type": "info",
+                    "content": self.ct.c("Request cancelled."),
+                }
                 msgs.append((info, None))
                 self.truth.note("gemini.info_message")
         return msgs, t
@@ -2170,8 +3153,13 @@ class GeminiGen(GenBase):
             tgt = target if kind == "json" else target // 2
             msgs, t = self.conversation(t0, st, tgt, old=r.random() < 0.5)
             final = [full or first for first, full in msgs]
-            conv: dict[str, Any] = {"sessionId": sid, "projectHash": phash, "startTime": iso(t0),
-                                    "lastUpdated": iso(t), "messages": final}
+            conv: dict[str, Any] = {
+                "sessionId": sid,
+                "projectHash": phash,
+                "startTime": iso(t0),
+                "lastUpdated": iso(t),
+                "messages": final,
+            }
             if r.random() < 0.5:
                 conv["kind"] = "main"
             if r.random() < 0.3:
@@ -2184,7 +3172,15 @@ class GeminiGen(GenBase):
                 return written
             # resumed: the .jsonl twin copies all the .json messages, then continues
             sink = Sink(self.truth, chats / f"{stem}.jsonl", AGENT_GEMINI)
-            sink.line({"sessionId": sid, "projectHash": phash, "startTime": iso(t0), "lastUpdated": iso(t), "kind": "main"})
+            sink.line(
+                {
+                    "sessionId": sid,
+                    "projectHash": phash,
+                    "startTime": iso(t0),
+                    "lastUpdated": iso(t),
+                    "kind": "main",
+                }
+            )
             for m in final:
                 sink.line(m)
             sink.line({"$set": {"lastUpdated": iso(t)}})
@@ -2196,14 +3192,24 @@ class GeminiGen(GenBase):
             sink.close(t)
             return written + sink.size
         sink = Sink(self.truth, chats / f"{stem}.jsonl", AGENT_GEMINI)
-        sink.line({"sessionId": sid, "projectHash": phash, "startTime": iso(t0), "lastUpdated": iso(t0), "kind": "main"})
+        sink.line(
+            {
+                "sessionId": sid,
+                "projectHash": phash,
+                "startTime": iso(t0),
+                "lastUpdated": iso(t0),
+                "kind": "main",
+            }
+        )
         msgs, t = self.conversation(t0, st, target, old=False)
         self.jsonl_records(sink, msgs)
         sink.close(t)
         self.truth.note("gemini.jsonl_session")
         return sink.size
 
-    def jsonl_records(self, sink: Sink, msgs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
+    def jsonl_records(
+        self, sink: Sink, msgs: list[tuple[dict[str, Any], dict[str, Any] | None]]
+    ) -> None:
         for first, full in msgs:
             sink.line(first)
             sink.line({"$set": {"lastUpdated": first["timestamp"]}})
@@ -2236,7 +3242,9 @@ def generate(home: Path, target_bytes: int, seed: int = 1, canary: str | None = 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", type=Path, help="writes OUT_DIR/home/ and OUT_DIR/truth.json")
-    ap.add_argument("--size", default="1GB", help="target size, e.g. 300KB, 50MB, 1GB (default 1GB)")
+    ap.add_argument(
+        "--size", default="1GB", help="target size, e.g. 300KB, 50MB, 1GB (default 1GB)"
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--canary", default=None, help="string planted in every content field")
     args = ap.parse_args(argv)
@@ -2249,7 +3257,10 @@ def main(argv: list[str] | None = None) -> int:
     home = out / "home"
     if home.exists() and any(home.iterdir()):
         if not (out / "truth.json").exists():
-            print(f"error: {home} exists and was not made by this script; remove it first", file=sys.stderr)
+            print(
+                f"error: {home} exists and was not made by this script; remove it first",
+                file=sys.stderr,
+            )
             return 2
         shutil.rmtree(home)
         (out / "truth.json").unlink()
@@ -2258,8 +3269,10 @@ def main(argv: list[str] | None = None) -> int:
     truth.write(out / "truth.json")
     dt = time.perf_counter() - t0
     calls = sum(r["calls"] for r in truth.llm.values())
-    print(f"wrote {truth.bytes:,} bytes in {truth.files:,} files, {calls:,} calls, in {dt:.1f}s -> {home}",
-          file=sys.stderr)
+    print(
+        f"wrote {truth.bytes:,} bytes in {truth.files:,} files, {calls:,} calls, in {dt:.1f}s -> {home}",
+        file=sys.stderr,
+    )
     return 0
 
 

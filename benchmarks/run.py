@@ -44,8 +44,12 @@ CCUSAGE_VERSION = "20.0.24"  # 20.0.26 (latest at writing) ships no Linux binary
 TIME = shutil.which("time") or "/usr/bin/time"
 
 
-def measure(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess.DEVNULL,
-            timeout: float = 1800) -> dict[str, float]:
+def measure(
+    cmd: list[str],
+    env: dict[str, str],
+    stdout: int | None = subprocess.DEVNULL,
+    timeout: float = 1800,
+) -> dict[str, float]:
     """Run a command; return wall s, CPU s (user+sys, children included) and peak RSS MB.
 
     Peak RSS comes from GNU time when it is there: wait4's ru_maxrss can report a larger
@@ -76,8 +80,13 @@ def measure(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess
         with contextlib.suppress(ValueError, OSError):
             rss_kb = int(Path(rss_file.name).read_text().split()[-1])
         os.unlink(rss_file.name)
-    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": rss_kb / 1024,
-            "exit": code, "stderr": err}
+    return {
+        "wall": wall,
+        "cpu": ru.ru_utime + ru.ru_stime,
+        "rss_mb": rss_kb / 1024,
+        "exit": code,
+        "stderr": err,
+    }
 
 
 def med(rows: list[dict[str, float]], key: str) -> float:
@@ -95,8 +104,10 @@ def corpus(size: int, seed: int) -> tuple[Path, dict]:
         home.mkdir(parents=True)
         t0 = time.monotonic()
         history.generate(home, size, seed=seed).write(truth_file)
-        print(f"generated {size / 1e6:.0f} MB history in {time.monotonic() - t0:.1f} s",
-              file=sys.stderr)
+        print(
+            f"generated {size / 1e6:.0f} MB history in {time.monotonic() - t0:.1f} s",
+            file=sys.stderr,
+        )
     return home, json.loads(truth_file.read_text())
 
 
@@ -111,11 +122,19 @@ def tree_bytes(home: Path) -> tuple[int, int]:
 
 
 def base_env(home: Path, state: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CLAUDE_", "CODEX_", "GEMINI_", "SUTRACE_", "AGENT_CLI_"))}
-    env.update(HOME=str(home), AGENT_CLI_HOME=str(state), TZ="UTC",
-               CLAUDE_CONFIG_DIR=str(home / ".claude"), CODEX_HOME=str(home / ".codex"),
-               GEMINI_CLI_HOME=str(home))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CLAUDE_", "CODEX_", "GEMINI_", "SUTRACE_", "AGENT_CLI_"))
+    }
+    env.update(
+        HOME=str(home),
+        AGENT_CLI_HOME=str(state),
+        TZ="UTC",
+        CLAUDE_CONFIG_DIR=str(home / ".claude"),
+        CODEX_HOME=str(home / ".codex"),
+        GEMINI_CLI_HOME=str(home),
+    )
     return env
 
 
@@ -129,9 +148,20 @@ class Receiver:
         self.db = workdir / "ingest.sqlite"
         ready = workdir / "port"
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "examples" / "ingest_server.py"), "--port", "0",
-             "--ready-file", str(ready), "--db", str(self.db), "--quiet"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                str(ROOT / "examples" / "ingest_server.py"),
+                "--port",
+                "0",
+                "--ready-file",
+                str(ready),
+                "--db",
+                str(self.db),
+                "--quiet",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(500):
             if ready.exists() and ready.read_text().strip():
                 break
@@ -144,8 +174,10 @@ class Receiver:
 
     def has(self, event_id: str) -> bool:
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5) as c:
-            return c.execute("SELECT 1 FROM events WHERE event_id = ?",
-                             (event_id,)).fetchone() is not None
+            return (
+                c.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone()
+                is not None
+            )
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -162,8 +194,12 @@ def run_ccusage(env: dict[str, str], runs: list[dict[str, float]]) -> str | None
         if not shutil.which("npm"):
             return "npm not found: ccusage skipped"
         (OUT / "ccusage").mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(["npm", "install", "--silent", f"ccusage@{CCUSAGE_VERSION}"],
-                           cwd=OUT / "ccusage", capture_output=True, timeout=600)
+        r = subprocess.run(
+            ["npm", "install", "--silent", f"ccusage@{CCUSAGE_VERSION}"],
+            cwd=OUT / "ccusage",
+            capture_output=True,
+            timeout=600,
+        )
         if r.returncode or not binary.exists():
             return f"ccusage@{CCUSAGE_VERSION} could not be installed: skipped"
     binary.chmod(0o755)
@@ -178,16 +214,22 @@ def check_exact(home: Path, work: Path, truth: dict) -> str:
 
     out = work / "events.jsonl"
     with out.open("wb") as f:
-        subprocess.run([*AGENT_CLI, "start", "--once", "--dry-run"], stdout=f,
-                       stderr=subprocess.DEVNULL, env=base_env(home, work / "none"), check=True)
+        subprocess.run(
+            [*AGENT_CLI, "start", "--once", "--dry-run"],
+            stdout=f,
+            stderr=subprocess.DEVNULL,
+            env=base_env(home, work / "none"),
+            check=True,
+        )
     with out.open() as f:
         problems = compare.diff(truth, (json.loads(line) for line in f))
     out.unlink()
     return "exact" if not problems else f"{len(problems)} differences, e.g. {problems[0]}"
 
 
-def tail_latency(env: dict[str, str], home: Path, appends: int, receiver: Receiver,
-                 idle_seconds: float) -> tuple[list[float], float]:
+def tail_latency(
+    env: dict[str, str], home: Path, appends: int, receiver: Receiver, idle_seconds: float
+) -> tuple[list[float], float]:
     """Append calls to a live transcript; time until the receiver stores each."""
     from agent_cli.events import event_id
 
@@ -195,23 +237,38 @@ def tail_latency(env: dict[str, str], home: Path, appends: int, receiver: Receiv
     proj.mkdir(parents=True, exist_ok=True)
     f = proj / "tail-session.jsonl"
     f.touch()
-    proc = subprocess.Popen([*AGENT_CLI, "start"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*AGENT_CLI, "start"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     lat = []
     try:
         # Wait for the daemon to be tailing: its first appended call arrives.
         time.sleep(1.0)
         for i in range(appends + 1):
             mid, rid = f"msg_bench_{os.getpid()}_{i}", f"req_bench_{i}"
-            line = {"type": "assistant", "uuid": f"u{i}", "parentUuid": None,
-                    "sessionId": "bench-tail", "timestamp": time.strftime(
-                        "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "requestId": rid,
-                    "cwd": "/bench", "version": "2.1.200", "isSidechain": False,
-                    "message": {"id": mid, "model": "claude-sonnet-4-5-20250929",
-                                "stop_reason": "end_turn", "content": [],
-                                "usage": {"input_tokens": 3, "output_tokens": 7,
-                                          "cache_read_input_tokens": 0,
-                                          "cache_creation_input_tokens": 0}}}
+            line = {
+                "type": "assistant",
+                "uuid": f"u{i}",
+                "parentUuid": None,
+                "sessionId": "bench-tail",
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "requestId": rid,
+                "cwd": "/bench",
+                "version": "2.1.200",
+                "isSidechain": False,
+                "message": {
+                    "id": mid,
+                    "model": "claude-sonnet-4-5-20250929",
+                    "stop_reason": "end_turn",
+                    "content": [],
+                    "usage": {
+                        "input_tokens": 3,
+                        "output_tokens": 7,
+                        "cache_read_input_tokens": 0,
+                        "cache_creation_input_tokens": 0,
+                    },
+                },
+            }
             eid = event_id("claude-code", mid, rid)
             t0 = time.monotonic()
             with f.open("a") as fh:
@@ -264,14 +321,19 @@ def main() -> int:
     home, truth = corpus(history.parse_size(args.size), args.seed)
     shutil.rmtree(home / ".claude" / "projects" / "-bench-tail", ignore_errors=True)
     nfiles, nbytes = tree_bytes(home)
-    res: dict = {"size_bytes": nbytes, "files": nfiles, "runs": args.runs,
-                 "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    res: dict = {
+        "size_bytes": nbytes,
+        "files": nfiles,
+        "runs": args.runs,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    }
     work = Path(tempfile.mkdtemp(prefix="agent-cli-bench-"))
     try:
         dry, ccu, note = [], [], None
         for _ in range(args.runs):
-            dry.append(measure([*AGENT_CLI, "start", "--once", "--dry-run"],
-                               base_env(home, work / "none")))
+            dry.append(
+                measure([*AGENT_CLI, "start", "--once", "--dry-run"], base_env(home, work / "none"))
+            )
             if not args.quick and note is None:
                 note = run_ccusage(base_env(home, work / "none"), ccu)
         res["dry_run"] = {k: med(dry, k) for k in ("wall", "cpu", "rss_mb")}
@@ -282,10 +344,12 @@ def main() -> int:
         for i in range(args.runs):
             state = work / f"state{i}"
             # "dev" is the reference receiver's default key; port 9 has no listener.
-            down = dict(base_env(home, state), SUTRACE_API_KEY="dev",
-                        SUTRACE_ENDPOINT="http://127.0.0.1:9")
-            spool_runs.append(measure([*AGENT_CLI, "start", "--once", "--drain-timeout", "0"],
-                                      down))
+            down = dict(
+                base_env(home, state), SUTRACE_API_KEY="dev", SUTRACE_ENDPOINT="http://127.0.0.1:9"
+            )
+            spool_runs.append(
+                measure([*AGENT_CLI, "start", "--once", "--drain-timeout", "0"], down)
+            )
             (work / f"rx{i}").mkdir()
             rx = Receiver(work / f"rx{i}")
             try:
@@ -296,8 +360,11 @@ def main() -> int:
                 rerun.append(measure([*AGENT_CLI, "start", "--once"], up))
                 if i == args.runs - 1:
                     lat, idle = tail_latency(up, home, args.appends, rx, args.idle)
-                    res["tail_latency"] = {"p50": pct(lat, 0.5), "p95": pct(lat, 0.95),
-                                           "samples": len(lat)}
+                    res["tail_latency"] = {
+                        "p50": pct(lat, 0.5),
+                        "p95": pct(lat, 0.95),
+                        "samples": len(lat),
+                    }
                     res["idle_cpu_pct"] = idle
             finally:
                 rx.stop()
@@ -309,9 +376,11 @@ def main() -> int:
         if ccu:
             res["ccusage"] = {k: med(ccu, k) for k in ("wall", "cpu", "rss_mb")}
             c = res["ccusage"]["wall"]
-            res["ratios"] = {"dry_run": res["dry_run"]["wall"] / c,
-                             "into_spool": res["into_spool"]["wall"] / c,
-                             "rerun": res["rerun"]["wall"] / c}
+            res["ratios"] = {
+                "dry_run": res["dry_run"]["wall"] / c,
+                "into_spool": res["into_spool"]["wall"] / c,
+                "rerun": res["rerun"]["wall"] / c,
+            }
         res["ccusage_note"] = note if not args.quick else "skipped (--quick)"
         bad = [r["stderr"][-300:] for r in dry + spool_runs if r["exit"] not in (0, 1)]
         if bad:
@@ -339,16 +408,22 @@ def render(r: dict) -> str:
     ]
     if "tail_latency" in r:
         t = r["tail_latency"]
-        rows.append(f"{'4. tail latency p50 / p95 s':<34}{t['p50']:>9.2f}{t['p95']:>9.2f}"
-                    f"  ({t['samples']} appends)")
+        rows.append(
+            f"{'4. tail latency p50 / p95 s':<34}{t['p50']:>9.2f}{t['p95']:>9.2f}"
+            f"  ({t['samples']} appends)"
+        )
         rows.append(f"{'5. idle CPU of start':<34}{r['idle_cpu_pct']:>8.2f}%")
     if "ccusage" in r:
         c = r["ccusage"]
-        rows.append(f"{'6. ccusage daily --json --offline':<34}{c['wall']:>9.2f}{c['cpu']:>9.2f}"
-                    f"{c['rss_mb']:>9.0f}")
+        rows.append(
+            f"{'6. ccusage daily --json --offline':<34}{c['wall']:>9.2f}{c['cpu']:>9.2f}"
+            f"{c['rss_mb']:>9.0f}"
+        )
         q = r["ratios"]
-        rows.append(f"ratios to ccusage: dry-run {q['dry_run']:.2f}x, into spool "
-                    f"{q['into_spool']:.2f}x, re-run {q['rerun']:.3f}x")
+        rows.append(
+            f"ratios to ccusage: dry-run {q['dry_run']:.2f}x, into spool "
+            f"{q['into_spool']:.2f}x, re-run {q['rerun']:.3f}x"
+        )
     else:
         rows.append(f"6. ccusage: {r['ccusage_note']}")
     return "\n".join(rows)

@@ -242,8 +242,15 @@ class Store:
                 rejected.append({"event_id": event_id, "reason": "poison"})
                 continue
             kind = event.get("kind")
-            rows.append((event_id, revision, None if kind is None else str(kind),
-                         json.dumps(event, separators=(",", ":")), now))
+            rows.append(
+                (
+                    event_id,
+                    revision,
+                    None if kind is None else str(kind),
+                    json.dumps(event, separators=(",", ":")),
+                    now,
+                )
+            )
         with self._lock, self._conn:
             # rowcount of an executemany is the number of rows inserted or upgraded
             accepted = self._conn.executemany(_UPSERT, rows).rowcount if rows else 0

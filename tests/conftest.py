@@ -10,15 +10,25 @@ from hypothesis import HealthCheck, settings
 # Property tests are judged by what they find, never by how fast this machine is: no per-example
 # deadline, no "too slow" health check, and a fixed seed so a run can be repeated.
 settings.register_profile(
-    "agent-cli", deadline=None, derandomize=True, database=None,
+    "agent-cli",
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("agent-cli")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-_AGENT_VARS = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR",
-               "XDG_CONFIG_HOME", "SUTRACE_API_KEY", "SUTRACE_ENDPOINT")
+_AGENT_VARS = (
+    "CLAUDE_CONFIG_DIR",
+    "CODEX_HOME",
+    "GEMINI_CLI_HOME",
+    "GEMINI_DATA_DIR",
+    "XDG_CONFIG_HOME",
+    "SUTRACE_API_KEY",
+    "SUTRACE_ENDPOINT",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -76,8 +76,14 @@ class Writer(threading.Thread):
             n = 10_000
             while not self.stop.is_set() and self.calls < 400:
                 path = self.rng.choice(self.paths)
-                call = make_call(self.rng, session_of(path), n, parts=self.rng.choice((1, 2, 3)),
-                                 tool=self.rng.random() < 0.5, pad=20)
+                call = make_call(
+                    self.rng,
+                    session_of(path),
+                    n,
+                    parts=self.rng.choice((1, 2, 3)),
+                    tool=self.rng.random() < 0.5,
+                    pad=20,
+                )
                 n += 1
                 for line in call.lines:  # a call is always finished, even when stopping
                     if self.rng.random() < 0.35:
@@ -132,9 +138,11 @@ def _held(rx: Receiver) -> int:
     return int(rx.stats()["faults"]["held"])
 
 
-def _kill_at(moment: str, d: Daemon, rx: Receiver, state: Path, kicker: Path,
-             received_before: int) -> None:
+def _kill_at(
+    moment: str, d: Daemon, rx: Receiver, state: Path, kicker: Path, received_before: int
+) -> None:
     """Wait for `moment` in this run of the daemon (see the module docstring), then SIGKILL."""
+
     def alive() -> None:
         assert d.alive(), f"the daemon exited by itself: {d.stderr()}"
 
@@ -142,6 +150,7 @@ def _kill_at(moment: str, d: Daemon, rx: Receiver, state: Path, kicker: Path,
         def check() -> bool:
             alive()
             return pred()
+
         wait_until(check, CEILING, what, 0.005)
 
     _wait_started(d, state / "agent-cli.lock")

@@ -15,15 +15,26 @@ from agent_cli.sources.decode import FAILED, Tolerant, classify, decode_line, de
 INVALID_UTF8 = b'{"type":"assistant","message":{"content":"caf\xe9"}}\n'
 MALFORMED = b'{"type":"assistant","message":{"content":\n'
 UNKNOWN_SHAPE = b'{"type":["not","a","string"]}\n'
-LINES = {"invalid_utf8": INVALID_UTF8, "malformed_json": MALFORMED,
-         "unrecognized_line": UNKNOWN_SHAPE}
+LINES = {
+    "invalid_utf8": INVALID_UTF8,
+    "malformed_json": MALFORMED,
+    "unrecognized_line": UNKNOWN_SHAPE,
+}
 
 
 def _msgspec_errors() -> list[type[BaseException]]:
-    found = {o for m in (msgspec, msgspec.json, msgspec.msgpack) for o in vars(m).values()
-             if isinstance(o, type) and issubclass(o, BaseException)}
-    assert {msgspec.MsgspecError, msgspec.DecodeError, msgspec.ValidationError,
-            msgspec.EncodeError} <= found
+    found = {
+        o
+        for m in (msgspec, msgspec.json, msgspec.msgpack)
+        for o in vars(m).values()
+        if isinstance(o, type) and issubclass(o, BaseException)
+    }
+    assert {
+        msgspec.MsgspecError,
+        msgspec.DecodeError,
+        msgspec.ValidationError,
+        msgspec.EncodeError,
+    } <= found
     return sorted(found, key=lambda t: t.__name__)
 
 
@@ -35,20 +46,31 @@ def _instance(kind: type[BaseException]) -> BaseException:
 
 # Whatever a decoder raises, on any release: msgspec's own tree, what older releases raised
 # for invalid UTF-8, deep nesting, and what a struct's own code may raise.
-ERRORS = [*_msgspec_errors(), UnicodeDecodeError, ValueError, TypeError, RecursionError,
-          KeyError, IndexError, AttributeError, OverflowError]
+ERRORS = [
+    *_msgspec_errors(),
+    UnicodeDecodeError,
+    ValueError,
+    TypeError,
+    RecursionError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+]
 
 
 def _raising(kind: type[BaseException]) -> Callable[[bytes], object]:
     def decode(_: bytes) -> object:
         raise _instance(kind)
+
     return decode
 
 
 @pytest.mark.parametrize("kind", ERRORS, ids=lambda k: k.__name__)
 @pytest.mark.parametrize("reason", list(LINES))
 def test_reason_comes_from_the_bytes_whatever_the_decoder_raises(
-        kind: type[BaseException], reason: str) -> None:
+    kind: type[BaseException], reason: str
+) -> None:
     skipped: Counter[str] = Counter()
     assert decode_line(LINES[reason], skipped, _raising(kind)) is None
     assert skipped == {reason: 1}
@@ -108,15 +130,18 @@ def test_a_line_that_decodes_is_returned_and_not_counted() -> None:
     assert skipped == {}
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"NaN", "malformed_json"),  # Python's json would accept it; JSON does not
-    (b'{"a": Infinity}', "malformed_json"),
-    (b"", "malformed_json"),
-    (b'{"a": 1} {"b": 2}', "malformed_json"),
-    (b"\xed\xa0\x80", "invalid_utf8"),  # an encoded surrogate is not UTF-8
-    (b"[" * 100_000 + b"]" * 100_000, "unrecognized_line"),  # valid, nested past any limit
-    (b'  {"a": 1}\r\n', "unrecognized_line"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"NaN", "malformed_json"),  # Python's json would accept it; JSON does not
+        (b'{"a": Infinity}', "malformed_json"),
+        (b"", "malformed_json"),
+        (b'{"a": 1} {"b": 2}', "malformed_json"),
+        (b"\xed\xa0\x80", "invalid_utf8"),  # an encoded surrogate is not UTF-8
+        (b"[" * 100_000 + b"]" * 100_000, "unrecognized_line"),  # valid, nested past any limit
+        (b'  {"a": 1}\r\n', "unrecognized_line"),
+    ],
+)
 def test_classify_edges(data: bytes, reason: str) -> None:
     assert classify(data) == reason
 

@@ -40,8 +40,16 @@ KEY = "sk_test_e2e_0123456789abcd"
 WRONG_KEY = "sk_test_wrong_key_zyxw9876"
 CANARY = "CANARY-7f3a9c1e-never-ship-me"
 AGENT = "claude-code"
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-               "all_proxy", "NO_PROXY", "no_proxy")
+_PROXY_VARS = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+)
 
 
 # -- waiting -----------------------------------------------------------------------------------
@@ -64,8 +72,10 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: flo
 # -- synthetic Claude Code transcripts -----------------------------------------------------------
 
 _BASE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-_WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda omicron sigma "
-          "refactor parser module commit branch widget render schema").split()
+_WORDS = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda omicron sigma "
+    "refactor parser module commit branch widget render schema"
+).split()
 CWD = "/nonexistent/e2e-repo"
 PROJECT = "-nonexistent-e2e-repo"
 MODEL = "claude-sonnet-4-5-20250929"
@@ -90,8 +100,16 @@ class GenCall:
     tokens: dict[str, int]
 
 
-def make_call(rng: random.Random, session: str, n: int, *, canary: str | None = None,
-              parts: int = 1, tool: bool = True, pad: int = 60) -> GenCall:
+def make_call(
+    rng: random.Random,
+    session: str,
+    n: int,
+    *,
+    canary: str | None = None,
+    parts: int = 1,
+    tool: bool = True,
+    pad: int = 60,
+) -> GenCall:
     """One user prompt, `parts` streaming assistant lines (growing output), a tool result.
 
     `canary` goes into every content field (prompt, thinking, text, tool input and output);
@@ -104,12 +122,27 @@ def make_call(rng: random.Random, session: str, n: int, *, canary: str | None = 
     def filler() -> str:
         return " ".join(rng.choice(_WORDS) for _ in range(pad))
 
-    common = {"isSidechain": False, "userType": "external", "cwd": CWD, "sessionId": session,
-              "version": "2.1.114", "gitBranch": "main"}
+    common = {
+        "isSidechain": False,
+        "userType": "external",
+        "cwd": CWD,
+        "sessionId": session,
+        "version": "2.1.114",
+        "gitBranch": "main",
+    }
     prompt_uuid = f"{s8}-{n}-p"
-    lines = [_line({**common, "parentUuid": None, "type": "user", "uuid": prompt_uuid,
-                    "timestamp": _ts(n), "message": {"role": "user",
-                                                     "content": f"please{secret}{filler()}"}})]
+    lines = [
+        _line(
+            {
+                **common,
+                "parentUuid": None,
+                "type": "user",
+                "uuid": prompt_uuid,
+                "timestamp": _ts(n),
+                "message": {"role": "user", "content": f"please{secret}{filler()}"},
+            }
+        )
+    ]
     inp, out = rng.randint(1, 60), rng.randint(20, 4000)
     cr, cc = rng.randint(0, 150_000), rng.randint(0, 30_000)
     tool_use = f"toolu_{s8}_{n:06d}" if tool else None
@@ -119,34 +152,86 @@ def make_call(rng: random.Random, session: str, n: int, *, canary: str | None = 
         o = out if last else max(1, out * (k + 1) // (parts + 1))
         content: list[dict[str, Any]] = [
             {"type": "thinking", "thinking": f"hmm{secret}{filler()}", "signature": "c2ln"},
-            {"type": "text", "text": f"answer{secret}{filler()}"}]
+            {"type": "text", "text": f"answer{secret}{filler()}"},
+        ]
         if tool_use and last:
-            content.append({"type": "tool_use", "id": tool_use, "name": "Bash",
-                            "input": {"command": f"grep -r '{secret.strip()}' .",
-                                      "description": filler()[:80]}})
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": tool_use,
+                    "name": "Bash",
+                    "input": {
+                        "command": f"grep -r '{secret.strip()}' .",
+                        "description": filler()[:80],
+                    },
+                }
+            )
         uuid = f"{s8}-{n}-a{k}"
-        lines.append(_line({
-            **common, "parentUuid": parent, "type": "assistant", "uuid": uuid,
-            "timestamp": _ts(n, 1 + k), "requestId": req,
-            "message": {"id": msg, "type": "message", "role": "assistant", "model": MODEL,
+        lines.append(
+            _line(
+                {
+                    **common,
+                    "parentUuid": parent,
+                    "type": "assistant",
+                    "uuid": uuid,
+                    "timestamp": _ts(n, 1 + k),
+                    "requestId": req,
+                    "message": {
+                        "id": msg,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": MODEL,
                         "content": content,
                         "stop_reason": ("tool_use" if tool_use else "end_turn") if last else None,
                         "stop_sequence": None,
-                        "usage": {"input_tokens": inp, "cache_creation_input_tokens": cc,
-                                  "cache_read_input_tokens": cr, "output_tokens": o,
-                                  "service_tier": "standard"}}}))
+                        "usage": {
+                            "input_tokens": inp,
+                            "cache_creation_input_tokens": cc,
+                            "cache_read_input_tokens": cr,
+                            "output_tokens": o,
+                            "service_tier": "standard",
+                        },
+                    },
+                }
+            )
+        )
         parent = uuid
     if tool_use:
-        lines.append(_line({
-            **common, "parentUuid": parent, "type": "user", "uuid": f"{s8}-{n}-r",
-            "timestamp": _ts(n, 3), "toolUseResult": {"stdout": f"found{secret}", "stderr": ""},
-            "message": {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": tool_use, "is_error": False,
-                 "content": f"./notes.txt:{secret}{filler()}"}]}}))
-    tokens = {"input_tokens": inp, "output_tokens": out, "cache_read_tokens": cr,
-              "cache_creation_tokens": cc}
-    return GenCall(lines, event_id(AGENT, msg, req),
-                   event_id(AGENT, "tool", tool_use) if tool_use else None, tokens)
+        lines.append(
+            _line(
+                {
+                    **common,
+                    "parentUuid": parent,
+                    "type": "user",
+                    "uuid": f"{s8}-{n}-r",
+                    "timestamp": _ts(n, 3),
+                    "toolUseResult": {"stdout": f"found{secret}", "stderr": ""},
+                    "message": {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": tool_use,
+                                "is_error": False,
+                                "content": f"./notes.txt:{secret}{filler()}",
+                            }
+                        ],
+                    },
+                }
+            )
+        )
+    tokens = {
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cache_read_tokens": cr,
+        "cache_creation_tokens": cc,
+    }
+    return GenCall(
+        lines,
+        event_id(AGENT, msg, req),
+        event_id(AGENT, "tool", tool_use) if tool_use else None,
+        tokens,
+    )
 
 
 def projects_dir(home: Path) -> Path:
@@ -154,12 +239,15 @@ def projects_dir(home: Path) -> Path:
 
 
 def new_session(rng: random.Random) -> str:
-    return (f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
-            f"8{rng.getrandbits(12):03x}-{rng.getrandbits(48):012x}")
+    return (
+        f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
+        f"8{rng.getrandbits(12):03x}-{rng.getrandbits(48):012x}"
+    )
 
 
-def write_history(home: Path, *, sessions: int, calls: int, seed: int,
-                  canary: str | None = None, pad: int = 60) -> list[Path]:
+def write_history(
+    home: Path, *, sessions: int, calls: int, seed: int, canary: str | None = None, pad: int = 60
+) -> list[Path]:
     """Write `sessions` Claude Code transcripts of `calls` calls each; return their paths."""
     rng = random.Random(seed)
     folder = projects_dir(home) / PROJECT
@@ -170,8 +258,15 @@ def write_history(home: Path, *, sessions: int, calls: int, seed: int,
         path = folder / f"{session}.jsonl"
         with open(path, "wb") as f:
             for n in range(calls):
-                c = make_call(rng, session, n, canary=canary, parts=rng.choice((1, 1, 2, 3)),
-                              tool=rng.random() < 0.6, pad=pad)
+                c = make_call(
+                    rng,
+                    session,
+                    n,
+                    canary=canary,
+                    parts=rng.choice((1, 1, 2, 3)),
+                    tool=rng.random() < 0.6,
+                    pad=pad,
+                )
                 f.write(b"".join(c.lines))
         paths.append(path)
     return paths
@@ -189,6 +284,7 @@ def append(path: Path, data: bytes) -> None:
 
 # -- processes ------------------------------------------------------------------------------------
 
+
 class Receiver:
     """examples/ingest_server.py as a subprocess on 127.0.0.1 with a free port."""
 
@@ -198,13 +294,33 @@ class Receiver:
         ready = folder / "ready"
         self._log = open(folder / "receiver.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, str(RECEIVER), "--host", "127.0.0.1", "--port", "0",
-             "--ready-file", str(ready), "--db", str(self.db), "--api-key", key, "--quiet",
-             *flags], stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                str(RECEIVER),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--ready-file",
+                str(ready),
+                "--db",
+                str(self.db),
+                "--api-key",
+                key,
+                "--quiet",
+                *flags,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.http: httpx.Client | None = None
         try:
-            wait_until(lambda: ready.exists() or self.proc.poll() is not None, 10,
-                       "the receiver to listen", 0.02)
+            wait_until(
+                lambda: ready.exists() or self.proc.poll() is not None,
+                10,
+                "the receiver to listen",
+                0.02,
+            )
             assert self.proc.poll() is None, (folder / "receiver.log").read_text()
             self.port = int(ready.read_text())
         except BaseException:
@@ -277,11 +393,20 @@ def ship_env(rx: Receiver, key: str = KEY, **extra: str) -> dict[str, str]:
     return agent_env(SUTRACE_ENDPOINT=rx.url, SUTRACE_API_KEY=key, **extra)
 
 
-def agent(args: list[str], env: dict[str, str], timeout: float = 120,
-          ) -> subprocess.CompletedProcess[str]:
+def agent(
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m agent_cli ARGS` to completion."""
-    return subprocess.run([sys.executable, "-m", "agent_cli", *args], env=env, text=True,
-                          capture_output=True, timeout=timeout, cwd=env["HOME"])
+    return subprocess.run(
+        [sys.executable, "-m", "agent_cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        cwd=env["HOME"],
+    )
 
 
 class Daemon:
@@ -292,9 +417,13 @@ class Daemon:
         self.out_path, self.err_path = folder / "daemon.out", folder / "daemon.err"
         self._out = open(self.out_path, "ab")  # noqa: SIM115 - closed in close()
         self._err = open(self.err_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent_cli", "start", *args],
-                                     env=env, stdout=self._out, stderr=self._err,
-                                     cwd=env["HOME"])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent_cli", "start", *args],
+            env=env,
+            stdout=self._out,
+            stderr=self._err,
+            cwd=env["HOME"],
+        )
 
     def __enter__(self) -> Daemon:
         return self
@@ -324,6 +453,7 @@ class Daemon:
 
 # -- the oracle -----------------------------------------------------------------------------------
 
+
 def dry_run(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     """event_id -> the highest revision `start --once --dry-run` prints."""
     p = agent(["start", "--once", "--dry-run"], {**env, "SUTRACE_API_KEY": ""})
@@ -346,15 +476,18 @@ def token_sums(events: dict[str, dict[str, Any]]) -> dict[str, int]:
     return {k: sum(int(e.get(k) or 0) for e in events.values()) for k in TOKEN_FIELDS}
 
 
-def assert_same_events(got: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]],
-                       *, revisions: bool = True) -> None:
+def assert_same_events(
+    got: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]], *, revisions: bool = True
+) -> None:
     missing, extra = set(want) - set(got), set(got) - set(want)
     assert not missing and not extra, (
         f"{len(missing)} events missing, {len(extra)} unexpected (of {len(want)} expected); "
-        f"e.g. missing {sorted(missing)[:3]} extra {sorted(extra)[:3]}")
+        f"e.g. missing {sorted(missing)[:3]} extra {sorted(extra)[:3]}"
+    )
     if revisions:
-        assert {(k, e.get("revision", 0)) for k, e in got.items()} == \
-            {(k, e.get("revision", 0)) for k, e in want.items()}
+        assert {(k, e.get("revision", 0)) for k, e in got.items()} == {
+            (k, e.get("revision", 0)) for k, e in want.items()
+        }
     wrong = [k for k in want if tokens(got[k]) != tokens(want[k])]
     assert not wrong, f"{len(wrong)} events with other tokens, e.g. {wrong[:3]}"
     assert token_sums(got) == token_sums(want)
@@ -380,7 +513,8 @@ def no_traceback(p: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in p.stderr and "Traceback" not in p.stdout, p.stderr
 
 
-# -- fixtures ---------------------------------------------------------------------------------------
+# -- fixtures --------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def state() -> Path:
@@ -410,8 +544,9 @@ FAULTS: dict[str, list[str]] = {
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_once_delivers_exactly_the_dry_run(fault: str, tmp_path: Path, corpus_home: Path,
-                                           state: Path) -> None:
+def test_once_delivers_exactly_the_dry_run(
+    fault: str, tmp_path: Path, corpus_home: Path, state: Path
+) -> None:
     want = dry_run(agent_env())
     with Receiver(tmp_path / "rx", *FAULTS[fault]) as rx:
         env = ship_env(rx)
@@ -430,7 +565,7 @@ def test_once_delivers_exactly_the_dry_run(fault: str, tmp_path: Path, corpus_ho
             i = next(i for i, r in enumerate(reqs) if r["status"] == 429)
             # Batches already on the wire with the 429 (the shipper keeps a few in flight)
             # arrive within milliseconds; no request may START in the next second.
-            later = [r["at"] - reqs[i]["at"] for r in reqs[i + 1:]]
+            later = [r["at"] - reqs[i]["at"] for r in reqs[i + 1 :]]
             started_after = [g for g in later if g > 0.1]
             assert started_after, "nothing was sent after the 429"
             gap = min(started_after)
@@ -467,8 +602,9 @@ def test_once_delivers_exactly_the_dry_run(fault: str, tmp_path: Path, corpus_ho
         assert_same_events(rx.events(), want)
 
 
-def test_poison_event_is_bisected_into_quarantine(tmp_path: Path, corpus_home: Path,
-                                                  state: Path) -> None:
+def test_poison_event_is_bisected_into_quarantine(
+    tmp_path: Path, corpus_home: Path, state: Path
+) -> None:
     want = dry_run(agent_env())
     calls = sorted(k for k, e in want.items() if e["kind"] == "llm_call")
     poison = random.Random(7).choice(calls)
@@ -489,7 +625,8 @@ def test_poison_event_is_bisected_into_quarantine(tmp_path: Path, corpus_home: P
     db = sqlite3.connect(f"file:{state / 'spool.sqlite'}?mode=ro", uri=True)
     try:
         assert db.execute("SELECT event_id, reason FROM quarantine").fetchall() == [
-            (poison, "rejected_by_server")]
+            (poison, "rejected_by_server")
+        ]
     finally:
         db.close()
 
@@ -521,15 +658,17 @@ def _refused_by_wrong_key(rx: Receiver, state: Path, want: dict[str, dict[str, A
     assert WRONG_KEY not in human.stdout + human.stderr
 
 
-def test_wrong_key_pauses_and_keeps_everything(tmp_path: Path, corpus_home: Path,
-                                               state: Path) -> None:
+def test_wrong_key_pauses_and_keeps_everything(
+    tmp_path: Path, corpus_home: Path, state: Path
+) -> None:
     want = dry_run(agent_env())
     with Receiver(tmp_path / "rx") as rx:
         _refused_by_wrong_key(rx, state, want)
 
 
-def test_right_key_after_auth_pause_delivers_at_once(tmp_path: Path, corpus_home: Path,
-                                                     state: Path) -> None:
+def test_right_key_after_auth_pause_delivers_at_once(
+    tmp_path: Path, corpus_home: Path, state: Path
+) -> None:
     want = dry_run(agent_env())
     with Receiver(tmp_path / "rx") as rx:
         _refused_by_wrong_key(rx, state, want)
@@ -543,8 +682,9 @@ def test_right_key_after_auth_pause_delivers_at_once(tmp_path: Path, corpus_home
         assert code == 0 and info["pause"] is None and info["outbox"]["depth"] == 0
 
 
-def test_right_key_after_auth_pause_delivers_eventually(tmp_path: Path, corpus_home: Path,
-                                                        state: Path) -> None:
+def test_right_key_after_auth_pause_delivers_eventually(
+    tmp_path: Path, corpus_home: Path, state: Path
+) -> None:
     """Nothing is lost by the auth pause: once it has passed, everything arrives.
 
     The persisted pause is shortened by editing the spool's meta (the test's stand-in for
@@ -570,6 +710,7 @@ def test_right_key_after_auth_pause_delivers_eventually(tmp_path: Path, corpus_h
 
 # -- daemon mode ----------------------------------------------------------------------------------
 
+
 def _all_delivered(rx: Receiver, ids: set[str]) -> Callable[[], bool]:
     return lambda: ids <= set(rx.events())
 
@@ -582,8 +723,9 @@ def _read_twice_since(rx: Receiver, path: Path, rng: random.Random) -> None:
         wait_until(_all_delivered(rx, {call.llm_id}), CEILING, f"call {n} to arrive")
 
 
-def test_daemon_tails_new_lines_and_stops_on_sigterm(tmp_path: Path, isolated_home: Path,
-                                                     state: Path) -> None:
+def test_daemon_tails_new_lines_and_stops_on_sigterm(
+    tmp_path: Path, isolated_home: Path, state: Path
+) -> None:
     paths = write_history(isolated_home, sessions=2, calls=15, seed=11)
     target = paths[0]
     rng = random.Random(5)
@@ -632,8 +774,9 @@ def test_daemon_tails_new_lines_and_stops_on_sigterm(tmp_path: Path, isolated_ho
         assert_same_events(got, dry_run(env))
 
 
-def test_second_instance_is_refused_with_one_line(tmp_path: Path, isolated_home: Path,
-                                                  state: Path) -> None:
+def test_second_instance_is_refused_with_one_line(
+    tmp_path: Path, isolated_home: Path, state: Path
+) -> None:
     write_history(isolated_home, sessions=1, calls=5, seed=3)
     with Receiver(tmp_path / "rx") as rx:
         env = ship_env(rx)
@@ -660,8 +803,9 @@ CONFIG_ERRORS = {
 
 
 @pytest.mark.parametrize("case", list(CONFIG_ERRORS))
-def test_config_error_exits_2_without_traceback(case: str, isolated_home: Path,
-                                                state: Path) -> None:
+def test_config_error_exits_2_without_traceback(
+    case: str, isolated_home: Path, state: Path
+) -> None:
     extra, word = CONFIG_ERRORS[case]
     p = agent(["start", "--once"], agent_env(**extra))
     assert p.returncode == 2, p.stderr
@@ -705,8 +849,13 @@ def test_state_files_are_private(tmp_path: Path, isolated_home: Path, state: Pat
             n = len(dry_run(env))
             wait_until(lambda: rx.stats()["events"] >= n, CEILING, "the daemon to deliver")
             assert _mode(state) == 0o700
-            for name in ("spool.sqlite", "agent-cli.log", "agent-cli.lock",
-                         "spool.sqlite-wal", "spool.sqlite-shm"):
+            for name in (
+                "spool.sqlite",
+                "agent-cli.log",
+                "agent-cli.lock",
+                "spool.sqlite-wal",
+                "spool.sqlite-shm",
+            ):
                 if name.endswith(("-wal", "-shm")) and not (state / name).exists():
                     continue
                 assert _mode(state / name) == 0o600, name
@@ -719,8 +868,10 @@ def test_state_files_are_private(tmp_path: Path, isolated_home: Path, state: Pat
 
 # -- privacy --------------------------------------------------------------------------------------
 
-def test_canary_in_content_never_leaves_the_transcripts(tmp_path: Path, isolated_home: Path,
-                                                        state: Path) -> None:
+
+def test_canary_in_content_never_leaves_the_transcripts(
+    tmp_path: Path, isolated_home: Path, state: Path
+) -> None:
     paths = write_history(isolated_home, sessions=2, calls=20, seed=21, canary=CANARY)
     canary = CANARY.encode()
     assert canary in paths[0].read_bytes()  # the test means something

@@ -22,27 +22,34 @@ ACTOR = git.Actor("Test", "test@example.invalid")
 
 # -- repo_name_from_url ----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("url", "name"), [
-    (CRED_URL, "github.com/acme/widgets"),
-    (f"https://{SECRET}@github.com/acme/widgets", "github.com/acme/widgets"),
-    (f"https://x-access-token:{SECRET}@GitHub.com/Acme/widgets.git/", "github.com/Acme/widgets"),
-    ("https://github.com/acme/widgets.git?token=abc#frag", "github.com/acme/widgets"),
-    ("git@github.com:acme/widgets.git", "github.com/acme/widgets"),
-    ("github.com:acme/widgets", "github.com/acme/widgets"),
-    (f"deploy:{SECRET}@git.example.com:team/app.git", "git.example.com/team/app"),
-    ("ssh://git@github.com:22/acme/widgets.git", "github.com/acme/widgets"),
-    ("ssh://git@gitlab.example.com/group/sub/proj.git", "gitlab.example.com/group/sub/proj"),
-    ("git://example.org/proj.git", "example.org/proj"),
-    ("  https://github.com/acme/widgets.git\n", "github.com/acme/widgets"),
-    ("https://github.com", None),
-    ("/srv/git/widgets.git", None),
-    ("./widgets", None),
-    ("../widgets.git", None),
-    ("~/src/widgets", None),
-    ("file:///srv/git/widgets.git", None),
-    ("", None),
-    (None, None),
-])
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        (CRED_URL, "github.com/acme/widgets"),
+        (f"https://{SECRET}@github.com/acme/widgets", "github.com/acme/widgets"),
+        (
+            f"https://x-access-token:{SECRET}@GitHub.com/Acme/widgets.git/",
+            "github.com/Acme/widgets",
+        ),
+        ("https://github.com/acme/widgets.git?token=abc#frag", "github.com/acme/widgets"),
+        ("git@github.com:acme/widgets.git", "github.com/acme/widgets"),
+        ("github.com:acme/widgets", "github.com/acme/widgets"),
+        (f"deploy:{SECRET}@git.example.com:team/app.git", "git.example.com/team/app"),
+        ("ssh://git@github.com:22/acme/widgets.git", "github.com/acme/widgets"),
+        ("ssh://git@gitlab.example.com/group/sub/proj.git", "gitlab.example.com/group/sub/proj"),
+        ("git://example.org/proj.git", "example.org/proj"),
+        ("  https://github.com/acme/widgets.git\n", "github.com/acme/widgets"),
+        ("https://github.com", None),
+        ("/srv/git/widgets.git", None),
+        ("./widgets", None),
+        ("../widgets.git", None),
+        ("~/src/widgets", None),
+        ("file:///srv/git/widgets.git", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_repo_name_from_url(url: str | None, name: str | None) -> None:
     got = repo_name_from_url(url)
     assert got == name
@@ -55,6 +62,7 @@ def test_windows_local_remote_is_not_a_repo_name() -> None:
 
 
 # -- real repositories -----------------------------------------------------------------------
+
 
 def make_repo(path: Path, origin: str | None = CRED_URL, branch: str = "main") -> git.Repo:
     path.mkdir(parents=True)
@@ -69,9 +77,10 @@ def make_repo(path: Path, origin: str | None = CRED_URL, branch: str = "main") -
     return repo
 
 
-def place(cwd: Path | str, branch: str | None = None, repo_url: str | None = None):  # noqa: ANN201
+def place(cwd: Path | str, branch: str | None = None, repo_url: str | None = None):
     return Enricher(host="host-1", user="dev").place(
-        Context(cwd=str(cwd), git_branch=branch, repo_url=repo_url))
+        Context(cwd=str(cwd), git_branch=branch, repo_url=repo_url)
+    )
 
 
 def test_repo_root_remote_and_branch(tmp_path: Path) -> None:
@@ -174,16 +183,37 @@ def test_lookups_are_cached_per_cwd(tmp_path: Path) -> None:
 
 # -- through the pipeline --------------------------------------------------------------------
 
+
 def _line(cwd: str, branch: str | None, mid: str, sec: int) -> str:
-    d = {"type": "assistant", "uuid": f"u{sec}", "parentUuid": None,
-         "sessionId": "s-1", "timestamp": f"2026-03-01T10:00:{sec:02d}.000Z",
-         "cwd": cwd, "version": "2.1.114", "requestId": f"req_{mid}",
-         "message": {"id": f"msg_{mid}", "model": "claude-opus-4-7", "stop_reason": "tool_use",
-                     "content": [{"type": "tool_use", "id": f"toolu_{mid}", "name": "Bash",
-                                  "input": {"command": "ls"}}],
-                     "usage": {"input_tokens": 1, "output_tokens": 2,
-                               "cache_read_input_tokens": 3,
-                               "cache_creation_input_tokens": 4}}}
+    d = {
+        "type": "assistant",
+        "uuid": f"u{sec}",
+        "parentUuid": None,
+        "sessionId": "s-1",
+        "timestamp": f"2026-03-01T10:00:{sec:02d}.000Z",
+        "cwd": cwd,
+        "version": "2.1.114",
+        "requestId": f"req_{mid}",
+        "message": {
+            "id": f"msg_{mid}",
+            "model": "claude-opus-4-7",
+            "stop_reason": "tool_use",
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{mid}",
+                    "name": "Bash",
+                    "input": {"command": "ls"},
+                }
+            ],
+            "usage": {
+                "input_tokens": 1,
+                "output_tokens": 2,
+                "cache_read_input_tokens": 3,
+                "cache_creation_input_tokens": 4,
+            },
+        },
+    }
     if branch is not None:
         d["gitBranch"] = branch
     return json.dumps(d)
@@ -208,17 +238,23 @@ def test_events_carry_the_enrichment_and_never_the_credentials(tmp_path: Path) -
     pipeline.dry_run(Settings(agents=("claude-code",)), out, env)
     assert SECRET.encode() not in out.getvalue()
     assert b"user:" not in out.getvalue()
-    calls = {e["event_id"][:8]: e for e in map(json.loads, out.getvalue().splitlines())
-             if e["kind"] == "llm_call"}
-    got = sorted((e["timestamp"], e["repo_path"], e["repo_name"], e["git_branch"])
-                 for e in calls.values())
+    calls = {
+        e["event_id"][:8]: e
+        for e in map(json.loads, out.getvalue().splitlines())
+        if e["kind"] == "llm_call"
+    }
+    got = sorted(
+        (e["timestamp"], e["repo_path"], e["repo_name"], e["git_branch"]) for e in calls.values()
+    )
     assert got == [
-        ("2026-03-01T10:00:01.000Z", str(tmp_path / "widgets"), "github.com/acme/widgets",
-         "main"),
-        ("2026-03-01T10:00:02.000Z", str(tmp_path / "widgets"), "github.com/acme/widgets",
-         "feature/z"),
-        ("2026-03-01T10:00:03.000Z", str(tmp_path / "detached"), "github.com/acme/gadgets",
-         None),
+        ("2026-03-01T10:00:01.000Z", str(tmp_path / "widgets"), "github.com/acme/widgets", "main"),
+        (
+            "2026-03-01T10:00:02.000Z",
+            str(tmp_path / "widgets"),
+            "github.com/acme/widgets",
+            "feature/z",
+        ),
+        ("2026-03-01T10:00:03.000Z", str(tmp_path / "detached"), "github.com/acme/gadgets", None),
         ("2026-03-01T10:00:04.000Z", str(gone), None, "old"),
     ]
     assert all(e["host"] and "user" in e for e in calls.values())

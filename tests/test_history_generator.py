@@ -41,7 +41,9 @@ def _files(home: Path) -> list[Path]:
 
 
 def _digest(home: Path) -> dict[str, str]:
-    return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest() for p in _files(home)}
+    return {
+        str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest() for p in _files(home)
+    }
 
 
 def _jsonl(path: Path) -> list[Any]:
@@ -119,13 +121,27 @@ def test_truth_is_rich(made: tuple[Path, Any]) -> None:
         if row["error_calls"]:
             assert row["input_tokens"] == row["output_tokens"] == 0
     assert any(v["errors"] for v in d["tools"].values())
-    for pattern in ("claude.resume_fork_copy", "claude.btw_file", "claude.inline_sidechain_call",
-                    "claude.legacy_agent_file", "claude.agent_progress_run", "claude.partial_last_line",
-                    "claude.torn_line", "claude.invalid_utf8_line", "claude.placeholder_only_group",
-                    "claude.call_without_request_id", "claude.synthetic_api_error",
-                    "claude.group_across_midnight", "claude.subagent_call",
-                    "codex.subagent_file", "codex.fork_file", "codex.repeated_total", "codex.info_null",
-                    "gemini.twin_jsonl", "gemini.reappended_message"):
+    for pattern in (
+        "claude.resume_fork_copy",
+        "claude.btw_file",
+        "claude.inline_sidechain_call",
+        "claude.legacy_agent_file",
+        "claude.agent_progress_run",
+        "claude.partial_last_line",
+        "claude.torn_line",
+        "claude.invalid_utf8_line",
+        "claude.placeholder_only_group",
+        "claude.call_without_request_id",
+        "claude.synthetic_api_error",
+        "claude.group_across_midnight",
+        "claude.subagent_call",
+        "codex.subagent_file",
+        "codex.fork_file",
+        "codex.repeated_total",
+        "codex.info_null",
+        "gemini.twin_jsonl",
+        "gemini.reappended_message",
+    ):
         assert d["patterns"].get(pattern, 0) > 0, pattern
 
 
@@ -133,8 +149,9 @@ def test_codex_truth_equals_growth_of_running_totals(made: tuple[Path, Any]) -> 
     """Independent re-count: per rollout file, sum the growths of total_token_usage after the
     file's first turn_context (before it, a child file replays its parent: baseline only)."""
     home, truth = made
-    got = dict.fromkeys(("calls", "input_tokens", "cache_read_tokens", "output_tokens",
-                         "reasoning_tokens"), 0)
+    got = dict.fromkeys(
+        ("calls", "input_tokens", "cache_read_tokens", "output_tokens", "reasoning_tokens"), 0
+    )
     files = sorted((home / ".codex").rglob("rollout-*.jsonl"))
     assert files
     for path in files:
@@ -149,8 +166,13 @@ def test_codex_truth_equals_growth_of_running_totals(made: tuple[Path, Any]) -> 
             if not payload.get("info"):
                 continue
             u = payload["info"]["total_token_usage"]
-            tot = (u["input_tokens"], u["cached_input_tokens"], u["output_tokens"],
-                   u["reasoning_output_tokens"], u["total_tokens"])
+            tot = (
+                u["input_tokens"],
+                u["cached_input_tokens"],
+                u["output_tokens"],
+                u["reasoning_output_tokens"],
+                u["total_tokens"],
+            )
             if own and tot != prev:
                 d = [a - b for a, b in zip(tot, prev, strict=True)]
                 got["calls"] += 1
@@ -179,7 +201,9 @@ def test_gemini_truth_last_record_per_id_across_twins(made: tuple[Path, Any]) ->
     calls = [m for m in last.values() if m["type"] == "gemini" and m.get("tokens")]
     want = truth.totals("gemini-cli")
     assert len(calls) == want["calls"]
-    assert sum(m["tokens"]["output"] + m["tokens"]["thoughts"] for m in calls) == want["output_tokens"]
+    assert (
+        sum(m["tokens"]["output"] + m["tokens"]["thoughts"] for m in calls) == want["output_tokens"]
+    )
     assert sum(m["tokens"]["cached"] for m in calls) == want["cache_read_tokens"]
 
 
@@ -209,8 +233,17 @@ def test_canary_in_content_never_in_metadata(made_canary: tuple[Path, Any]) -> N
     seen = 0
     for path in (home / ".claude" / "projects").rglob("*.jsonl"):
         for d in _jsonl(path):
-            for key in ("cwd", "sessionId", "version", "gitBranch", "timestamp", "uuid", "requestId",
-                        "agentId", "slug"):
+            for key in (
+                "cwd",
+                "sessionId",
+                "version",
+                "gitBranch",
+                "timestamp",
+                "uuid",
+                "requestId",
+                "agentId",
+                "slug",
+            ):
                 assert CANARY not in str(d.get(key, "")), (path, key)
             if d.get("type") == "assistant":
                 msg = d["message"]
@@ -226,7 +259,9 @@ def test_canary_in_content_never_in_metadata(made_canary: tuple[Path, Any]) -> N
         for d in _jsonl(path):
             p = d["payload"]
             if d["type"] == "session_meta":
-                assert CANARY not in json.dumps({k: p.get(k) for k in ("id", "cwd", "git", "cli_version")})
+                assert CANARY not in json.dumps(
+                    {k: p.get(k) for k in ("id", "cwd", "git", "cli_version")}
+                )
             if d["type"] == "turn_context":
                 assert CANARY not in json.dumps(p)
             if p.get("type") in ("function_call", "user_message", "agent_message"):

@@ -18,6 +18,7 @@ from agent_cli.pricing import Pricer
 
 TIER = 200_000  # long-context threshold of the tiered models below (whole input, exclusive)
 
+
 def reference(model: str, provider: str | None, u: Usage, speed: str | None = None) -> float:
     """genai-prices' price for our usage (its input_tokens include cache reads and writes)."""
     g = GUsage(
@@ -40,15 +41,21 @@ def random_usages(seed: int, n: int, whole_input: tuple[int, int]) -> list[Usage
         cr = rnd.randint(0, total)
         cc = rnd.randint(0, total - cr)
         h1 = rnd.choice([0, cc, rnd.randint(0, cc)])
-        u = Usage(input_tokens=total - cr - cc, output_tokens=rnd.randint(0, 64_000),
-                  cache_read_tokens=cr, cache_creation_tokens=cc, cache_creation_1h_tokens=h1)
+        u = Usage(
+            input_tokens=total - cr - cc,
+            output_tokens=rnd.randint(0, 64_000),
+            cache_read_tokens=cr,
+            cache_creation_tokens=cc,
+            cache_creation_1h_tokens=h1,
+        )
         if u.total:
             out.append(u)
     return out
 
 
-def assert_matches(model: str, provider: str | None, usages: list[Usage],
-                   speed: str | None = None) -> None:
+def assert_matches(
+    model: str, provider: str | None, usages: list[Usage], speed: str | None = None
+) -> None:
     p = Pricer()
     bad = []
     for u in usages:
@@ -59,10 +66,18 @@ def assert_matches(model: str, provider: str | None, usages: list[Usage],
     assert bad == [], f"{len(bad)} of {len(usages)} differ, e.g. {bad[:3]}"
 
 
-FLAT = [("claude-opus-4-7", "anthropic"), ("claude-haiku-4-5-20251001", "anthropic"),
-        ("gpt-5-codex", "openai"), ("claude-haiku-4-5-20251001", None), ("gpt-5-codex", None)]
-TIERED = [("claude-sonnet-4-5-20250929", "anthropic"), ("gemini-2.5-pro", "google"),
-          ("claude-sonnet-4-5-20250929", None)]
+FLAT = [
+    ("claude-opus-4-7", "anthropic"),
+    ("claude-haiku-4-5-20251001", "anthropic"),
+    ("gpt-5-codex", "openai"),
+    ("claude-haiku-4-5-20251001", None),
+    ("gpt-5-codex", None),
+]
+TIERED = [
+    ("claude-sonnet-4-5-20250929", "anthropic"),
+    ("gemini-2.5-pro", "google"),
+    ("claude-sonnet-4-5-20250929", None),
+]
 
 
 @pytest.mark.parametrize(("model", "provider"), FLAT)
@@ -71,14 +86,16 @@ def test_flat_models_match_genai_prices(model: str, provider: str | None) -> Non
 
 
 @pytest.mark.parametrize(("model", "provider"), TIERED)
-def test_tiered_models_above_the_threshold_match_genai_prices(model: str,
-                                                              provider: str | None) -> None:
+def test_tiered_models_above_the_threshold_match_genai_prices(
+    model: str, provider: str | None
+) -> None:
     assert_matches(model, provider, random_usages(2, 200, (TIER + 1, 900_000)))
 
 
 @pytest.mark.parametrize(("model", "provider"), TIERED)
-def test_tiered_models_below_the_threshold_match_genai_prices(model: str,
-                                                              provider: str | None) -> None:
+def test_tiered_models_below_the_threshold_match_genai_prices(
+    model: str, provider: str | None
+) -> None:
     assert_matches(model, provider, random_usages(3, 200, (1, TIER)))
 
 
@@ -94,31 +111,49 @@ def test_sonnet_4_5_long_context_rates() -> None:
     m = "claude-sonnet-4-5-20250929"
     # above 200k of whole input every token of the request uses the premium rate
     assert p.cost(m, "anthropic", Usage(input_tokens=300_000)) == pytest.approx(1.8)
-    assert p.cost(m, "anthropic", Usage(input_tokens=1, cache_read_tokens=250_000,
-                                        output_tokens=1000)) == pytest.approx(
-        reference(m, "anthropic", Usage(input_tokens=1, cache_read_tokens=250_000,
-                                        output_tokens=1000)))
+    assert p.cost(
+        m, "anthropic", Usage(input_tokens=1, cache_read_tokens=250_000, output_tokens=1000)
+    ) == pytest.approx(
+        reference(
+            m, "anthropic", Usage(input_tokens=1, cache_read_tokens=250_000, output_tokens=1000)
+        )
+    )
 
 
 def test_each_token_type_has_its_own_rate() -> None:
     p = Pricer()
     m = "claude-opus-4-7"
-    one = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0,
-           "cache_creation_tokens": 0, "cache_creation_1h_tokens": 0}
+    one = {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_read_tokens": 0,
+        "cache_creation_tokens": 0,
+        "cache_creation_1h_tokens": 0,
+    }
     costs = {}
     for field in ("input_tokens", "output_tokens", "cache_read_tokens"):
         costs[field] = p.cost(m, "anthropic", Usage(**dict(one, **{field: 1_000_000})))
     costs["5m"] = p.cost(m, "anthropic", Usage(cache_creation_tokens=1_000_000))
-    costs["1h"] = p.cost(m, "anthropic", Usage(cache_creation_tokens=1_000_000,
-                                               cache_creation_1h_tokens=1_000_000))
-    assert costs == {"input_tokens": pytest.approx(5.0), "output_tokens": pytest.approx(25.0),
-                     "cache_read_tokens": pytest.approx(0.5), "5m": pytest.approx(6.25),
-                     "1h": pytest.approx(10.0)}
+    costs["1h"] = p.cost(
+        m, "anthropic", Usage(cache_creation_tokens=1_000_000, cache_creation_1h_tokens=1_000_000)
+    )
+    assert costs == {
+        "input_tokens": pytest.approx(5.0),
+        "output_tokens": pytest.approx(25.0),
+        "cache_read_tokens": pytest.approx(0.5),
+        "5m": pytest.approx(6.25),
+        "1h": pytest.approx(10.0),
+    }
 
 
 def test_fast_mode_uses_the_fast_price() -> None:
-    u = Usage(input_tokens=1000, output_tokens=1000, cache_read_tokens=5000,
-              cache_creation_tokens=300, cache_creation_1h_tokens=100)
+    u = Usage(
+        input_tokens=1000,
+        output_tokens=1000,
+        cache_read_tokens=5000,
+        cache_creation_tokens=300,
+        cache_creation_1h_tokens=100,
+    )
     p = Pricer()
     fast = p.cost("claude-opus-4-8", "anthropic", u, "fast")
     std = p.cost("claude-opus-4-8", "anthropic", u)
@@ -149,7 +184,7 @@ def test_price_table_is_loaded_once_per_model(monkeypatch: pytest.MonkeyPatch) -
     calls: list[tuple[str, str | None, str | None]] = []
     real_load = pricing._load
 
-    def counting(model: str, provider: str | None, speed: str | None):  # noqa: ANN202
+    def counting(model: str, provider: str | None, speed: str | None):
         calls.append((model, provider, speed))
         return real_load(model, provider, speed)
 
@@ -160,9 +195,11 @@ def test_price_table_is_loaded_once_per_model(monkeypatch: pytest.MonkeyPatch) -
         u = Usage(input_tokens=rnd.randint(1, 10_000), output_tokens=rnd.randint(0, 1000))
         for model in ("claude-opus-4-7", "claude-haiku-4-5-20251001", "no-such-model-1234"):
             p.cost(model, "anthropic", u)
-    assert sorted(calls) == [("claude-haiku-4-5-20251001", "anthropic", None),
-                             ("claude-opus-4-7", "anthropic", None),
-                             ("no-such-model-1234", "anthropic", None)]
+    assert sorted(calls) == [
+        ("claude-haiku-4-5-20251001", "anthropic", None),
+        ("claude-opus-4-7", "anthropic", None),
+        ("no-such-model-1234", "anthropic", None),
+    ]
     assert p.unpriced == {"no-such-model-1234": 300}
 
 
@@ -171,11 +208,23 @@ def test_unpriced_calls_are_counted_in_the_report(tmp_path: Path) -> None:
     proj.mkdir(parents=True)
     lines = []
     for i, model in enumerate(["claude-opus-4-7", "claude-imaginary-9", "claude-imaginary-9"]):
-        lines.append(json.dumps({
-            "type": "assistant", "uuid": f"u{i}", "sessionId": "s",
-            "timestamp": f"2026-03-01T10:00:0{i}.000Z", "requestId": f"r{i}",
-            "message": {"id": f"m{i}", "model": model, "stop_reason": "end_turn",
-                        "usage": {"input_tokens": 1_000_000, "output_tokens": 0}}}))
+        lines.append(
+            json.dumps(
+                {
+                    "type": "assistant",
+                    "uuid": f"u{i}",
+                    "sessionId": "s",
+                    "timestamp": f"2026-03-01T10:00:0{i}.000Z",
+                    "requestId": f"r{i}",
+                    "message": {
+                        "id": f"m{i}",
+                        "model": model,
+                        "stop_reason": "end_turn",
+                        "usage": {"input_tokens": 1_000_000, "output_tokens": 0},
+                    },
+                }
+            )
+        )
     (proj / "s.jsonl").write_text("\n".join(lines) + "\n")
     out = io.BytesIO()
     env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}

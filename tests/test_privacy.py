@@ -28,122 +28,392 @@ CWD = "/nonexistent/privacy/proj"
 
 
 def env_(uuid: str, parent: str | None, sec: int, **kw: Any) -> dict[str, Any]:
-    d = {"parentUuid": parent, "isSidechain": False, "userType": "external", "cwd": CWD,
-         "sessionId": SID, "version": "2.1.39", "gitBranch": "main", "uuid": uuid,
-         "timestamp": f"2026-03-01T10:{sec // 60:02d}:{sec % 60:02d}.000Z",
-         "slug": f"slug-{CANARY}", "promptId": CANARY, "agentName": CANARY}
+    d = {
+        "parentUuid": parent,
+        "isSidechain": False,
+        "userType": "external",
+        "cwd": CWD,
+        "sessionId": SID,
+        "version": "2.1.39",
+        "gitBranch": "main",
+        "uuid": uuid,
+        "timestamp": f"2026-03-01T10:{sec // 60:02d}:{sec % 60:02d}.000Z",
+        "slug": f"slug-{CANARY}",
+        "promptId": CANARY,
+        "agentName": CANARY,
+    }
     d.update(kw)
     return d
 
 
 def usage(o: int) -> dict[str, Any]:
-    return {"input_tokens": 3, "output_tokens": o, "cache_read_input_tokens": 1000,
-            "cache_creation_input_tokens": 200,
-            "cache_creation": {"ephemeral_5m_input_tokens": 100,
-                               "ephemeral_1h_input_tokens": 100},
-            "service_tier": "standard"}
+    return {
+        "input_tokens": 3,
+        "output_tokens": o,
+        "cache_read_input_tokens": 1000,
+        "cache_creation_input_tokens": 200,
+        "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 100},
+        "service_tier": "standard",
+    }
 
 
-def assistant(uuid: str, parent: str | None, sec: int, mid: str, block: dict[str, Any],
-              o: int = 50, stop: str | None = "tool_use", **kw: Any) -> dict[str, Any]:
-    return env_(uuid, parent, sec, type="assistant", requestId=f"req_{mid}", message={
-        "model": "claude-opus-4-7", "id": f"msg_{mid}", "type": "message", "role": "assistant",
-        "content": [block], "stop_reason": stop, "stop_sequence": None, "usage": usage(o)},
-        **kw)
+def assistant(
+    uuid: str,
+    parent: str | None,
+    sec: int,
+    mid: str,
+    block: dict[str, Any],
+    o: int = 50,
+    stop: str | None = "tool_use",
+    **kw: Any,
+) -> dict[str, Any]:
+    return env_(
+        uuid,
+        parent,
+        sec,
+        type="assistant",
+        requestId=f"req_{mid}",
+        message={
+            "model": "claude-opus-4-7",
+            "id": f"msg_{mid}",
+            "type": "message",
+            "role": "assistant",
+            "content": [block],
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": usage(o),
+        },
+        **kw,
+    )
 
 
-def tool_result(uuid: str, parent: str, sec: int, tid: str, content: Any, tur: Any,
-                is_error: bool = False, **kw: Any) -> dict[str, Any]:
-    return env_(uuid, parent, sec, type="user", message={"role": "user", "content": [
-        {"tool_use_id": tid, "type": "tool_result", "content": content, "is_error": is_error}]},
-        toolUseResult=tur, sourceToolAssistantUUID=parent, **kw)
+def tool_result(
+    uuid: str,
+    parent: str,
+    sec: int,
+    tid: str,
+    content: Any,
+    tur: Any,
+    is_error: bool = False,
+    **kw: Any,
+) -> dict[str, Any]:
+    return env_(
+        uuid,
+        parent,
+        sec,
+        type="user",
+        message={
+            "role": "user",
+            "content": [
+                {
+                    "tool_use_id": tid,
+                    "type": "tool_result",
+                    "content": content,
+                    "is_error": is_error,
+                }
+            ],
+        },
+        toolUseResult=tur,
+        sourceToolAssistantUUID=parent,
+        **kw,
+    )
 
 
 def canary_main() -> list[dict[str, Any] | bytes]:
     c = CANARY
     path = f"/home/dev/{c}/secret_{c}.py"
-    nested = assistant("n1", "x", 20, "NESTED", {"type": "text", "text": c},
-                       isSidechain=True, agentId=AGENT_ID)
+    nested = assistant(
+        "n1", "x", 20, "NESTED", {"type": "text", "text": c}, isSidechain=True, agentId=AGENT_ID
+    )
     return [
         {"type": "summary", "summary": f"Title {c}", "leafUuid": c},
-        {"type": "file-history-snapshot", "messageId": "m0", "isSnapshotUpdate": False,
-         "snapshot": {"messageId": "m0", "timestamp": "2026-03-01T10:00:00.000Z",
-                      "trackedFileBackups": {path: {"backupFileName": c, "version": 1}}}},
+        {
+            "type": "file-history-snapshot",
+            "messageId": "m0",
+            "isSnapshotUpdate": False,
+            "snapshot": {
+                "messageId": "m0",
+                "timestamp": "2026-03-01T10:00:00.000Z",
+                "trackedFileBackups": {path: {"backupFileName": c, "version": 1}},
+            },
+        },
         {"type": "permission-mode", "permissionMode": "default", "sessionId": SID},
         env_("p1", None, 1, type="user", message={"role": "user", "content": f"fix {c} now"}),
-        env_("p1m", "p1", 1, type="user", isMeta=True,
-             message={"role": "user", "content": f"<command-message>{c}</command-message>"}),
-        env_("t1", "p1m", 2, type="attachment",
-             attachment={"type": "hook_success", "hookName": "UserPromptSubmit",
-                         "content": c, "stdout": c, "stderr": c, "exitCode": 0}),
-        env_("t2", "t1", 2, type="attachment",
-             attachment={"type": "queued_command", "prompt": f"also {c}"}),
-        assistant("a1", "t2", 3, "A", {"type": "thinking", "thinking": f"think {c}",
-                                       "signature": c}, o=9, stop=None),
+        env_(
+            "p1m",
+            "p1",
+            1,
+            type="user",
+            isMeta=True,
+            message={"role": "user", "content": f"<command-message>{c}</command-message>"},
+        ),
+        env_(
+            "t1",
+            "p1m",
+            2,
+            type="attachment",
+            attachment={
+                "type": "hook_success",
+                "hookName": "UserPromptSubmit",
+                "content": c,
+                "stdout": c,
+                "stderr": c,
+                "exitCode": 0,
+            },
+        ),
+        env_(
+            "t2",
+            "t1",
+            2,
+            type="attachment",
+            attachment={"type": "queued_command", "prompt": f"also {c}"},
+        ),
+        assistant(
+            "a1",
+            "t2",
+            3,
+            "A",
+            {"type": "thinking", "thinking": f"think {c}", "signature": c},
+            o=9,
+            stop=None,
+        ),
         assistant("a2", "a1", 4, "A", {"type": "text", "text": f"I will {c}"}, o=9, stop=None),
-        assistant("a3", "a2", 5, "A", {"type": "tool_use", "id": "toolu_read", "name": "Read",
-                                       "input": {"file_path": path}}, o=120),
-        env_("g1", "a3", 6, type="progress", toolUseID="toolu_read", parentToolUseID="toolu_read",
-             data={"type": "hook_progress", "hookEvent": "PreToolUse", "hookName": c,
-                   "command": f"echo {c}"}),
-        tool_result("r1", "a3", 7, "toolu_read", f"1\tsecret = '{c}'",
-                    {"type": "text", "file": {"filePath": path, "content": c, "numLines": 1,
-                                              "startLine": 1, "totalLines": 1}}),
-        assistant("b1", "r1", 8, "B", {"type": "tool_use", "id": "toolu_bash", "name": "Bash",
-                                       "input": {"command": f"cat {path} | grep {c}",
-                                                 "description": c}}),
-        env_("g2", "b1", 9, type="progress", toolUseID="bash-progress-0",
-             parentToolUseID="toolu_bash",
-             data={"type": "bash_progress", "output": c, "fullOutput": c, "elapsedTimeSeconds": 1,
-                   "totalLines": 1}),
-        tool_result("r2", "b1", 10, "toolu_bash", f"Exit code 1\n{c}", f"Error: {c}",
-                    is_error=True),
-        assistant("c1", "r2", 11, "C", {"type": "tool_use", "id": "toolu_task", "name": "Task",
-                                        "input": {"prompt": c, "description": c,
-                                                  "subagent_type": "general-purpose"}}),
-        env_("g3", "c1", 12, type="progress", toolUseID=f"agent_msg_{c}",
-             parentToolUseID="toolu_task",
-             data={"type": "agent_progress", "agentId": AGENT_ID, "prompt": c,
-                   "normalizedMessages": [], "message": nested}),
-        tool_result("r3", "c1", 30, "toolu_task", [{"type": "text", "text": c}],
-                    {"status": "completed", "prompt": c, "agentId": AGENT_ID,
-                     "content": [{"type": "text", "text": c}], "totalDurationMs": 18000,
-                     "totalTokens": 1, "totalToolUseCount": 0, "usage": usage(1)}),
-        assistant("d1", "r3", 31, "D", {"type": "tool_use", "id": "toolu_edit", "name": "Edit",
-                                        "input": {"file_path": path, "old_string": c,
-                                                  "new_string": c}}),
-        tool_result("r4", "d1", 32, "toolu_edit",
-                    f"<tool_use_error>String to replace not found in file.\nString: {c}"
-                    "</tool_use_error>", f"Error: String to replace not found {c}",
-                    is_error=True),
+        assistant(
+            "a3",
+            "a2",
+            5,
+            "A",
+            {"type": "tool_use", "id": "toolu_read", "name": "Read", "input": {"file_path": path}},
+            o=120,
+        ),
+        env_(
+            "g1",
+            "a3",
+            6,
+            type="progress",
+            toolUseID="toolu_read",
+            parentToolUseID="toolu_read",
+            data={
+                "type": "hook_progress",
+                "hookEvent": "PreToolUse",
+                "hookName": c,
+                "command": f"echo {c}",
+            },
+        ),
+        tool_result(
+            "r1",
+            "a3",
+            7,
+            "toolu_read",
+            f"1\tsecret = '{c}'",
+            {
+                "type": "text",
+                "file": {
+                    "filePath": path,
+                    "content": c,
+                    "numLines": 1,
+                    "startLine": 1,
+                    "totalLines": 1,
+                },
+            },
+        ),
+        assistant(
+            "b1",
+            "r1",
+            8,
+            "B",
+            {
+                "type": "tool_use",
+                "id": "toolu_bash",
+                "name": "Bash",
+                "input": {"command": f"cat {path} | grep {c}", "description": c},
+            },
+        ),
+        env_(
+            "g2",
+            "b1",
+            9,
+            type="progress",
+            toolUseID="bash-progress-0",
+            parentToolUseID="toolu_bash",
+            data={
+                "type": "bash_progress",
+                "output": c,
+                "fullOutput": c,
+                "elapsedTimeSeconds": 1,
+                "totalLines": 1,
+            },
+        ),
+        tool_result(
+            "r2", "b1", 10, "toolu_bash", f"Exit code 1\n{c}", f"Error: {c}", is_error=True
+        ),
+        assistant(
+            "c1",
+            "r2",
+            11,
+            "C",
+            {
+                "type": "tool_use",
+                "id": "toolu_task",
+                "name": "Task",
+                "input": {"prompt": c, "description": c, "subagent_type": "general-purpose"},
+            },
+        ),
+        env_(
+            "g3",
+            "c1",
+            12,
+            type="progress",
+            toolUseID=f"agent_msg_{c}",
+            parentToolUseID="toolu_task",
+            data={
+                "type": "agent_progress",
+                "agentId": AGENT_ID,
+                "prompt": c,
+                "normalizedMessages": [],
+                "message": nested,
+            },
+        ),
+        tool_result(
+            "r3",
+            "c1",
+            30,
+            "toolu_task",
+            [{"type": "text", "text": c}],
+            {
+                "status": "completed",
+                "prompt": c,
+                "agentId": AGENT_ID,
+                "content": [{"type": "text", "text": c}],
+                "totalDurationMs": 18000,
+                "totalTokens": 1,
+                "totalToolUseCount": 0,
+                "usage": usage(1),
+            },
+        ),
+        assistant(
+            "d1",
+            "r3",
+            31,
+            "D",
+            {
+                "type": "tool_use",
+                "id": "toolu_edit",
+                "name": "Edit",
+                "input": {"file_path": path, "old_string": c, "new_string": c},
+            },
+        ),
+        tool_result(
+            "r4",
+            "d1",
+            32,
+            "toolu_edit",
+            f"<tool_use_error>String to replace not found in file.\nString: {c}</tool_use_error>",
+            f"Error: String to replace not found {c}",
+            is_error=True,
+        ),
         assistant("e1", "r4", 33, "E", {"type": "text", "text": f"Done {c}"}, stop="end_turn"),
-        env_("s1", "e1", 34, type="system", subtype="stop_hook_summary", hookCount=1,
-             hookInfos=[{"command": c, "durationMs": 5}], hookErrors=[c],
-             preventedContinuation=False, stopReason=c, hasOutput=True, level="suggestion"),
+        env_(
+            "s1",
+            "e1",
+            34,
+            type="system",
+            subtype="stop_hook_summary",
+            hookCount=1,
+            hookInfos=[{"command": c, "durationMs": 5}],
+            hookErrors=[c],
+            preventedContinuation=False,
+            stopReason=c,
+            hasOutput=True,
+            level="suggestion",
+        ),
         env_("s2", "s1", 35, type="system", subtype="turn_duration", durationMs=34000),
-        {"type": "queue-operation", "operation": "enqueue", "timestamp": "2026-03-01T10:00:36.000Z",
-         "sessionId": SID, "content": f"queued {c}"},
-        env_("p2", "s2", 40, type="user", message={"role": "user", "content": [
-            {"type": "text", "text": f"second {c}"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                         "data": c}}]}),
-        env_("y1", "p2", 41, type="system", subtype="api_error", level="error",
-             error={"status": 529, "headers": {"x": c}, "requestID": c,
-                    "error": {"type": "error", "error": {"type": "overloaded_error",
-                                                         "message": c}}},
-             retryInMs=1000, retryAttempt=1, maxRetries=10),
-        env_("x1", "y1", 42, type="assistant", isApiErrorMessage=True, error="rate_limit",
-             apiErrorStatus=429, message={
-                 "id": "0e0e0e0e-0000-4000-8000-000000000001", "model": "<synthetic>",
-                 "role": "assistant", "stop_reason": "stop_sequence", "type": "message",
-                 "usage": {"input_tokens": 0, "output_tokens": 0},
-                 "content": [{"type": "text", "text": f"You've hit your limit {c}"}]}),
-        env_("l1", "x1", 43, type="system", subtype="local_command",
-             content=f"<local-command-stdout>{c}</local-command-stdout>", level="info"),
-        env_("cb", None, 50, type="system", subtype="compact_boundary", content=c,
-             logicalParentUuid="l1", compactMetadata={"trigger": "auto", "preTokens": 1}),
-        env_("cs", "cb", 51, type="user", isCompactSummary=True, isVisibleInTranscriptOnly=True,
-             message={"role": "user", "content": f"This session is being continued {c}"}),
+        {
+            "type": "queue-operation",
+            "operation": "enqueue",
+            "timestamp": "2026-03-01T10:00:36.000Z",
+            "sessionId": SID,
+            "content": f"queued {c}",
+        },
+        env_(
+            "p2",
+            "s2",
+            40,
+            type="user",
+            message={
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": f"second {c}"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": c},
+                    },
+                ],
+            },
+        ),
+        env_(
+            "y1",
+            "p2",
+            41,
+            type="system",
+            subtype="api_error",
+            level="error",
+            error={
+                "status": 529,
+                "headers": {"x": c},
+                "requestID": c,
+                "error": {"type": "error", "error": {"type": "overloaded_error", "message": c}},
+            },
+            retryInMs=1000,
+            retryAttempt=1,
+            maxRetries=10,
+        ),
+        env_(
+            "x1",
+            "y1",
+            42,
+            type="assistant",
+            isApiErrorMessage=True,
+            error="rate_limit",
+            apiErrorStatus=429,
+            message={
+                "id": "0e0e0e0e-0000-4000-8000-000000000001",
+                "model": "<synthetic>",
+                "role": "assistant",
+                "stop_reason": "stop_sequence",
+                "type": "message",
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+                "content": [{"type": "text", "text": f"You've hit your limit {c}"}],
+            },
+        ),
+        env_(
+            "l1",
+            "x1",
+            43,
+            type="system",
+            subtype="local_command",
+            content=f"<local-command-stdout>{c}</local-command-stdout>",
+            level="info",
+        ),
+        env_(
+            "cb",
+            None,
+            50,
+            type="system",
+            subtype="compact_boundary",
+            content=c,
+            logicalParentUuid="l1",
+            compactMetadata={"trigger": "auto", "preTokens": 1},
+        ),
+        env_(
+            "cs",
+            "cb",
+            51,
+            type="user",
+            isCompactSummary=True,
+            isVisibleInTranscriptOnly=True,
+            message={"role": "user", "content": f"This session is being continued {c}"},
+        ),
         {"type": "last-prompt", "lastPrompt": c, "sessionId": SID},
         {"type": "custom-title", "customTitle": c, "sessionId": SID},
         f'{{"type":"user","message":{{"content":"{c} torn'.encode() + b"\n",
@@ -156,15 +426,29 @@ def canary_subagent() -> list[dict[str, Any]]:
     side = {"isSidechain": True, "agentId": AGENT_ID}
     return [
         env_("q1", None, 13, type="user", message={"role": "user", "content": c}, **side),
-        assistant("q2", "q1", 14, "SUB1", {"type": "tool_use", "id": "toolu_grep",
-                                           "name": "Grep", "input": {"pattern": c,
-                                                                     "path": f"/{c}"}},
-                  **side),
-        tool_result("q3", "q2", 15, "toolu_grep", f"/{c}/x.py", {"mode": "files_with_matches",
-                                                                "filenames": [f"/{c}/x.py"],
-                                                                "numFiles": 1}, **side),
-        assistant("q4", "q3", 16, "SUB2", {"type": "text", "text": c}, stop="end_turn",
-                  **side),
+        assistant(
+            "q2",
+            "q1",
+            14,
+            "SUB1",
+            {
+                "type": "tool_use",
+                "id": "toolu_grep",
+                "name": "Grep",
+                "input": {"pattern": c, "path": f"/{c}"},
+            },
+            **side,
+        ),
+        tool_result(
+            "q3",
+            "q2",
+            15,
+            "toolu_grep",
+            f"/{c}/x.py",
+            {"mode": "files_with_matches", "filenames": [f"/{c}/x.py"], "numFiles": 1},
+            **side,
+        ),
+        assistant("q4", "q3", 16, "SUB2", {"type": "text", "text": c}, stop="end_turn", **side),
     ]
 
 
@@ -173,14 +457,20 @@ def canary_home(isolated_home: Path) -> Path:
     proj = isolated_home / ".claude" / "projects" / "-nonexistent-privacy-proj"
     sub = proj / SID / "subagents"
     sub.mkdir(parents=True)
-    for path, lines in ((proj / f"{SID}.jsonl", canary_main()),
-                        (sub / f"agent-{AGENT_ID}.jsonl", canary_subagent())):
+    for path, lines in (
+        (proj / f"{SID}.jsonl", canary_main()),
+        (sub / f"agent-{AGENT_ID}.jsonl", canary_subagent()),
+    ):
         with open(path, "wb") as f:
             for line in lines:
-                f.write(line if isinstance(line, bytes)
-                        else (json.dumps(line, ensure_ascii=False) + "\n").encode())
+                f.write(
+                    line
+                    if isinstance(line, bytes)
+                    else (json.dumps(line, ensure_ascii=False) + "\n").encode()
+                )
     (sub / f"agent-{AGENT_ID}.meta.json").write_text(
-        json.dumps({"agentType": "general-purpose", "description": CANARY}))
+        json.dumps({"agentType": "general-purpose", "description": CANARY})
+    )
     assert CANARY.encode() in (proj / f"{SID}.jsonl").read_bytes()
     return isolated_home
 
@@ -220,8 +510,14 @@ def test_canary_never_leaves_through_the_cli(canary_home: Path, tmp_path: Path) 
 def test_canary_never_leaves_through_a_subprocess(canary_home: Path, tmp_path: Path) -> None:
     env = dict(os.environ)  # HOME and AGENT_CLI_HOME already point into tmp_path
     assert env["HOME"] == str(canary_home)
-    proc = subprocess.run([sys.executable, "-m", "agent_cli", "start", "--once", "--dry-run"],
-                          env=env, cwd=tmp_path, capture_output=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent_cli", "start", "--once", "--dry-run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     assert CANARY.encode() not in proc.stdout
     assert CANARY.encode() not in proc.stderr

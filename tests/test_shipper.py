@@ -12,9 +12,9 @@ import pytest
 from agent_cli.config import Settings
 from agent_cli.errors import ConfigError
 from agent_cli.shipper import Shipper, run
-from agent_cli.status import status
 from agent_cli.sink import HttpSink, Verdict
 from agent_cli.spool import Spool
+from agent_cli.status import status
 from tests.claude_lines import assistant, jsonl
 from tests.test_spool import run_scan
 
@@ -57,11 +57,13 @@ def spooled(isolated_home: Path, tmp_path: Path) -> Spool:
     return spool
 
 
-def shipper_for(spool: Spool, statuses: list[int], clock: Clock,
-                headers: dict[str, str] | None = None) -> tuple[Shipper, list[httpx.Request]]:
+def shipper_for(
+    spool: Spool, statuses: list[int], clock: Clock, headers: dict[str, str] | None = None
+) -> tuple[Shipper, list[httpx.Request]]:
     t, calls = transport(statuses, headers)
-    sink = HttpSink("http://127.0.0.1:9", "sk_test_abcd1234", client=httpx.Client(transport=t),
-                    clock=clock)
+    sink = HttpSink(
+        "http://127.0.0.1:9", "sk_test_abcd1234", client=httpx.Client(transport=t), clock=clock
+    )
     return Shipper(spool, sink, clock=clock, wait=clock.wait, rng=lambda: 0.5), calls
 
 
@@ -118,11 +120,16 @@ def test_run_once_delivers_and_status_reports(isolated_home: Path, tmp_path: Pat
 
     def handler(request: httpx.Request) -> httpx.Response:
         import gzip
+
         got.extend(json.loads(gzip.decompress(request.content))["events"])
         return httpx.Response(200, json={"accepted": 3, "duplicates": 0, "rejected": []})
 
-    settings = Settings(home=tmp_path / "st", once=True, api_key="sk_live_secret9876",
-                        endpoint="https://ingest.example.test")
+    settings = Settings(
+        home=tmp_path / "st",
+        once=True,
+        api_key="sk_live_secret9876",
+        endpoint="https://ingest.example.test",
+    )
     result = run(settings, client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert result.exit_code == 0 and result.delivered == 3 and result.left == 0
     assert sorted(e["kind"] for e in got) == ["llm_call"] * 3
@@ -133,12 +140,14 @@ def test_run_once_delivers_and_status_reports(isolated_home: Path, tmp_path: Pat
 
 
 def test_run_once_exits_1_and_keeps_events_when_auth_fails(
-        isolated_home: Path, tmp_path: Path) -> None:
+    isolated_home: Path, tmp_path: Path
+) -> None:
     p = isolated_home / ".claude" / "projects" / "-p"
     p.mkdir(parents=True)
     (p / "s.jsonl").write_bytes(jsonl(assistant("m1", "r1")))
-    settings = Settings(home=tmp_path / "st", once=True, api_key="k_wrong_1234",
-                        endpoint="http://127.0.0.1:9")
+    settings = Settings(
+        home=tmp_path / "st", once=True, api_key="k_wrong_1234", endpoint="http://127.0.0.1:9"
+    )
     t, calls = transport([401])
     result = run(settings, client=httpx.Client(transport=t))
     assert result.exit_code == 1 and result.left == 1 and len(calls) == 1
@@ -147,14 +156,23 @@ def test_run_once_exits_1_and_keeps_events_when_auth_fails(
 
 
 def test_a_full_outbox_pauses_reading_and_loses_nothing(
-        isolated_home: Path, tmp_path: Path) -> None:
+    isolated_home: Path, tmp_path: Path
+) -> None:
     p = isolated_home / ".claude" / "projects" / "-p"
     p.mkdir(parents=True)
     for n in range(6):  # six files of three calls
-        (p / f"s{n}.jsonl").write_bytes(jsonl(*[assistant(f"m{n}-{i}", f"r{n}-{i}")
-                                                for i in range(3)]))
-    down = Settings(home=tmp_path / "st", once=True, api_key="k", endpoint="http://127.0.0.1:9",
-                    outbox_cap=5, drain_timeout=0, workers=1)
+        (p / f"s{n}.jsonl").write_bytes(
+            jsonl(*[assistant(f"m{n}-{i}", f"r{n}-{i}") for i in range(3)])
+        )
+    down = Settings(
+        home=tmp_path / "st",
+        once=True,
+        api_key="k",
+        endpoint="http://127.0.0.1:9",
+        outbox_cap=5,
+        drain_timeout=0,
+        workers=1,
+    )
     t, _calls = transport([503] * 100)
     result = run(down, client=httpx.Client(transport=t))
     assert result.exit_code == 1 and "cap of 5" in result.detail
@@ -163,18 +181,27 @@ def test_a_full_outbox_pauses_reading_and_loses_nothing(
 
     def handler(request: httpx.Request) -> httpx.Response:
         import gzip
+
         got.extend(e["event_id"] for e in json.loads(gzip.decompress(request.content))["events"])
         return httpx.Response(200, json={"accepted": 1, "duplicates": 0, "rejected": []})
 
-    up = Settings(home=tmp_path / "st", once=True, api_key="k", endpoint="http://127.0.0.1:9",
-                  outbox_cap=5, drain_timeout=10, workers=1)
+    up = Settings(
+        home=tmp_path / "st",
+        once=True,
+        api_key="k",
+        endpoint="http://127.0.0.1:9",
+        outbox_cap=5,
+        drain_timeout=10,
+        workers=1,
+    )
     result = run(up, client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert result.exit_code == 0 and result.left == 0
     assert len(got) == len(set(got)) == 18
 
 
 def test_daemon_finds_a_new_session_without_waiting_for_the_full_walk(
-        isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import threading
 
     from agent_cli import shipper as shipper_mod
@@ -187,14 +214,24 @@ def test_daemon_finds_a_new_session_without_waiting_for_the_full_walk(
 
     def handler(request: httpx.Request) -> httpx.Response:
         import gzip
+
         got.extend(e["event_id"] for e in json.loads(gzip.decompress(request.content))["events"])
         return httpx.Response(200, json={"accepted": 1, "duplicates": 0, "rejected": []})
 
     stop = threading.Event()
-    settings = Settings(home=tmp_path / "st", api_key="k", endpoint="http://127.0.0.1:9",
-                        poll_seconds=0.05, workers=1)
-    t = threading.Thread(target=run, args=(settings,), daemon=True, kwargs={
-        "client": httpx.Client(transport=httpx.MockTransport(handler)), "stop": stop})
+    settings = Settings(
+        home=tmp_path / "st",
+        api_key="k",
+        endpoint="http://127.0.0.1:9",
+        poll_seconds=0.05,
+        workers=1,
+    )
+    t = threading.Thread(
+        target=run,
+        args=(settings,),
+        daemon=True,
+        kwargs={"client": httpx.Client(transport=httpx.MockTransport(handler)), "stop": stop},
+    )
     t.start()
     try:
         for _ in range(200):  # the backfill arrives
@@ -215,8 +252,7 @@ def test_daemon_finds_a_new_session_without_waiting_for_the_full_walk(
     assert not t.is_alive()
 
 
-def test_batches_failing_together_count_as_one_failure(isolated_home: Path,
-                                                        tmp_path: Path) -> None:
+def test_batches_failing_together_count_as_one_failure(isolated_home: Path, tmp_path: Path) -> None:
     p = isolated_home / ".claude" / "projects" / "-p"
     p.mkdir(parents=True)
     (p / "s.jsonl").write_bytes(jsonl(*[assistant(f"m{i}", f"r{i}") for i in range(1600)]))

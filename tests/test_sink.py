@@ -112,10 +112,16 @@ def test_envelope_and_headers() -> None:
 def test_rejected_events_are_quarantined() -> None:
     def respond(events: list[dict], _req: httpx.Request) -> httpx.Response:
         bad = "unknown \x00field " + "y" * 100
-        return httpx.Response(200, json={"accepted": 3, "duplicates": 0,
-                                         "rejected": [{"event_id": "e0002", "reason": bad}]})
+        return httpx.Response(
+            200,
+            json={
+                "accepted": 3,
+                "duplicates": 0,
+                "rejected": [{"event_id": "e0002", "reason": bad}],
+            },
+        )
 
-    sink, server = make(respond)
+    sink, _ = make(respond)
     res = sink.send(evs(4))
     assert res.delivered == [0, 1, 3] and res.pending == [] and res.verdict is Verdict.OK
     [(k, reason)] = res.quarantined
@@ -148,8 +154,9 @@ def test_transient_status_retries(code: int) -> None:
     assert res.retry_after is None and server.calls == 1
 
 
-@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ReadTimeout,
-                                 httpx.RemoteProtocolError, httpx.ReadError])
+@pytest.mark.parametrize(
+    "exc", [httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError]
+)
 def test_transport_errors_retry(exc: type[httpx.TransportError]) -> None:
     calls = []
 
@@ -186,7 +193,7 @@ def test_413_splits_until_batches_fit() -> None:
     sink, server = make(respond)
     res = sink.send(evs(16))
     assert sorted(res.delivered) == list(range(16)) and res.verdict is Verdict.OK
-    assert server.calls == 1 + 2 + 4  # 16 -> 2×8 -> 4×4
+    assert server.calls == 1 + 2 + 4  # 16 -> 2 x 8 -> 4 x 4
     # later claims are cut to half the refused size up front: 4 batches of 4, no 413
     server.requests.clear()
     assert sorted(sink.send(evs(16)).delivered) == list(range(16))
@@ -198,7 +205,7 @@ def test_413_single_event_is_quarantined() -> None:
         too_big = any(len(e["pad"]) > 1000 for e in events)
         return httpx.Response(413) if too_big else ok(events, req)
 
-    sink, server = make(respond)
+    sink, _ = make(respond)
     res = sink.send([ev(0), ev(1, 5000), ev(2), ev(3)])
     assert res.quarantined == [(1, "oversize_event")] and sorted(res.delivered) == [0, 2, 3]
     assert res.verdict is Verdict.OK
@@ -219,6 +226,7 @@ def poison(*bad: str, code: int = 400) -> Callable[..., httpx.Response]:
         if any(e["event_id"] in bad for e in events):
             return httpx.Response(code)
         return ok(events, req)
+
     return respond
 
 
@@ -273,10 +281,17 @@ def test_transient_during_bisect_keeps_progress() -> None:
 # -- pauses ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("code", "verdict"), [
-    (401, Verdict.PAUSE_AUTH), (403, Verdict.PAUSE_AUTH), (404, Verdict.PAUSE_ENDPOINT),
-    (405, Verdict.PAUSE_ENDPOINT), (501, Verdict.PAUSE_ENDPOINT), (505, Verdict.PAUSE_ENDPOINT),
-])
+@pytest.mark.parametrize(
+    ("code", "verdict"),
+    [
+        (401, Verdict.PAUSE_AUTH),
+        (403, Verdict.PAUSE_AUTH),
+        (404, Verdict.PAUSE_ENDPOINT),
+        (405, Verdict.PAUSE_ENDPOINT),
+        (501, Verdict.PAUSE_ENDPOINT),
+        (505, Verdict.PAUSE_ENDPOINT),
+    ],
+)
 def test_pause_statuses_keep_everything(code: int, verdict: Verdict) -> None:
     sink, server = make(status(code))
     res = sink.send(evs(5))
@@ -298,22 +313,34 @@ def test_redirect_to_other_host_is_not_followed() -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("given", "want"), [
-    ("https://ingest.sutrace.dev/", "https://ingest.sutrace.dev"),
-    ("https://x.test/prefix/", "https://x.test/prefix"),
-    ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
-    ("http://localhost:8787/", "http://localhost:8787"),
-    ("http://[::1]:8787", "http://[::1]:8787"),
-    ("HTTPS://x.test", "https://x.test"),
-])
+@pytest.mark.parametrize(
+    ("given", "want"),
+    [
+        ("https://ingest.sutrace.dev/", "https://ingest.sutrace.dev"),
+        ("https://x.test/prefix/", "https://x.test/prefix"),
+        ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
+        ("http://localhost:8787/", "http://localhost:8787"),
+        ("http://[::1]:8787", "http://[::1]:8787"),
+        ("HTTPS://x.test", "https://x.test"),
+    ],
+)
 def test_check_endpoint_accepts(given: str, want: str) -> None:
     assert check_endpoint(given) == want
 
 
-@pytest.mark.parametrize("bad", [
-    "http://example.com", "ftp://example.com", "example.com", "", "https://",
-    "https://user:sk_secret@x.test", "https://x.test:99999", "http://127.evil.test",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://example.com",
+        "ftp://example.com",
+        "example.com",
+        "",
+        "https://",
+        "https://user:sk_secret@x.test",
+        "https://x.test:99999",
+        "http://127.evil.test",
+    ],
+)
 def test_check_endpoint_rejects(bad: str) -> None:
     with pytest.raises(ConfigError) as err:
         check_endpoint(bad)

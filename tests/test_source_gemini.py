@@ -50,13 +50,15 @@ DELTA_JSONL = TMP / "delta" / "chats" / "session-2026-05-04T07-00-d4d4d4d4.jsonl
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def dry(gemini_home: Path, home: Path) -> Run:
     env = {"HOME": str(home), "GEMINI_CLI_HOME": str(gemini_home)}
     return dry_run(env, Settings(agents=(AGENT,)))
 
 
-def read_facts(path: Path | str, skipped: Counter[str] | None = None,
-               src: gemini_cli.GeminiCli | None = None) -> list[object]:
+def read_facts(
+    path: Path | str, skipped: Counter[str] | None = None, src: gemini_cli.GeminiCli | None = None
+) -> list[object]:
     skipped = Counter() if skipped is None else skipped
     facts: list[object] = []
     for chunk in (src or gemini_cli.GeminiCli()).read(str(path), None, skipped, MAX_LINE):
@@ -76,8 +78,7 @@ def tok(c: CallFact | dict[str, Any]) -> tuple[int, int, int, int]:
     if isinstance(c, CallFact):
         u = c.usage
         return (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens)
-    return (c["input_tokens"], c["cache_read_tokens"], c["output_tokens"],
-            c["reasoning_tokens"])
+    return (c["input_tokens"], c["cache_read_tokens"], c["output_tokens"], c["reasoning_tokens"])
 
 
 def sha(path: str) -> str:
@@ -132,22 +133,28 @@ def test_real_calls_match_the_tokens_of_each_unique_message(real_run: Run) -> No
         assert e["reasoning_tokens"] == t["thoughts"]
         assert e["input_tokens"] + e["cache_read_tokens"] + e["output_tokens"] == t["total"]
     total = sum(t["total"] for t in want.values())
-    assert total == sum(e["input_tokens"] + e["cache_read_tokens"] + e["output_tokens"]
-                        for e in real_run.calls)
+    assert total == sum(
+        e["input_tokens"] + e["cache_read_tokens"] + e["output_tokens"] for e in real_run.calls
+    )
 
 
 def test_real_tool_calls_match_one_by_one(real_run: Run) -> None:
     want = {}
     for (sid, _), m in expected_from_json(REAL_FILES).items():
         for tc in m.get("toolCalls") or []:
-            st = {"success": ("ok", None), "error": ("error", "error"),
-                  "cancelled": ("error", "rejected")}[tc["status"]]
+            st = {
+                "success": ("ok", None),
+                "error": ("error", "error"),
+                "cancelled": ("error", "rejected"),
+            }[tc["status"]]
             want[event_id(AGENT, "tool", sid, tc["id"])] = (tc["name"], *st)
-    got = {e["event_id"]: (e["tool_name"], e["status"], e["error_code"])
-           for e in real_run.tools}
+    got = {e["event_id"]: (e["tool_name"], e["status"], e["error_code"]) for e in real_run.tools}
     assert got == want
-    assert Counter(v[1:] for v in got.values()) == {("ok", None): 42, ("error", "error"): 2,
-                                                    ("error", "rejected"): 1}
+    assert Counter(v[1:] for v in got.values()) == {
+        ("ok", None): 42,
+        ("error", "error"): 2,
+        ("error", "rejected"): 1,
+    }
 
 
 def test_real_session_fields(real_run: Run) -> None:
@@ -155,8 +162,13 @@ def test_real_session_fields(real_run: Run) -> None:
     assert len(sub) == 6 and all(e["is_subagent"] for e in sub)
     main = real_run.session("b26d7f99-0116-4d1d-b125-98c228a4b933")
     assert [e["call_index"] for e in main] == list(range(15))
-    assert all(e["provider"] == "google" and e["model"] == "gemini-3-flash-preview"
-               and e["repo_path"] is None and not e["is_subagent"] for e in main)
+    assert all(
+        e["provider"] == "google"
+        and e["model"] == "gemini-3-flash-preview"
+        and e["repo_path"] is None
+        and not e["is_subagent"]
+        for e in main
+    )
     assert [e["turn_index"] for e in main][:2] == [1, 1] and main[-1]["turn_index"] == 2
     jl = real_run.session("9534b902-4b8a-437e-ba2e-2e4db4b82fec")
     assert len(jl) == 11
@@ -179,11 +191,12 @@ def test_real_tool_durations_and_calls(real_run: Run) -> None:
 
 # -- one fixture per rule --------------------------------------------------------------------
 
+
 def test_json_and_jsonl_twins_count_once(tmp_path: Path) -> None:
     run = dry(RULES, tmp_path / "home")
     calls = run.session(S1)
     assert [tok(e) for e in calls] == [
-        (1000, 0, 150, 50),   # m-g1: 1000 in, 100 out, 50 thoughts
+        (1000, 0, 150, 50),  # m-g1: 1000 in, 100 out, 50 thoughts
         (600, 900, 100, 20),  # m-g2: 1500 in (900 cached), 80 out, 20 thoughts
         (500, 1500, 70, 10),  # m-g3, only in the .jsonl: appended twice
     ]
@@ -192,8 +205,9 @@ def test_json_and_jsonl_twins_count_once(tmp_path: Path) -> None:
     ids = {e["event_id"] for e in calls}
     assert ids == {event_id(AGENT, S1, m) for m in ("m-g1", "m-g2", "m-g3")}
     # each file alone reports its own messages with the same ids
-    assert {c.event_id for c in calls_of(read_facts(TWIN_JSON))} == \
-        {event_id(AGENT, S1, m) for m in ("m-g1", "m-g2")}
+    assert {c.event_id for c in calls_of(read_facts(TWIN_JSON))} == {
+        event_id(AGENT, S1, m) for m in ("m-g1", "m-g2")
+    }
     assert {c.event_id for c in calls_of(read_facts(TWIN_JSONL))} == ids
 
 
@@ -206,7 +220,12 @@ def test_repeated_jsonl_message_id_last_record_wins() -> None:
     tools = {t.event_id: t for t in tools_of(facts)}
     t2 = tools[event_id(AGENT, "tool", S1, "t-2")]
     assert (t2.tool_name, t2.status, t2.error_code, t2.duration_ms, t2.call_event_id) == (
-        "run_shell_command", "error", "error", 2000, g3.event_id)
+        "run_shell_command",
+        "error",
+        "error",
+        2000,
+        g3.event_id,
+    )
     assert len(tools) == 2
 
 
@@ -227,7 +246,11 @@ def test_token_arithmetic_model_type_rewind_error_and_zero() -> None:
     tools = {t.event_id: t for t in tools_of(facts)}
     t3 = tools[event_id(AGENT, "tool", S2, "b-t3")]
     assert (t3.status, t3.error_code, t3.duration_ms, t3.call_event_id) == (
-        "error", "rejected", 12000, calls[1].event_id)
+        "error",
+        "rejected",
+        12000,
+        calls[1].event_id,
+    )
     t4 = tools[event_id(AGENT, "tool", S2, "b-t4")]  # asked by a zero-token message
     assert (t4.status, t4.call_event_id, t4.duration_ms) == ("ok", None, 500)
 
@@ -235,25 +258,44 @@ def test_token_arithmetic_model_type_rewind_error_and_zero() -> None:
 def test_error_message_with_tokens_is_a_failed_call(tmp_path: Path) -> None:
     p = tmp_path / ".gemini" / "tmp" / "x" / "chats" / "session-2026-05-05T00-00-e5e5e5e5.jsonl"
     p.parent.mkdir(parents=True)
-    p.write_text("\n".join(json.dumps(x) for x in [
-        {"sessionId": "e5", "projectHash": sha("/e"), "startTime": "2026-05-05T00:00:00Z"},
-        {"id": "e-1", "timestamp": "2026-05-05T00:00:01Z", "type": "error",
-         "content": "[API Error: 429 Too Many Requests]",
-         "tokens": {"input": 10, "output": 0, "cached": 0, "thoughts": 0, "tool": 0,
-                    "total": 10}},
-    ]) + "\n")
+    p.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {"sessionId": "e5", "projectHash": sha("/e"), "startTime": "2026-05-05T00:00:00Z"},
+                {
+                    "id": "e-1",
+                    "timestamp": "2026-05-05T00:00:01Z",
+                    "type": "error",
+                    "content": "[API Error: 429 Too Many Requests]",
+                    "tokens": {
+                        "input": 10,
+                        "output": 0,
+                        "cached": 0,
+                        "thoughts": 0,
+                        "tool": 0,
+                        "total": 10,
+                    },
+                },
+            ]
+        )
+        + "\n"
+    )
     (c,) = calls_of(read_facts(p))
     assert (c.status, c.error_code, tok(c)) == ("error", "rate_limit", (10, 0, 0, 0))
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    (b"[API Error: 429 quota exceeded]", "rate_limit"),
-    (b"[API Error: 503 The model is overloaded]", "overloaded"),
-    (b"[API Error: 401 UNAUTHENTICATED]", "auth"),
-    (b"[API Error: input token limit exceeded]", "context_overflow"),
-    (b"[API Error: 400 INVALID_ARGUMENT]", "invalid_request"),
-    (b"[API Error: fetch failed]", "server_error"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (b"[API Error: 429 quota exceeded]", "rate_limit"),
+        (b"[API Error: 503 The model is overloaded]", "overloaded"),
+        (b"[API Error: 401 UNAUTHENTICATED]", "auth"),
+        (b"[API Error: input token limit exceeded]", "context_overflow"),
+        (b"[API Error: 400 INVALID_ARGUMENT]", "invalid_request"),
+        (b"[API Error: fetch failed]", "server_error"),
+    ],
+)
 def test_error_classification(text: bytes, code: str) -> None:
     assert gemini_cli.classify_error(text) == code
 
@@ -277,10 +319,18 @@ def test_nested_subagent_file() -> None:
     facts = read_facts(SUB_JSONL)
     (c,) = calls_of(facts)
     assert (c.session_id, c.is_subagent, c.parent_session_id, c.model, tok(c)) == (
-        SUB, True, S1, "gemini-2.5-flash", (300, 0, 25, 5))
+        SUB,
+        True,
+        S1,
+        "gemini-2.5-flash",
+        (300, 0, 25, 5),
+    )
     (t,) = tools_of(facts)
     assert (t.event_id, t.call_event_id, t.duration_ms) == (
-        event_id(AGENT, "tool", SUB, f"{SUB}#0-0"), c.event_id, 20)
+        event_id(AGENT, "tool", SUB, f"{SUB}#0-0"),
+        c.event_id,
+        20,
+    )
 
 
 def test_malformed_lines_and_partial_last_line(tmp_path: Path) -> None:
@@ -295,8 +345,9 @@ def test_malformed_lines_and_partial_last_line(tmp_path: Path) -> None:
     chunks = list(src.read(str(p), None, Counter(), MAX_LINE))
     with open(p, "ab") as f:
         f.write(b"\n")
-    more = calls_of([f for ch in src.read(str(p), chunks[-1].cursor, Counter(), MAX_LINE)
-                     for f in ch.facts])
+    more = calls_of(
+        [f for ch in src.read(str(p), chunks[-1].cursor, Counter(), MAX_LINE) for f in ch.facts]
+    )
     assert [(c.event_id, tok(c), c.call_index) for c in more] == [
         (event_id(AGENT, S4, "d-m1"), (700, 100, 30, 0), 0),  # held, re-reported (ledger dups)
         (event_id(AGENT, S4, "d-m2"), (800, 100, 30, 0), 1),
@@ -306,8 +357,7 @@ def test_malformed_lines_and_partial_last_line(tmp_path: Path) -> None:
 def test_non_session_json_is_skipped_by_shape(tmp_path: Path) -> None:
     run = dry(RULES, tmp_path / "home")
     assert run.report.skipped["not_a_session"] == 1
-    found = [sf.path for sf in gemini_cli.GeminiCli().discover(
-        {"GEMINI_CLI_HOME": str(RULES)})]
+    found = [sf.path for sf in gemini_cli.GeminiCli().discover({"GEMINI_CLI_HOME": str(RULES)})]
     assert not any(p.endswith("logs.json") for p in found)
     assert len(found) == 7
 
@@ -317,13 +367,20 @@ def test_whole_rules_tree(tmp_path: Path) -> None:
     per = Counter(e["session_id"] for e in run.calls)
     assert per == {S1: 3, SUB: 1, S2: 3, S3: 1, S4: 1}
     assert len(run.tools) == 5
-    assert run.report.skipped == {"not_a_session": 1, "error_message": 1, "zero_tokens": 1,
-                                  "no_tokens": 1, "malformed_json": 1, "invalid_utf8": 1}
+    assert run.report.skipped == {
+        "not_a_session": 1,
+        "error_message": 1,
+        "zero_tokens": 1,
+        "no_tokens": 1,
+        "malformed_json": 1,
+        "invalid_utf8": 1,
+    }
 
 
 def test_discovery_order_and_roots(tmp_path: Path, isolated_home: Path) -> None:
-    found = [Path(sf.path) for sf in gemini_cli.GeminiCli().discover(
-        {"GEMINI_CLI_HOME": str(RULES)})]
+    found = [
+        Path(sf.path) for sf in gemini_cli.GeminiCli().discover({"GEMINI_CLI_HOME": str(RULES)})
+    ]
     assert found.index(TWIN_JSONL) < found.index(TWIN_JSON)
     assert found[-1] == SUB_JSONL  # subagents after main sessions
     shutil.copytree(RULES / ".gemini", isolated_home / ".gemini")
@@ -341,10 +398,16 @@ def test_whole_file_session_is_reread_only_when_changed(tmp_path: Path) -> None:
     assert len(calls_of(chunk.facts)) == 2
     assert list(src.read(str(p), chunk.cursor, Counter(), MAX_LINE)) == []
     d = json.loads(p.read_text())
-    d["messages"].append({"id": "m-new", "timestamp": "2026-05-01T10:01:00.000Z",
-                          "type": "gemini", "model": "gemini-2.5-pro", "content": "x",
-                          "tokens": {"input": 5, "output": 1, "cached": 0, "thoughts": 0,
-                                     "tool": 0, "total": 6}})
+    d["messages"].append(
+        {
+            "id": "m-new",
+            "timestamp": "2026-05-01T10:01:00.000Z",
+            "type": "gemini",
+            "model": "gemini-2.5-pro",
+            "content": "x",
+            "tokens": {"input": 5, "output": 1, "cached": 0, "thoughts": 0, "tool": 0, "total": 6},
+        }
+    )
     p.write_text(json.dumps(d))
     os.utime(p, ns=(chunk.cursor.mtime_ns + 10**9, chunk.cursor.mtime_ns + 10**9))
     (again,) = list(src.read(str(p), chunk.cursor, Counter(), MAX_LINE))
@@ -365,6 +428,7 @@ def test_oversize_and_malformed_session_files(tmp_path: Path) -> None:
 
 
 # -- state: resume anywhere ------------------------------------------------------------------
+
 
 def _split_read(path: Path, tmp_path: Path, cut: int) -> list[object]:
     lines = path.read_bytes().splitlines(keepends=True)
@@ -400,10 +464,10 @@ def _final(facts: list[object]) -> tuple[dict[str, Any], dict[str, Any]]:
     return calls, tools
 
 
-@pytest.mark.parametrize("path", [TWIN_JSONL, BETA_JSONL, REAL_FILES[-1]],
-                         ids=["twin", "beta", "real"])
-def test_resuming_from_state_at_any_line_gives_the_same_facts(path: Path,
-                                                              tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "path", [TWIN_JSONL, BETA_JSONL, REAL_FILES[-1]], ids=["twin", "beta", "real"]
+)
+def test_resuming_from_state_at_any_line_gives_the_same_facts(path: Path, tmp_path: Path) -> None:
     whole = _final(read_facts(path))
     n = len(path.read_bytes().splitlines())
     for cut in range(1, n):
@@ -412,18 +476,20 @@ def test_resuming_from_state_at_any_line_gives_the_same_facts(path: Path,
 
 # -- never crash ------------------------------------------------------------------------------
 
+
 def test_mangled_real_lines_never_raise() -> None:
     rng = random.Random(11)
     lines = REAL_FILES[-1].read_bytes().splitlines()
     skipped: Counter[str] = Counter()
-    reader = gemini_cli.GeminiJsonlReader("/x/.gemini/tmp/p/chats/s.jsonl", None, skipped,
-                                          gemini_cli.Projects())
+    reader = gemini_cli.GeminiJsonlReader(
+        "/x/.gemini/tmp/p/chats/s.jsonl", None, skipped, gemini_cli.Projects()
+    )
     for line in lines:
         for _ in range(5):
             b = bytearray(line)
             op = rng.randrange(4)
             if op == 0 and b:
-                del b[rng.randrange(len(b)):]
+                del b[rng.randrange(len(b)) :]
             elif op == 1 and b:
                 b[rng.randrange(len(b))] = rng.randrange(256)
             elif op == 2:
@@ -438,9 +504,10 @@ def test_mangled_real_lines_never_raise() -> None:
     data = REAL_FILES[0].read_bytes()
     for _ in range(50):
         i = rng.randrange(len(data))
-        reader_json = gemini_cli.GeminiJsonReader("/x/.gemini/tmp/p/chats/s.json", skipped,
-                                                  src.projects)
-        reader_json.read_bytes(data[:i] + bytes([rng.randrange(256)]) + data[i + 1:])
+        reader_json = gemini_cli.GeminiJsonReader(
+            "/x/.gemini/tmp/p/chats/s.json", skipped, src.projects
+        )
+        reader_json.read_bytes(data[:i] + bytes([rng.randrange(256)]) + data[i + 1 :])
 
 
 # -- the canary: no content ever leaves --------------------------------------------------------
@@ -453,56 +520,120 @@ def _canary_sessions(root: Path) -> None:
     proj = root / ".gemini" / "tmp" / "canary"
     (proj / "chats").mkdir(parents=True)
     (proj / ".project_root").write_text("/nonexistent/agent-cli-tests/canary")
-    (proj / "logs.json").write_text(json.dumps([{"sessionId": "s", "messageId": 0,
-                                                 "type": "user", "message": c}]))
+    (proj / "logs.json").write_text(
+        json.dumps([{"sessionId": "s", "messageId": 0, "type": "user", "message": c}])
+    )
     (proj / "chats" / f"checkpoint-{c}.json").write_text(json.dumps([{"parts": [{"text": c}]}]))
 
     def tool(tid: str, status: str) -> dict[str, Any]:
-        return {"id": tid, "name": "read_file", "status": status,
-                "timestamp": "2026-05-09T10:00:03.000Z",
-                "args": {"file_path": f"/home/u/{c}.py", "content": c},
-                "result": [{"functionResponse": {"id": tid, "name": "read_file",
-                                                 "response": {"output": c, "error": c}}}],
-                "resultDisplay": c, "description": c, "displayName": "ReadFile",
-                "renderOutputAsMarkdown": True}
+        return {
+            "id": tid,
+            "name": "read_file",
+            "status": status,
+            "timestamp": "2026-05-09T10:00:03.000Z",
+            "args": {"file_path": f"/home/u/{c}.py", "content": c},
+            "result": [
+                {
+                    "functionResponse": {
+                        "id": tid,
+                        "name": "read_file",
+                        "response": {"output": c, "error": c},
+                    }
+                }
+            ],
+            "resultDisplay": c,
+            "description": c,
+            "displayName": "ReadFile",
+            "renderOutputAsMarkdown": True,
+        }
 
     def messages(sid: str) -> list[dict[str, Any]]:
         return [
-            {"id": f"{sid}-u", "timestamp": "2026-05-09T10:00:01.000Z", "type": "user",
-             "content": c, "displayContent": c},
-            {"id": f"{sid}-u2", "timestamp": "2026-05-09T10:00:01.500Z", "type": "user",
-             "content": [{"text": c}, {"functionResponse": {"response": {"output": c}}}]},
-            {"id": f"{sid}-g", "timestamp": "2026-05-09T10:00:02.000Z", "type": "gemini",
-             "content": [{"text": c}], "model": "gemini-2.5-pro",
-             "thoughts": [{"subject": c, "description": c,
-                           "timestamp": "2026-05-09T10:00:02.000Z"}],
-             "tokens": {"input": 100, "output": 10, "cached": 20, "thoughts": 5, "tool": 1,
-                        "total": 116},
-             "toolCalls": [tool(f"{sid}-t1", "success"), tool(f"{sid}-t2", "error")]},
-            {"id": f"{sid}-e", "timestamp": "2026-05-09T10:00:04.000Z", "type": "error",
-             "content": f"[API Error: {c}]"},
-            {"id": f"{sid}-i", "timestamp": "2026-05-09T10:00:05.000Z", "type": "info",
-             "content": c},
-            {"id": f"{sid}-w", "timestamp": "2026-05-09T10:00:05.000Z", "type": "warning",
-             "content": c},
+            {
+                "id": f"{sid}-u",
+                "timestamp": "2026-05-09T10:00:01.000Z",
+                "type": "user",
+                "content": c,
+                "displayContent": c,
+            },
+            {
+                "id": f"{sid}-u2",
+                "timestamp": "2026-05-09T10:00:01.500Z",
+                "type": "user",
+                "content": [{"text": c}, {"functionResponse": {"response": {"output": c}}}],
+            },
+            {
+                "id": f"{sid}-g",
+                "timestamp": "2026-05-09T10:00:02.000Z",
+                "type": "gemini",
+                "content": [{"text": c}],
+                "model": "gemini-2.5-pro",
+                "thoughts": [
+                    {"subject": c, "description": c, "timestamp": "2026-05-09T10:00:02.000Z"}
+                ],
+                "tokens": {
+                    "input": 100,
+                    "output": 10,
+                    "cached": 20,
+                    "thoughts": 5,
+                    "tool": 1,
+                    "total": 116,
+                },
+                "toolCalls": [tool(f"{sid}-t1", "success"), tool(f"{sid}-t2", "error")],
+            },
+            {
+                "id": f"{sid}-e",
+                "timestamp": "2026-05-09T10:00:04.000Z",
+                "type": "error",
+                "content": f"[API Error: {c}]",
+            },
+            {
+                "id": f"{sid}-i",
+                "timestamp": "2026-05-09T10:00:05.000Z",
+                "type": "info",
+                "content": c,
+            },
+            {
+                "id": f"{sid}-w",
+                "timestamp": "2026-05-09T10:00:05.000Z",
+                "type": "warning",
+                "content": c,
+            },
         ]
 
-    meta = {"projectHash": hashlib.sha256(b"/nonexistent/agent-cli-tests/canary").hexdigest(),
-            "startTime": "2026-05-09T10:00:00.000Z", "lastUpdated": "2026-05-09T10:00:05.000Z",
-            "summary": c, "memoryScratchpad": c, "directories": [f"/{c}"], "kind": "main"}
-    (proj / "chats" / "session-2026-05-09T10-00-aaaa0001.json").write_text(json.dumps(
-        {"sessionId": "aaaa0001", **meta, "messages": messages("j")}))
+    meta = {
+        "projectHash": hashlib.sha256(b"/nonexistent/agent-cli-tests/canary").hexdigest(),
+        "startTime": "2026-05-09T10:00:00.000Z",
+        "lastUpdated": "2026-05-09T10:00:05.000Z",
+        "summary": c,
+        "memoryScratchpad": c,
+        "directories": [f"/{c}"],
+        "kind": "main",
+    }
+    (proj / "chats" / "session-2026-05-09T10-00-aaaa0001.json").write_text(
+        json.dumps({"sessionId": "aaaa0001", **meta, "messages": messages("j")})
+    )
     lines = [json.dumps({"sessionId": "bbbb0002", **meta})]
     for m in messages("l"):
-        lines += [json.dumps(m), json.dumps({"$set": {"lastUpdated": m["timestamp"],
-                                                      "summary": c}})]
+        lines += [
+            json.dumps(m),
+            json.dumps({"$set": {"lastUpdated": m["timestamp"], "summary": c}}),
+        ]
     lines += [json.dumps({"$rewindTo": "l-g"}), '{"id":"l-x","content":"' + c]
     (proj / "chats" / "session-2026-05-09T10-00-bbbb0002.jsonl").write_text(
-        "\n".join(lines) + "\n" + '{"partial":"' + c)
+        "\n".join(lines) + "\n" + '{"partial":"' + c
+    )
     sub = proj / "chats" / "bbbb0002" / "cccc0003.jsonl"
     sub.parent.mkdir()
-    sub.write_text("\n".join([json.dumps({"sessionId": "cccc0003", **meta, "kind": "subagent"}),
-                              *(json.dumps(m) for m in messages("s"))]) + "\n")
+    sub.write_text(
+        "\n".join(
+            [
+                json.dumps({"sessionId": "cccc0003", **meta, "kind": "subagent"}),
+                *(json.dumps(m) for m in messages("s")),
+            ]
+        )
+        + "\n"
+    )
 
 
 def test_canary_never_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,8 +36,10 @@ def run_scan(state: Path) -> tuple[Spool, Report]:
 
 
 def outbox(spool: Spool) -> list[tuple[str, int, dict]]:
-    return [(e, r, json.loads(b)) for e, r, b in
-            spool.db.execute("SELECT event_id, revision, body FROM outbox ORDER BY id")]
+    return [
+        (e, r, json.loads(b))
+        for e, r, b in spool.db.execute("SELECT event_id, revision, body FROM outbox ORDER BY id")
+    ]
 
 
 def calls(spool: Spool) -> list[dict]:
@@ -78,8 +80,14 @@ def test_crash_between_read_and_commit_rereads_nothing_skipped(tmp_path: Path) -
     skipped: Counter[str] = Counter()
 
     def chunks(cursor):  # small chunks, so a crash falls between two of them
-        return read_chunks(str(path), cursor, lambda s: ClaudeReader(str(path), s, skipped),
-                           skipped, max_line=1 << 20, chunk_bytes=2000)
+        return read_chunks(
+            str(path),
+            cursor,
+            lambda s: ClaudeReader(str(path), s, skipped),
+            skipped,
+            max_line=1 << 20,
+            chunk_bytes=2000,
+        )
 
     it = chunks(None)
     for _ in range(3):  # three chunks commit, the fourth is read but the process dies
@@ -93,7 +101,8 @@ def test_crash_between_read_and_commit_rereads_nothing_skipped(tmp_path: Path) -
 
 
 def test_partial_last_line_is_read_once_complete_across_restart(
-        project: Path, tmp_path: Path) -> None:
+    project: Path, tmp_path: Path
+) -> None:
     f = project / "s.jsonl"
     line = json.dumps(assistant("m1", "r1")).encode()
     f.write_bytes(jsonl(user("hi")) + line[:50])
@@ -142,7 +151,8 @@ def test_inode_reuse_with_new_content_is_read_from_zero(project: Path, tmp_path:
     spool, report = run_scan(tmp_path / "st")
     assert report.resets == {"rewritten": 1}
     assert sorted(b["event_id"] for b in calls(spool)) == sorted(
-        {b["event_id"] for b in calls(spool)})  # no duplicates
+        {b["event_id"] for b in calls(spool)}
+    )  # no duplicates
     assert len(calls(spool)) == 4  # m1 was already there: the ledger kept it once
 
 
@@ -195,8 +205,12 @@ def test_oversize_line_is_skipped_and_counted(project: Path, tmp_path: Path) -> 
     (project / "s.jsonl").write_bytes(jsonl(big, assistant("m2", "r2")))
     settings = Settings(home=tmp_path / "st", max_line_bytes=2000)
     spool = Spool(tmp_path / "st")
-    report = scan(settings, spool, Builder(spool.ledger, Report(), None),
-                  discover(select_sources(("claude-code",)), settings))
+    report = scan(
+        settings,
+        spool,
+        Builder(spool.ledger, Report(), None),
+        discover(select_sources(("claude-code",)), settings),
+    )
     assert report.skipped["oversize_line"] == 1
     assert [b["event_id"] for b in calls(spool)] != [] and len(calls(spool)) == 1
 

@@ -152,8 +152,17 @@ class TailMachine(RuleBasedStateMachine):
         c = self.calls[name]
         self.n += 1
         blocks = [{"type": "text", "text": "x" * c.pad}] if c.pad else None
-        d = assistant(c.msg, c.req, out=out, inp=c.inp, cr=c.cr, cc=c.cc,
-                      stop="end_turn" if final else None, uuid=f"u{self.n:05d}", blocks=blocks)
+        d = assistant(
+            c.msg,
+            c.req,
+            out=out,
+            inp=c.inp,
+            cr=c.cr,
+            cc=c.cc,
+            stop="end_turn" if final else None,
+            uuid=f"u{self.n:05d}",
+            blocks=blocks,
+        )
         return json.dumps(d).encode() + b"\n"
 
     def completed(self, name: str, line: bytes, out: int) -> None:
@@ -174,7 +183,7 @@ class TailMachine(RuleBasedStateMachine):
         return names[idx % len(names)]
 
     def main_bytes(self) -> bytes:
-        tail = self.partial[1][:self.partial[2]] if self.partial else b""
+        tail = self.partial[1][: self.partial[2]] if self.partial else b""
         return b"".join(self.main_lines) + tail
 
     def run_scan(self, target: Spool | CrashTarget) -> Report:
@@ -199,14 +208,16 @@ class TailMachine(RuleBasedStateMachine):
 
     def snapshot(self) -> tuple[list[tuple], list[tuple]]:
         db = self.spool.db
-        return (db.execute("SELECT event_id, revision, body FROM outbox ORDER BY id").fetchall(),
-                db.execute('SELECT path, "offset", generation, size FROM sources '
-                           "ORDER BY path").fetchall())
+        return (
+            db.execute("SELECT event_id, revision, body FROM outbox ORDER BY id").fetchall(),
+            db.execute(
+                'SELECT path, "offset", generation, size FROM sources ORDER BY path'
+            ).fetchall(),
+        )
 
     def outbox(self) -> dict[str, tuple[int, dict]]:
         rows: dict[str, list[tuple[int, dict]]] = {}
-        for eid, rev, body in self.spool.db.execute(
-                "SELECT event_id, revision, body FROM outbox"):
+        for eid, rev, body in self.spool.db.execute("SELECT event_id, revision, body FROM outbox"):
             rows.setdefault(eid, []).append((rev, json.loads(body)))
         for eid, revs in rows.items():  # nothing is leased: a grown call replaced its row
             assert len(revs) == 1, f"{eid[:12]}: several unsent revisions {revs}"
@@ -214,10 +225,18 @@ class TailMachine(RuleBasedStateMachine):
 
     # -- writers ---------------------------------------------------------------------------
     @precondition(lambda self: self.partial is None)
-    @rule(inp=tokens, cr=tokens, cc=tokens, out=tokens, final=st.booleans(), pad=pads,
-          prompt=st.booleans())
-    def append_call(self, inp: int, cr: int, cc: int, out: int, final: bool, pad: int,
-                    prompt: bool) -> None:
+    @rule(
+        inp=tokens,
+        cr=tokens,
+        cc=tokens,
+        out=tokens,
+        final=st.booleans(),
+        pad=pads,
+        prompt=st.booleans(),
+    )
+    def append_call(
+        self, inp: int, cr: int, cc: int, out: int, final: bool, pad: int, prompt: bool
+    ) -> None:
         name = self.new_call(inp, cr, cc, pad)
         ln = self.line(name, out, final)
         data = ln
@@ -261,8 +280,11 @@ class TailMachine(RuleBasedStateMachine):
         self.append(self.main, ln)
 
     @precondition(lambda self: self.partial is None and bool(self.outs))
-    @rule(idx=st.integers(0, 1000), below=st.integers(0, 3) | st.integers(0, 3000),
-          final=st.booleans())
+    @rule(
+        idx=st.integers(0, 1000),
+        below=st.integers(0, 3) | st.integers(0, 3000),
+        final=st.booleans(),
+    )
     def append_stale_line(self, idx: int, below: int, final: bool) -> None:
         """A line of an existing call that is not larger (ties included): never a revision
         with fewer tokens."""
@@ -282,19 +304,21 @@ class TailMachine(RuleBasedStateMachine):
         self.append(self.copy, ln)
 
     @precondition(lambda self: bool(self.main_lines))
-    @rule(data=st.data(), how=st.sampled_from(["drop_tail", "prefix", "subset"]),
-          new=st.lists(st.tuples(tokens, st.booleans()), max_size=2))
-    def truncate_rewrite(self, data: st.DataObject, how: str,
-                         new: list[tuple[int, bool]]) -> None:
+    @rule(
+        data=st.data(),
+        how=st.sampled_from(["drop_tail", "prefix", "subset"]),
+        new=st.lists(st.tuples(tokens, st.booleans()), max_size=2),
+    )
+    def truncate_rewrite(self, data: st.DataObject, how: str, new: list[tuple[int, bool]]) -> None:
         """Rewrite s.jsonl in place (same inode) with a prefix or a subset of its lines, then
         maybe new calls (a truncate then write); a line being written stays at the end.
         Dropping the last lines keeps the head hash intact: then only the marker before the
         offset can tell that the bytes there changed."""
         n = len(self.main_lines)
         if how == "drop_tail":
-            keep = self.main_lines[:n - data.draw(st.integers(1, 2), label="drop")]
+            keep = self.main_lines[: n - data.draw(st.integers(1, 2), label="drop")]
         elif how == "prefix":
-            keep = self.main_lines[:data.draw(st.integers(0, n), label="keep")]
+            keep = self.main_lines[: data.draw(st.integers(0, n), label="keep")]
         else:
             mask = data.draw(st.lists(st.booleans(), min_size=n, max_size=n), label="mask")
             keep = [ln for ln, k in zip(self.main_lines, mask, strict=True) if k]
@@ -356,7 +380,8 @@ class TailMachine(RuleBasedStateMachine):
             assert out in self.outs[name], (name, out, self.outs[name])
             assert name in self.must, f"{name}: queued, but no committed scan read its lines"
             assert out == self.must[name], (
-                f"{name}: output_tokens {out}, but the largest line read is {self.must[name]}")
+                f"{name}: output_tokens {out}, but the largest line read is {self.must[name]}"
+            )
         missing = {n for n in self.must if self.calls[n].eid not in got}
         assert not missing, f"calls read by a committed scan but not in the outbox: {missing}"
 
@@ -375,8 +400,13 @@ class TailMachine(RuleBasedStateMachine):
 
 
 TailMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=25, deadline=None, derandomize=True, database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    max_examples=60,
+    stateful_step_count=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 TestTail = TailMachine.TestCase
 
 
@@ -388,8 +418,7 @@ def machine() -> Iterator[TailMachine]:
     m.teardown()
 
 
-def test_rewrite_behind_the_offset_with_an_intact_head_is_read_again(
-        machine: TailMachine) -> None:
+def test_rewrite_behind_the_offset_with_an_intact_head_is_read_again(machine: TailMachine) -> None:
     """Only the marker before the offset can tell: the head (first 1024 bytes) is unchanged."""
     m = machine
     for out in (10, 11, 12):
@@ -418,7 +447,7 @@ def test_partial_line_survives_a_crash_and_a_truncation(machine: TailMachine) ->
     m = machine
     m.append_call(5, 100, 20, 10, True, 0, True)
     m.append_partial(5, 100, 20, 7, 0, -1)  # the whole JSON but its newline
-    assert m.partial is not None and m.partial[1][:m.partial[2]] + b"\n" == m.partial[1]
+    assert m.partial is not None and m.partial[1][: m.partial[2]] + b"\n" == m.partial[1]
     m.crash(1)
     m.spool_agrees_with_model()
     m.rewrite([], [])

@@ -28,8 +28,12 @@ import ingest_server  # noqa: E402
 
 
 def env_for(home: Path) -> dict[str, str]:
-    return {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"),
-            "CODEX_HOME": str(home / ".codex"), "GEMINI_CLI_HOME": str(home)}
+    return {
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "CODEX_HOME": str(home / ".codex"),
+        "GEMINI_CLI_HOME": str(home),
+    }
 
 
 def events_of(out: bytes) -> list[dict]:
@@ -48,19 +52,24 @@ def test_dry_run_matches_the_truth(tmp_path: Path, seed: int) -> None:
     assert agents == {"claude-code", "codex", "gemini-cli"}
 
 
-def test_shipped_events_match_the_truth(tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_events_match_the_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     truth = history.generate(home, 400_000, seed=7).to_dict()
     for k, v in env_for(home).items():
         monkeypatch.setenv(k, v)
-    server = ingest_server.make_server("127.0.0.1", 0, str(tmp_path / "rx.sqlite"), "dev",
-                                       ingest_server.Faults(status_sequence=[503, 200, 429]),
-                                       quiet=True)
+    server = ingest_server.make_server(
+        "127.0.0.1",
+        0,
+        str(tmp_path / "rx.sqlite"),
+        "dev",
+        ingest_server.Faults(status_sequence=[503, 200, 429]),
+        quiet=True,
+    )
     server.start_in_thread()
     try:
-        settings = Settings(home=tmp_path / "state", once=True, api_key="dev",
-                            endpoint=server.url, drain_timeout=60)
+        settings = Settings(
+            home=tmp_path / "state", once=True, api_key="dev", endpoint=server.url, drain_timeout=60
+        )
         result = run(settings)
         assert result.exit_code == 0 and result.left == 0
         rows = server.store._conn.execute("SELECT body FROM events").fetchall()
@@ -70,8 +79,9 @@ def test_shipped_events_match_the_truth(tmp_path: Path,
     assert compare.diff(truth, stored) == []
 
 
-def test_worker_processes_give_the_same_events(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_processes_give_the_same_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from agent_cli import pipeline
 
     home = tmp_path / "home"

@@ -95,6 +95,7 @@ _decode_blocks = msgspec.json.Decoder(list[_Block] | str | None).decode
 _decode_any = msgspec.json.decode
 _encode = msgspec.json.encode
 
+
 def _text_of(raw: msgspec.Raw | None) -> str:
     """Decode a small content value (string or list of text blocks) to plain text."""
     if not raw:
@@ -103,8 +104,9 @@ def _text_of(raw: msgspec.Raw | None) -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, list):
-        return " ".join(b.get("text", "") for b in v if isinstance(b, dict)
-                        and isinstance(b.get("text"), str))
+        return " ".join(
+            b.get("text", "") for b in v if isinstance(b, dict) and isinstance(b.get("text"), str)
+        )
     return ""
 
 
@@ -125,8 +127,13 @@ def classify_api_error(error: str, status: int | None, api_error: str, text: str
         return "refusal"
     if "prompt is too long" in low or "context" in error or "too long" in low:
         return "context_overflow"
-    if (error == "rate_limit" or status == 429 or "usage limit" in low
-            or "out of extra usage" in low or ("limit" in low and "hit your" in low)):
+    if (
+        error == "rate_limit"
+        or status == 429
+        or "usage limit" in low
+        or "out of extra usage" in low
+        or ("limit" in low and "hit your" in low)
+    ):
         return "rate_limit"
     if status == 529 or "overloaded" in low:
         return "overloaded"
@@ -144,8 +151,11 @@ def classify_tool_error(text: str) -> str:
         return "validation"
     if head.startswith("Exit code") or "\nExit code " in head[:200]:
         return "exit_code"
-    if ("doesn't want to proceed" in head or "rejected" in head.lower()
-            or "[Request interrupted by user for tool use]" in head):
+    if (
+        "doesn't want to proceed" in head
+        or "rejected" in head.lower()
+        or "[Request interrupted by user for tool use]" in head
+    ):
         return "rejected"
     return "error"
 
@@ -153,9 +163,26 @@ def classify_tool_error(text: str) -> str:
 class _Group:
     """The lines of one API response seen so far in this file."""
 
-    __slots__ = ("agent_id", "alias", "call_index", "ctx", "eid", "final", "first_parent",
-                 "is_side", "key", "last_ts", "model", "rank", "session", "speed", "stop",
-                 "ts", "turn", "usage")
+    __slots__ = (
+        "agent_id",
+        "alias",
+        "call_index",
+        "ctx",
+        "eid",
+        "final",
+        "first_parent",
+        "is_side",
+        "key",
+        "last_ts",
+        "model",
+        "rank",
+        "session",
+        "speed",
+        "stop",
+        "ts",
+        "turn",
+        "usage",
+    )
     agent_id: str | None
     alias: str | None
     call_index: int
@@ -178,17 +205,56 @@ class _Group:
     def to_json(self) -> list[Any]:
         u = self.usage
         c = self.ctx
-        return [self.eid, self.alias, self.is_side, self.agent_id, self.session, self.model,
-                [u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_creation_tokens,
-                 u.cache_creation_1h_tokens], self.rank, self.ts, self.final, self.first_parent,
-                self.last_ts, [c.cwd, c.git_branch, c.agent_version], self.speed, self.turn,
-                self.call_index, self.stop, list(self.key)]
+        return [
+            self.eid,
+            self.alias,
+            self.is_side,
+            self.agent_id,
+            self.session,
+            self.model,
+            [
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_read_tokens,
+                u.cache_creation_tokens,
+                u.cache_creation_1h_tokens,
+            ],
+            self.rank,
+            self.ts,
+            self.final,
+            self.first_parent,
+            self.last_ts,
+            [c.cwd, c.git_branch, c.agent_version],
+            self.speed,
+            self.turn,
+            self.call_index,
+            self.stop,
+            list(self.key),
+        ]
 
     @classmethod
     def from_json(cls, v: list[Any]) -> _Group:
         g = cls()
-        (g.eid, g.alias, g.is_side, g.agent_id, g.session, g.model, u, g.rank, g.ts, g.final,
-         g.first_parent, g.last_ts, c, g.speed, g.turn, g.call_index, g.stop, key) = v
+        (
+            g.eid,
+            g.alias,
+            g.is_side,
+            g.agent_id,
+            g.session,
+            g.model,
+            u,
+            g.rank,
+            g.ts,
+            g.final,
+            g.first_parent,
+            g.last_ts,
+            c,
+            g.speed,
+            g.turn,
+            g.call_index,
+            g.stop,
+            key,
+        ) = v
         g.key = tuple(key)
         g.usage = Usage(u[0], u[1], u[2], u[3], u[4], 0)
         g.ctx = Context(cwd=c[0], git_branch=c[1], agent_version=c[2])
@@ -225,9 +291,15 @@ class ClaudeReader:
 
     def state(self) -> bytes:
         recent = list(self.recent.items())[-64:]
-        return _encode({"groups": [g.to_json() for g in self.groups.values()],
-                        "tools": self.tools, "recent": recent, "turns": self.turns,
-                        "calls": self.calls})
+        return _encode(
+            {
+                "groups": [g.to_json() for g in self.groups.values()],
+                "tools": self.tools,
+                "recent": recent,
+                "turns": self.turns,
+                "calls": self.calls,
+            }
+        )
 
     # -- lines -------------------------------------------------------------------------
     def feed(self, line: bytes) -> None:
@@ -329,14 +401,22 @@ class ClaudeReader:
         code = classify_api_error(error, d.apiErrorStatus, _text_of(d.apiError), text)
         key = m.id or d.uuid or d.timestamp or ""
         fact = CallFact(
-            agent=AGENT, event_id=event_id(AGENT, "error", key), rank=1,
-            timestamp=norm_ts(d.timestamp or ""), session_id=d.sessionId, model=None,
+            agent=AGENT,
+            event_id=event_id(AGENT, "error", key),
+            rank=1,
+            timestamp=norm_ts(d.timestamp or ""),
+            session_id=d.sessionId,
+            model=None,
             usage=Usage(),
             context=Context(cwd=d.cwd, git_branch=d.gitBranch or None, agent_version=d.version),
             parent_session_id=d.sessionId if (d.isSidechain or self.subagent_file) else None,
-            agent_id=d.agentId, is_subagent=bool(d.isSidechain) or self.subagent_file,
-            turn_index=self.turns[1 if d.isSidechain else 0], call_index=self.calls,
-            provider="anthropic", status="error", error_code=code,
+            agent_id=d.agentId,
+            is_subagent=bool(d.isSidechain) or self.subagent_file,
+            turn_index=self.turns[1 if d.isSidechain else 0],
+            call_index=self.calls,
+            provider="anthropic",
+            status="error",
+            error_code=code,
             duration_ms=self._duration(d.parentUuid, d.timestamp),
         )
         self.calls += 1
@@ -383,8 +463,15 @@ class ClaudeReader:
     def _remember_tool(self, b: _Block, d: _Line, call_eid: str) -> None:
         if b.id is None or b.id in self.tools:
             return
-        self.tools[b.id] = [b.name or "unknown", d.timestamp, call_eid, d.sessionId,
-                            d.version, d.cwd, d.gitBranch or None]
+        self.tools[b.id] = [
+            b.name or "unknown",
+            d.timestamp,
+            call_eid,
+            d.sessionId,
+            d.version,
+            d.cwd,
+            d.gitBranch or None,
+        ]
         if len(self.tools) > _MAX_PENDING_TOOLS:  # unanswered uses (aborts) must not pile up
             self.tools.pop(next(iter(self.tools)))
             self.skipped["tool_use_unanswered"] += 1
@@ -398,12 +485,20 @@ class ClaudeReader:
         start, end = ms(ts), ms(d.timestamp)
         duration = max(end - start, 0) if start is not None and end is not None else None
         error = classify_tool_error(_text_of(b.content)) if b.is_error else None
-        self.out.append(ToolFact(
-            agent=AGENT, event_id=event_id(AGENT, "tool", b.tool_use_id or ""),
-            timestamp=norm_ts(ts), session_id=session, call_event_id=call_eid, tool_name=name,
-            duration_ms=duration, status="error" if b.is_error else "ok", error_code=error,
-            context=Context(cwd=cwd, git_branch=branch, agent_version=version),
-        ))
+        self.out.append(
+            ToolFact(
+                agent=AGENT,
+                event_id=event_id(AGENT, "tool", b.tool_use_id or ""),
+                timestamp=norm_ts(ts),
+                session_id=session,
+                call_event_id=call_eid,
+                tool_name=name,
+                duration_ms=duration,
+                status="error" if b.is_error else "ok",
+                error_code=error,
+                context=Context(cwd=cwd, git_branch=branch, agent_version=version),
+            )
+        )
 
     # -- output ------------------------------------------------------------------------
     def _duration(self, parent: str | None, end: str | None) -> int | None:
@@ -412,16 +507,31 @@ class ClaudeReader:
     def _emit(self, g: _Group) -> None:
         sub = g.is_side or self.subagent_file
         status, code = ("error", "refusal") if g.stop == "refusal" else ("ok", None)
-        self.out.append(CallFact(
-            agent=AGENT, event_id=g.eid, rank=g.rank, timestamp=norm_ts(g.ts),
-            session_id=g.session, model=g.model, usage=g.usage, context=g.ctx,
-            parent_session_id=g.session if sub else None, agent_id=g.agent_id,
-            is_subagent=sub, turn_index=g.turn, call_index=g.call_index, provider="anthropic",
-            output_final=g.final,
-            duration_ms=_span(g.first_parent, g.last_ts),
-            status=status, error_code=code, speed=g.speed, alias=g.alias,
-            is_sidechain=g.is_side,
-        ))
+        self.out.append(
+            CallFact(
+                agent=AGENT,
+                event_id=g.eid,
+                rank=g.rank,
+                timestamp=norm_ts(g.ts),
+                session_id=g.session,
+                model=g.model,
+                usage=g.usage,
+                context=g.ctx,
+                parent_session_id=g.session if sub else None,
+                agent_id=g.agent_id,
+                is_subagent=sub,
+                turn_index=g.turn,
+                call_index=g.call_index,
+                provider="anthropic",
+                output_final=g.final,
+                duration_ms=_span(g.first_parent, g.last_ts),
+                status=status,
+                error_code=code,
+                speed=g.speed,
+                alias=g.alias,
+                is_sidechain=g.is_side,
+            )
+        )
 
     def flush(self, eof: bool) -> list[object]:
         """Return the facts found so far.
@@ -477,8 +587,10 @@ class ClaudeCode:
         if env.get("CLAUDE_CONFIG_DIR"):
             return [p.strip() for p in env["CLAUDE_CONFIG_DIR"].split(",") if p.strip()]
         home = config.home(env)
-        return [str(Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "claude"),
-                str(home / ".claude")]
+        return [
+            str(Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "claude"),
+            str(home / ".claude"),
+        ]
 
     def discover(self, env: Mapping[str, str]) -> Iterator[SourceFile]:
         files = []
@@ -491,8 +603,7 @@ class ClaudeCode:
                     st = e.stat()
                 except OSError:
                     continue  # deleted while we looked
-                files.append((_rank(e.path[cut:], e.name), e.path, st.st_size,
-                              st.st_mtime_ns))
+                files.append((_rank(e.path[cut:], e.name), e.path, st.st_size, st.st_mtime_ns))
         files.sort()
         for _, path, size, mtime in files:
             yield SourceFile(AGENT, path, size, mtime)
@@ -500,5 +611,6 @@ class ClaudeCode:
     def read(
         self, path: str, cursor: Cursor | None, skipped: Counter[str], max_line: int
     ) -> Iterator[Chunk]:
-        return read_chunks(path, cursor, lambda s: ClaudeReader(path, s, skipped), skipped,
-                           max_line=max_line)
+        return read_chunks(
+            path, cursor, lambda s: ClaudeReader(path, s, skipped), skipped, max_line=max_line
+        )

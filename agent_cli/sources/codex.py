@@ -164,17 +164,39 @@ _IGNORED_OUTER = frozenset({
     b"inter_agent_communication_metadata", b"retained_context", b"security_risk_score",
     b"realtime_item",
 })  # fmt: skip
-_EVENTS = frozenset({b"token_count", b"user_message", b"exec_command_end", b"patch_apply_end",
-                     b"task_started", b"task_complete", b"turn_aborted"})
-_ITEMS = frozenset({b"function_call", b"custom_tool_call", b"local_shell_call",
-                    b"function_call_output", b"custom_tool_call_output"})
+_EVENTS = frozenset(
+    {
+        b"token_count",
+        b"user_message",
+        b"exec_command_end",
+        b"patch_apply_end",
+        b"task_started",
+        b"task_complete",
+        b"turn_aborted",
+    }
+)
+_ITEMS = frozenset(
+    {
+        b"function_call",
+        b"custom_tool_call",
+        b"local_shell_call",
+        b"function_call_output",
+        b"custom_tool_call_output",
+    }
+)
 _CALL_ITEMS = ("function_call", "custom_tool_call", "local_shell_call")
 _OUTPUT_ITEMS = ("function_call_output", "custom_tool_call_output")
 
 _EXIT_TEXT = re.compile(rb"(?:Process exited with code|Exit code:)\s*(-?\d+)")
 _EXIT_JSON = re.compile(rb'\\?"exit_code\\?"\s*:\s*(-?\d+)')
-_FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens",
-           "reasoning_output_tokens", "total_tokens")
+_FIELDS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+    "total_tokens",
+)
 
 
 def _peek(line: bytes) -> tuple[bytes | None, bytes | None]:
@@ -184,12 +206,12 @@ def _peek(line: bytes) -> tuple[bytes | None, bytes | None]:
     if i < 0:
         return None, None
     j = head.find(b'"', i + 8)
-    outer = head[i + 8:j] if j > 0 else None
+    outer = head[i + 8 : j] if j > 0 else None
     inner = None
     k = head.find(b'"payload":{"type":"', i)
     if k >= 0:
         e = head.find(b'"', k + 19)
-        inner = head[k + 19:e] if e > 0 else None
+        inner = head[k + 19 : e] if e > 0 else None
     return outer, inner
 
 
@@ -202,8 +224,13 @@ def _usage(d: list[int]) -> Usage:
     inp, cached, write, out, reasoning, _ = d
     cached = min(cached, inp)
     write = min(write, inp - cached)  # cache writes are part of input_tokens (total = in + out)
-    return Usage(input_tokens=inp - cached - write, output_tokens=out, cache_read_tokens=cached,
-                 cache_creation_tokens=write, reasoning_tokens=min(reasoning, out))
+    return Usage(
+        input_tokens=inp - cached - write,
+        output_tokens=out,
+        cache_read_tokens=cached,
+        cache_creation_tokens=write,
+        reasoning_tokens=min(reasoning, out),
+    )
 
 
 def tool_status(raw: bytes) -> tuple[str, str | None]:
@@ -230,8 +257,9 @@ def _end_status(e: _End, patch: bool) -> tuple[str, str | None] | None:
         if e.success is False or status == "failed":
             return "error", "error"
         return None
-    code = e.exit_code if isinstance(e.exit_code, int) and not isinstance(e.exit_code, bool) \
-        else None
+    code = (
+        e.exit_code if isinstance(e.exit_code, int) and not isinstance(e.exit_code, bool) else None
+    )
     if code not in (None, 0):
         return "error", "exit_code"
     if status == "failed":
@@ -274,9 +302,28 @@ class CodexReader:
             self._load(state)
 
     # -- state -------------------------------------------------------------------------
-    _KEYS = ("meta", "sid", "parent", "sub", "agent_id", "provider", "cwd", "branch", "url",
-             "version", "meta_ms", "child", "replay", "prev", "model", "turns", "calls",
-             "last_input_ms", "last_growth", "tools")
+    _KEYS = (
+        "meta",
+        "sid",
+        "parent",
+        "sub",
+        "agent_id",
+        "provider",
+        "cwd",
+        "branch",
+        "url",
+        "version",
+        "meta_ms",
+        "child",
+        "replay",
+        "prev",
+        "model",
+        "turns",
+        "calls",
+        "last_input_ms",
+        "last_growth",
+        "tools",
+    )
 
     def _load(self, state: bytes) -> None:
         s = _decode_any(state)
@@ -396,8 +443,12 @@ class CodexReader:
         if self.replay and self.child:
             self.prev = tot  # the parent's history: baseline only
             return
-        if (self.child and self.meta_ms is not None and t_ms is not None
-                and abs(t_ms - self.meta_ms) <= _REPLAY_BURST_MS):
+        if (
+            self.child
+            and self.meta_ms is not None
+            and t_ms is not None
+            and abs(t_ms - self.meta_ms) <= _REPLAY_BURST_MS
+        ):
             self.prev = tot  # the replay burst, stamped with the child's creation time
             return
         prev = self.prev
@@ -422,13 +473,25 @@ class CodexReader:
         duration = None
         if t_ms is not None and self.last_input_ms is not None and t_ms >= self.last_input_ms:
             duration = t_ms - self.last_input_ms
-        self.out.append(CallFact(
-            agent=AGENT, event_id=eid, rank=1, timestamp=ts, session_id=self.sid,
-            model=self.model or info.model, usage=_usage(delta), context=self._ctx(),
-            parent_session_id=self.parent, agent_id=self.agent_id, is_subagent=self.sub,
-            turn_index=self.turns, call_index=self.calls, provider=self.provider,
-            duration_ms=duration,
-        ))
+        self.out.append(
+            CallFact(
+                agent=AGENT,
+                event_id=eid,
+                rank=1,
+                timestamp=ts,
+                session_id=self.sid,
+                model=self.model or info.model,
+                usage=_usage(delta),
+                context=self._ctx(),
+                parent_session_id=self.parent,
+                agent_id=self.agent_id,
+                is_subagent=self.sub,
+                turn_index=self.turns,
+                call_index=self.calls,
+                provider=self.provider,
+                duration_ms=duration,
+            )
+        )
         self.calls += 1
         if t_ms is not None:
             self.last_input_ms = t_ms
@@ -440,8 +503,9 @@ class CodexReader:
                     self._emit_tool(call_id)
 
     def _ctx(self) -> Context:
-        return Context(cwd=self.cwd, git_branch=self.branch, repo_url=self.url,
-                       agent_version=self.version)
+        return Context(
+            cwd=self.cwd, git_branch=self.branch, repo_url=self.url, agent_version=self.version
+        )
 
     # -- tools -------------------------------------------------------------------------
     def _tool_call(self, env: _Env, kind: str) -> None:
@@ -458,8 +522,13 @@ class CodexReader:
         ceid = None
         g = self.last_growth
         t_ms = ms(env.timestamp)
-        if g is not None and not g[2] and g[1] is not None and t_ms is not None \
-                and 0 <= t_ms - g[1] <= _SAME_RESPONSE_MS:
+        if (
+            g is not None
+            and not g[2]
+            and g[1] is not None
+            and t_ms is not None
+            and 0 <= t_ms - g[1] <= _SAME_RESPONSE_MS
+        ):
             ceid = g[0]  # old builds: the response's token_count came just before its calls
         self.tools[call_id] = [name, env.timestamp, ceid, None, None]
         if len(self.tools) > _MAX_PENDING_TOOLS:  # unanswered calls must not pile up
@@ -503,12 +572,20 @@ class CodexReader:
         end_ts, status, code = done
         start, end = ms(ts), ms(end_ts)
         duration = max(end - start, 0) if start is not None and end is not None else None
-        self.out.append(ToolFact(
-            agent=AGENT, event_id=event_id(AGENT, "tool", call_id),
-            timestamp=norm_ts(ts or ""), session_id=self.sid, call_event_id=ceid,
-            tool_name=name, duration_ms=duration, status=status, error_code=code,
-            context=self._ctx(),
-        ))
+        self.out.append(
+            ToolFact(
+                agent=AGENT,
+                event_id=event_id(AGENT, "tool", call_id),
+                timestamp=norm_ts(ts or ""),
+                session_id=self.sid,
+                call_event_id=ceid,
+                tool_name=name,
+                duration_ms=duration,
+                status=status,
+                error_code=code,
+                context=self._ctx(),
+            )
+        )
 
     def flush(self, eof: bool) -> list[object]:
         """Return the facts found so far (Codex calls never grow once written)."""
@@ -564,12 +641,14 @@ class Codex:
     ) -> Iterator[Chunk]:
         if path.endswith(".zst"):
             return _read_zst(path, cursor, skipped, max_line)
-        return read_chunks(path, cursor, lambda s: CodexReader(path, s, skipped), skipped,
-                           max_line=max_line)
+        return read_chunks(
+            path, cursor, lambda s: CodexReader(path, s, skipped), skipped, max_line=max_line
+        )
 
 
-def _read_zst(path: str, cursor: Cursor | None, skipped: Counter[str],
-              max_line: int) -> Iterator[Chunk]:
+def _read_zst(
+    path: str, cursor: Cursor | None, skipped: Counter[str], max_line: int
+) -> Iterator[Chunk]:
     """Read a compressed rollout whole (it is not appended to), streaming line by line."""
 
     def parse(f: BinaryIO, st: os.stat_result) -> tuple[list[object], int]:
@@ -580,7 +659,8 @@ def _read_zst(path: str, cursor: Cursor | None, skipped: Counter[str],
         try:
             stream = io.BufferedReader(
                 zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True),
-                buffer_size=1024 * 1024)
+                buffer_size=1024 * 1024,
+            )
             while True:
                 line = stream.readline(max_line + 1)
                 if not line:

@@ -33,8 +33,13 @@ def ms(ts: str | None) -> int | None:
                 return None
             _DAYS[ts[:10]] = day
         try:
-            return (day + int(ts[11:13]) * 3_600_000 + int(ts[14:16]) * 60_000
-                    + int(ts[17:19]) * 1000 + int(ts[20:23]))
+            return (
+                day
+                + int(ts[11:13]) * 3_600_000
+                + int(ts[14:16]) * 60_000
+                + int(ts[17:19]) * 1000
+                + int(ts[20:23])
+            )
         except ValueError:
             return None
     return _slow_ms(ts)
@@ -62,4 +67,3 @@ def norm_ts(ts: str) -> str:
         return ts
     t = ms(ts)
     return ts if t is None else fmt_ms(t)
-

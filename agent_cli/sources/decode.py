@@ -50,7 +50,9 @@ def classify(data: bytes) -> Reason:
 
 
 def decode_line(
-    line: bytes, skipped: Counter[str], decode: Callable[[bytes], T],
+    line: bytes,
+    skipped: Counter[str],
+    decode: Callable[[bytes], T],
     fallback: Callable[[bytes], T] | None = None,
 ) -> T | None:
     """Return `decode(line)`, or None after counting why the line was skipped.
@@ -93,7 +95,9 @@ class Tolerant:
         return None
 
     def __exit__(
-        self, typ: type[BaseException] | None, exc: BaseException | None,
+        self,
+        typ: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
         if typ is None or not issubclass(typ, Exception):

@@ -112,8 +112,11 @@ _encode = msgspec.json.encode
 
 _CALL_TYPES = ("gemini", "model")
 _KNOWN_TYPES = ("user", "info", "warning", "error", *_CALL_TYPES)
-_TOOL_DONE = {"success": ("ok", None), "error": ("error", "error"),
-              "cancelled": ("error", "rejected")}
+_TOOL_DONE = {
+    "success": ("ok", None),
+    "error": ("error", "error"),
+    "cancelled": ("error", "rejected"),
+}
 
 
 def classify_error(head: bytes) -> str:
@@ -151,13 +154,15 @@ class Projects:
                 data = None
             projects = data.get("projects") if isinstance(data, dict) else None
             if isinstance(projects, dict):
-                reg = {k: v for k, v in projects.items()
-                       if isinstance(k, str) and isinstance(v, str)}
+                reg = {
+                    k: v for k, v in projects.items() if isinstance(k, str) and isinstance(v, str)
+                }
             self._registry[gemini_dir] = reg
         return reg
 
-    def cwd(self, project_dir: str, project_hash: str | None,
-            directories: list[str] | None = None) -> str | None:
+    def cwd(
+        self, project_dir: str, project_hash: str | None, directories: list[str] | None = None
+    ) -> str | None:
         """Return the project root of `<gemini>/tmp/<id>`, or None when it cannot be told."""
         key = (project_dir, project_hash)
         if key in self._cache:
@@ -166,8 +171,9 @@ class Projects:
         self._cache[key] = found
         return found
 
-    def _resolve(self, project_dir: str, project_hash: str | None,
-                 directories: list[str]) -> str | None:
+    def _resolve(
+        self, project_dir: str, project_hash: str | None, directories: list[str]
+    ) -> str | None:
         try:
             with open(os.path.join(project_dir, ".project_root"), "rb") as f:
                 text = f.read(8192).decode("utf-8").strip()
@@ -201,7 +207,7 @@ def _split(path: str) -> tuple[str, str | None]:
     except ValueError:
         return str(p.parent), None
     project_dir = str(Path(*parts[:i]))
-    rel = parts[i + 1:]
+    rel = parts[i + 1 :]
     parent = rel[-2] if len(rel) >= 2 else None
     return project_dir, parent
 
@@ -210,8 +216,19 @@ def _split(path: str) -> tuple[str, str | None]:
 class _Record:
     """One message's last record in a file, in a JSON-able form."""
 
-    __slots__ = ("call_index", "dur", "err", "id", "model", "session", "tokens", "tools", "ts",
-                 "turn", "type")
+    __slots__ = (
+        "call_index",
+        "dur",
+        "err",
+        "id",
+        "model",
+        "session",
+        "tokens",
+        "tools",
+        "ts",
+        "turn",
+        "type",
+    )
     call_index: int | None
     dur: int | None
     err: str | None
@@ -225,14 +242,36 @@ class _Record:
     type: str
 
     def to_json(self) -> list[Any]:
-        return [self.id, self.session, self.type, self.ts, self.model, self.tokens,
-                self.tools, self.call_index, self.turn, self.dur, self.err]
+        return [
+            self.id,
+            self.session,
+            self.type,
+            self.ts,
+            self.model,
+            self.tokens,
+            self.tools,
+            self.call_index,
+            self.turn,
+            self.dur,
+            self.err,
+        ]
 
     @classmethod
     def from_json(cls, v: list[Any]) -> _Record:
         r = cls()
-        (r.id, r.session, r.type, r.ts, r.model, r.tokens, r.tools, r.call_index, r.turn,
-         r.dur, r.err) = v
+        (
+            r.id,
+            r.session,
+            r.type,
+            r.ts,
+            r.model,
+            r.tokens,
+            r.tools,
+            r.call_index,
+            r.turn,
+            r.dur,
+            r.err,
+        ) = v
         return r
 
 
@@ -257,8 +296,13 @@ class _Reader:
         self.last_ms: int | None = None
         self.out: list[object] = []
 
-    def _meta(self, session: str | None, project_hash: str | None, kind: str | None,
-              directories: list[str] | None) -> None:
+    def _meta(
+        self,
+        session: str | None,
+        project_hash: str | None,
+        kind: str | None,
+        directories: list[str] | None,
+    ) -> None:
         if session:
             self.session = session
         if project_hash:
@@ -287,8 +331,11 @@ class _Reader:
         r = _Record()
         r.id, r.session, r.type, r.ts, r.model = m.id, self.session, t, m.timestamp, m.model
         tk = m.tokens
-        r.tokens = [_int(tk.input), _int(tk.output), _int(tk.cached), _int(tk.thoughts),
-                    _int(tk.tool)] if tk is not None else None
+        r.tokens = (
+            [_int(tk.input), _int(tk.output), _int(tk.cached), _int(tk.thoughts), _int(tk.tool)]
+            if tk is not None
+            else None
+        )
         r.tools = self._tools(m.toolCalls) if t in _CALL_TYPES else []
         r.err = classify_error(bytes(m.content)[:_ERROR_HEAD]) if t == "error" else None
         r.call_index = None
@@ -322,8 +369,7 @@ class _Reader:
         tk = r.tokens
         is_call = tk is not None and any(tk)
         eid = event_id(AGENT, session, r.id)
-        ctx = Context(cwd=self.projects.cwd(self.project_dir, self.project_hash,
-                                            self.directories))
+        ctx = Context(cwd=self.projects.cwd(self.project_dir, self.project_hash, self.directories))
         sub = self.nested or self.kind == "subagent"
         if r.type == "error" and not is_call:
             self.skipped["error_message"] += 1
@@ -335,35 +381,62 @@ class _Reader:
                 self.calls += 1
             inp, out, cached, thoughts, tool = tk  # type: ignore[misc]  # not None here
             cached = min(cached, inp)
-            usage = Usage(input_tokens=inp - cached + tool, output_tokens=out + thoughts,
-                          cache_read_tokens=cached, reasoning_tokens=thoughts)
-            self.out.append(CallFact(
-                agent=AGENT, event_id=eid, rank=usage.total, timestamp=norm_ts(r.ts or ""),
-                session_id=session, model=r.model, usage=usage, context=ctx,
-                parent_session_id=self.parent_folder, is_subagent=sub, turn_index=r.turn,
-                call_index=r.call_index, provider=PROVIDER, duration_ms=r.dur,
-                status="error" if r.type == "error" else "ok", error_code=r.err,
-            ))
+            usage = Usage(
+                input_tokens=inp - cached + tool,
+                output_tokens=out + thoughts,
+                cache_read_tokens=cached,
+                reasoning_tokens=thoughts,
+            )
+            self.out.append(
+                CallFact(
+                    agent=AGENT,
+                    event_id=eid,
+                    rank=usage.total,
+                    timestamp=norm_ts(r.ts or ""),
+                    session_id=session,
+                    model=r.model,
+                    usage=usage,
+                    context=ctx,
+                    parent_session_id=self.parent_folder,
+                    is_subagent=sub,
+                    turn_index=r.turn,
+                    call_index=r.call_index,
+                    provider=PROVIDER,
+                    duration_ms=r.dur,
+                    status="error" if r.type == "error" else "ok",
+                    error_code=r.err,
+                )
+            )
         start = ms(r.ts)
         for tool_id, name, status, ts in r.tools:
             done = _TOOL_DONE.get(status or "")
             if done is None:
                 continue  # still scheduled or running: a later record settles it
             end = ms(ts)
-            self.out.append(ToolFact(
-                agent=AGENT, event_id=event_id(AGENT, "tool", session, tool_id),
-                timestamp=norm_ts(r.ts or ts or ""), session_id=session,
-                call_event_id=eid if is_call else None, tool_name=name or "unknown",
-                duration_ms=max(end - start, 0) if start is not None and end is not None
-                else None, status=done[0], error_code=done[1], context=ctx,
-            ))
+            self.out.append(
+                ToolFact(
+                    agent=AGENT,
+                    event_id=event_id(AGENT, "tool", session, tool_id),
+                    timestamp=norm_ts(r.ts or ts or ""),
+                    session_id=session,
+                    call_event_id=eid if is_call else None,
+                    tool_name=name or "unknown",
+                    duration_ms=max(end - start, 0)
+                    if start is not None and end is not None
+                    else None,
+                    status=done[0],
+                    error_code=done[1],
+                    context=ctx,
+                )
+            )
 
 
 class GeminiJsonlReader(_Reader):
     """Lines of a JSONL session to facts; held records and counters survive restarts."""
 
-    def __init__(self, path: str, state: bytes | None, skipped: Counter[str],
-                 projects: Projects) -> None:
+    def __init__(
+        self, path: str, state: bytes | None, skipped: Counter[str], projects: Projects
+    ) -> None:
         super().__init__(path, skipped, projects)
         self.held: OrderedDict[str, _Record] = OrderedDict()
         self.users: list[str] = []
@@ -387,10 +460,19 @@ class GeminiJsonlReader(_Reader):
             self.held[r.id] = r
 
     def state(self) -> bytes:
-        return _encode({"session": self.session, "hash": self.project_hash, "kind": self.kind,
-                        "dirs": self.directories, "turns": self.turns, "calls": self.calls,
-                        "last_ms": self.last_ms, "users": self.users[-_RECENT_USERS:],
-                        "held": [r.to_json() for r in self.held.values()]})
+        return _encode(
+            {
+                "session": self.session,
+                "hash": self.project_hash,
+                "kind": self.kind,
+                "dirs": self.directories,
+                "turns": self.turns,
+                "calls": self.calls,
+                "last_ms": self.last_ms,
+                "users": self.users[-_RECENT_USERS:],
+                "held": [r.to_json() for r in self.held.values()],
+            }
+        )
 
     def _user(self, msg_id: str) -> None:
         if msg_id in self.users:
@@ -517,8 +599,7 @@ class GeminiCli:
                 except OSError:
                     continue
                 # main sessions before subagents; a .jsonl before its .json twin
-                files.append((depth, e.name.endswith(".json"), e.path, st.st_size,
-                              st.st_mtime_ns))
+                files.append((depth, e.name.endswith(".json"), e.path, st.st_size, st.st_mtime_ns))
         files.sort()
         for _, _, path, size, mtime in files:
             yield SourceFile(AGENT, path, size, mtime)
@@ -527,13 +608,18 @@ class GeminiCli:
         self, path: str, cursor: Cursor | None, skipped: Counter[str], max_line: int
     ) -> Iterator[Chunk]:
         if path.endswith(".jsonl"):
-            return read_chunks(path, cursor,
-                               lambda s: GeminiJsonlReader(path, s, skipped, self.projects),
-                               skipped, max_line=max_line)
+            return read_chunks(
+                path,
+                cursor,
+                lambda s: GeminiJsonlReader(path, s, skipped, self.projects),
+                skipped,
+                max_line=max_line,
+            )
         return self._read_json(path, cursor, skipped, max_line)
 
-    def _read_json(self, path: str, cursor: Cursor | None, skipped: Counter[str],
-                   max_line: int) -> Iterator[Chunk]:
+    def _read_json(
+        self, path: str, cursor: Cursor | None, skipped: Counter[str], max_line: int
+    ) -> Iterator[Chunk]:
         """Re-read a whole-file session when its size or mtime changed."""
 
         def parse(f: BinaryIO, st: os.stat_result) -> tuple[list[object], int]:
