@@ -15,10 +15,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from agent_cli import __version__
 
-# Exactly the fields of DESIGN.md's contract, in this order ("revision" second: see
-# pipeline.with_revision). A tool call is never revised and carries no revision.
+_encode = msgspec.json.encode
+
+# Exactly the fields of DESIGN.md's contract, in this order ("event_id" and "revision" first:
+# see `llm_call_body`). A tool call is never revised and carries no revision.
 LLM_FIELDS = (
     "event_id", "revision", "kind", "timestamp", "agent", "agent_version",
     "session_id", "parent_session_id", "agent_id", "is_subagent", "turn_index", "call_index",
@@ -129,10 +133,26 @@ class Place:
 
 def llm_call(fact: CallFact, place: Place, cost_usd: float | None, revision: int) -> dict[str, Any]:
     """Build an `llm_call` event from the allow-list of the contract."""
+    return {"event_id": fact.event_id, "revision": revision, **_llm_fields(fact, place, cost_usd)}
+
+
+def encode_llm_call(fact: CallFact, place: Place, cost_usd: float | None) -> bytes:
+    """Encode an `llm_call` event but its id and revision: the tail `llm_call_body` takes.
+
+    The ledger decides the revision after the event is built (in a worker process, during a
+    large backfill), so the rest is encoded once and the two leading fields joined later.
+    """
+    return _encode(_llm_fields(fact, place, cost_usd))[1:]
+
+
+def llm_call_body(event_id: str, revision: int, tail: bytes) -> bytes:
+    """Return the encoded event: `msgspec.json.encode(llm_call(...))`, byte for byte."""
+    return b'{"event_id":"%s","revision":%d,%s' % (event_id.encode(), revision, tail)
+
+
+def _llm_fields(fact: CallFact, place: Place, cost_usd: float | None) -> dict[str, Any]:
     u = fact.usage
     return {
-        "event_id": fact.event_id,
-        "revision": revision,
         "kind": "llm_call",
         "timestamp": fact.timestamp,
         "agent": fact.agent,
@@ -163,6 +183,11 @@ def llm_call(fact: CallFact, place: Place, cost_usd: float | None, revision: int
         "user": place.user,
         "shipper_version": __version__,
     }
+
+
+def encode_tool_call(fact: ToolFact, place: Place) -> bytes:
+    """Encode a `tool_call` event (never revised: the encoding is final)."""
+    return _encode(tool_call(fact, place))
 
 
 def tool_call(fact: ToolFact, place: Place) -> dict[str, Any]:

@@ -9,6 +9,7 @@ a few dozen bytes per call; the spool keeps the same state in SQLite.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -53,6 +54,27 @@ class MemoryStore:
         pass
 
 
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """The ledger's decision to emit an event at `revision` (0 the first time)."""
+
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """The ledger's decision not to emit an event, and the counter it is reported under."""
+
+    reason: str
+
+
+Decision = Emit | Drop
+FIRST = Emit(0)
+DUPLICATE = Drop("duplicate")
+DUPLICATE_TOOL = Drop("duplicate_tool")
+BTW_REPLAY = Drop("btw_replay")
+
+
 class Ledger:
     """Decide whether a fact is new, grown (next revision) or a duplicate."""
 
@@ -64,8 +86,8 @@ class Ledger:
         if keys:
             self.store.prefetch(keys)
 
-    def offer_call(self, key: int, rank: int, alias: int | None, sidechain: bool) -> int | str:
-        """Return the revision to emit for a call, or the reason it is not emitted.
+    def offer_call(self, key: int, rank: int, alias: int | None, sidechain: bool) -> Decision:
+        """Decide a call: emit it (at which revision) or drop it (why).
 
         `alias` is the ledger key of the call's message id when /btw replays can reuse it.
         """
@@ -73,21 +95,21 @@ class Ledger:
             owner = self.store.get(alias)
             if sidechain:
                 if owner is not None and owner[0] != key and owner[1] == 1:
-                    return "btw_replay"
+                    return BTW_REPLAY
             elif owner is None:
                 self.store.put(alias, key, 1)
         prev = self.store.get(key)
         if prev is None:
             self.store.put(key, rank, 0)
-            return 0
+            return FIRST
         if rank > prev[0]:
             self.store.put(key, rank, prev[1] + 1)
-            return prev[1] + 1
-        return "duplicate"
+            return Emit(prev[1] + 1)
+        return DUPLICATE
 
-    def offer_tool(self, key: int) -> int | str:
-        """Return 0 for a tool call not seen before, else "duplicate"."""
+    def offer_tool(self, key: int) -> Decision:
+        """Emit a tool call not seen before (tool calls are never revised), else drop it."""
         if self.store.get(key) is not None:
-            return "duplicate"
+            return DUPLICATE_TOOL
         self.store.put(key, 0, 0)
-        return 0
+        return FIRST

@@ -14,21 +14,25 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
-
-import msgspec
+from typing import IO, Any, NamedTuple, Protocol
 
 from agent_cli import sources as sources_mod
 from agent_cli.config import Settings
 from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError
-from agent_cli.events import TOKEN_FIELDS, CallFact, ToolFact, llm_call, tool_call
-from agent_cli.ledger import Ledger, MemoryStore, Store, alias_key, key_of
+from agent_cli.events import (
+    TOKEN_FIELDS,
+    CallFact,
+    Place,
+    ToolFact,
+    encode_llm_call,
+    encode_tool_call,
+    llm_call_body,
+)
+from agent_cli.ledger import Drop, Ledger, MemoryStore, Store, alias_key, key_of
 from agent_cli.pricing import Pricer
 from agent_cli.sources import Source, SourceFile
 from agent_cli.tail import Cursor
-
-_encode = msgspec.json.encode
 
 
 @dataclass
@@ -63,23 +67,40 @@ class Target(Protocol):
     def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int: ...
 
 
-# What a fact becomes before the ledger sees it (built in worker processes during a large
-# backfill): ledger key, rank, alias key, sidechain flag, event id, agent, the encoded event
-# with revision 0, hold flag, and for calls (tokens, cost, failed) for the summary.
-Prepared = tuple[int, int, "int | None", bool, str, str, bytes, bool, "tuple[Any, ...] | None"]
-# What the ledger let through: ledger key, event id, revision, agent, encoded event, hold.
-Admitted = tuple[int, str, int, str, bytes, bool]
+class CallSummary(NamedTuple):
+    """What the run's summary needs of a call: its tokens (TOKEN_FIELDS order), cost, failure."""
 
-_REV_AT = len('{"event_id":"') + 64 + len('","revision":')
+    tokens: tuple[int, ...]
+    cost_usd: float | None
+    failed: bool
 
 
-def with_revision(body: bytes, revision: int) -> bytes:
-    """Set the revision of an encoded event (encoded with revision 0 at a fixed place)."""
-    if revision == 0:
-        return body
-    if body[_REV_AT : _REV_AT + 2] != b"0,":
-        raise ValueError("not an encoded event of the contract")
-    return body[:_REV_AT] + str(revision).encode() + body[_REV_AT + 1 :]
+class Prepared(NamedTuple):
+    """A fact made an event, before the ledger decides (built in worker processes too).
+
+    A NamedTuple: cheap to build by the million and to pickle back from a worker.
+    """
+
+    key: int  # the ledger key
+    rank: int  # grows with the call's usage (0 for a tool call)
+    alias: int | None  # the ledger key of a call's message id (/btw replays)
+    sidechain: bool
+    event_id: str
+    agent: str
+    body: bytes  # a tool call's whole encoding; a call's tail for events.llm_call_body
+    hold: bool  # a call whose output is not final yet
+    call: CallSummary | None  # None for a tool call
+
+
+class Admitted(NamedTuple):
+    """An event the ledger let through, encoded at its revision."""
+
+    key: int
+    event_id: str
+    revision: int
+    agent: str
+    body: bytes
+    hold: bool
 
 
 class Preparer:
@@ -104,37 +125,37 @@ class Preparer:
             if self.since and f.timestamp[:10] < self.since:
                 self.not_emitted["before_since"] += 1
                 continue
-            key = key_of(f.event_id)
+            place = self.enricher.place(f.context)
             if isinstance(f, CallFact):
-                u = f.usage
-                cost = self.pricer.cost(f.model, f.provider, u, f.speed)
-                body = _encode(llm_call(f, self.enricher.place(f.context), cost, 0))
-                tokens = (
-                    u.input_tokens,
-                    u.output_tokens,
-                    u.cache_read_tokens,
-                    u.cache_creation_tokens,
-                    u.cache_creation_1h_tokens,
-                    u.reasoning_tokens,
-                )
-                alias = alias_key(f.agent, f.alias) if f.alias else None
-                out.append(
-                    (
-                        key,
-                        f.rank,
-                        alias,
-                        f.is_sidechain,
-                        f.event_id,
-                        f.agent,
-                        body,
-                        not f.output_final,
-                        (tokens, cost, f.status == "error"),
-                    )
-                )
+                out.append(self._call(f, place))
             else:
-                body = _encode(tool_call(f, self.enricher.place(f.context)))
-                out.append((key, 0, None, False, f.event_id, f.agent, body, False, None))
+                body = encode_tool_call(f, place)
+                key = key_of(f.event_id)
+                out.append(Prepared(key, 0, None, False, f.event_id, f.agent, body, False, None))
         return out
+
+    def _call(self, f: CallFact, place: Place) -> Prepared:
+        u = f.usage
+        cost = self.pricer.cost(f.model, f.provider, u, f.speed)
+        tokens = (
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_tokens,
+            u.cache_creation_tokens,
+            u.cache_creation_1h_tokens,
+            u.reasoning_tokens,
+        )
+        return Prepared(
+            key=key_of(f.event_id),
+            rank=f.rank,
+            alias=alias_key(f.agent, f.alias) if f.alias else None,
+            sidechain=f.is_sidechain,
+            event_id=f.event_id,
+            agent=f.agent,
+            body=encode_llm_call(f, place, cost),
+            hold=not f.output_final,
+            call=CallSummary(tokens, cost, f.status == "error"),
+        )
 
 
 class Builder:
@@ -163,26 +184,28 @@ class Builder:
 
     def admit(self, prepared: list[Prepared]) -> list[Admitted]:
         """Let the ledger decide each event's revision (or drop it); count the report."""
-        keys = [p[0] for p in prepared] + [p[2] for p in prepared if p[2] is not None]
+        keys = [p.key for p in prepared] + [p.alias for p in prepared if p.alias is not None]
         self.ledger.prefetch(keys)
         out: list[Admitted] = []
-        for key, rank, alias, side, eid, agent, body, hold, summary in prepared:
-            if summary is None:
-                rev = self.ledger.offer_tool(key)
-                if isinstance(rev, str):
-                    self.report.not_emitted["duplicate_tool"] += 1
+        for key, rank, alias, side, eid, agent, body, hold, call in prepared:
+            if call is None:
+                decision = self.ledger.offer_tool(key)
+                if isinstance(decision, Drop):
+                    self.report.not_emitted[decision.reason] += 1
                     continue
                 self.report.tool_calls += 1
-            else:
-                rev = self.ledger.offer_call(key, rank, alias, side)
-                if isinstance(rev, str):
-                    self.report.not_emitted[rev] += 1
-                    continue
-                self._count_call(key, agent, rev, summary)
-            out.append((key, eid, rev, agent, with_revision(body, rev), hold))
+                out.append(Admitted(key, eid, 0, agent, body, hold))
+                continue
+            decision = self.ledger.offer_call(key, rank, alias, side)
+            if isinstance(decision, Drop):
+                self.report.not_emitted[decision.reason] += 1
+                continue
+            rev = decision.revision
+            self._count_call(key, agent, rev, call)
+            out.append(Admitted(key, eid, rev, agent, llm_call_body(eid, rev, body), hold))
         return out
 
-    def _count_call(self, key: int, agent: str, rev: int, summary: tuple[Any, ...]) -> None:
+    def _count_call(self, key: int, agent: str, rev: int, summary: CallSummary) -> None:
         r = self.report
         now, cost, failed = summary
         t = r.tokens
@@ -294,8 +317,14 @@ def scan(
     return report
 
 
-# A prepared chunk: cursor, reset reason, partial last line, bytes read, prepared events.
-PreparedChunk = tuple[Cursor, "str | None", bool, int, list[Prepared]]
+class PreparedChunk(NamedTuple):
+    """A chunk of a file read and prepared: what `scan` commits with its cursor."""
+
+    cursor: Cursor
+    reset_reason: str | None
+    partial: bool  # the file ends in a line still being written
+    bytes_read: int
+    prepared: list[Prepared]
 
 
 def _prepare_here(
@@ -307,7 +336,7 @@ def _prepare_here(
         prepared = prep.prepare(c.facts)
         builder.report.not_emitted.update(prep.not_emitted)
         prep.not_emitted.clear()
-        yield c.cursor, c.reset_reason, c.partial, c.bytes_read, prepared
+        yield PreparedChunk(c.cursor, c.reset_reason, c.partial, c.bytes_read, prepared)
 
 
 _worker_preparer: Preparer | None = None
@@ -324,7 +353,7 @@ def prepare_file(
     skipped: Counter[str] = Counter()
     src = sources_mod.registry()[agent]
     chunks = [
-        (c.cursor, c.reset_reason, c.partial, c.bytes_read, prep.prepare(c.facts))
+        PreparedChunk(c.cursor, c.reset_reason, c.partial, c.bytes_read, prep.prepare(c.facts))
         for c in src.read(path, cursor, skipped, max_line)
     ]
     not_emitted = Counter(prep.not_emitted)
@@ -404,7 +433,7 @@ class PrintTarget:
     def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int:
         events = build()
         if events:
-            self.out.write(b"\n".join(e[4] for e in events) + b"\n")
+            self.out.write(b"\n".join(e.body for e in events) + b"\n")
         return len(events)
 
 
