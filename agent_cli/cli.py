@@ -22,7 +22,7 @@ import click
 from agent_cli import __version__
 from agent_cli import config as config_mod
 from agent_cli.errors import AgentCliError, ConfigError
-from agent_cli.pipeline import Report
+from agent_cli.prepare import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -195,8 +195,6 @@ def start(
       agent-cli start --once --dry-run --agent claude-code --since 2026-10-01
       SUTRACE_API_KEY=sk_dev_... agent-cli start --once
     """
-    from agent_cli import pipeline
-
     settings = config_mod.Settings(
         agents=agents,
         since=since,
@@ -211,39 +209,42 @@ def start(
         workers=workers or config_mod.default_workers(),
     )
     if dry_run:
-        srcs = pipeline.select_sources(agents)  # a bad --agent fails before anything is read
-        report = pipeline.dry_run(settings, sys.stdout.buffer)
-        click.echo(render_summary(report), err=True)
-        if not report.files:
-            env = dict(os.environ)
-            click.echo(
-                "no transcripts found; looked in: "
-                + ", ".join(w for s in srcs for w in s.where(env)),
-                err=True,
-            )
-        return
-    _ship(settings)
+        _dry_run(settings)
+    else:
+        _ship(settings)
+
+
+def _dry_run(settings: config_mod.Settings) -> None:
+    from agent_cli import pipeline
+
+    report = pipeline.dry_run(settings, sys.stdout.buffer)
+    click.echo(render_summary(report), err=True)
+    if not report.files:
+        click.echo(
+            "no transcripts found; looked in: " + ", ".join(pipeline.where(settings)), err=True
+        )
 
 
 def _ship(settings: config_mod.Settings) -> None:
-    from agent_cli import shipper
+    from agent_cli import pipeline
 
     stop = threading.Event()
-    holder: list[shipper.Shipper] = []
+    holder: list[Any] = []  # the shipper, once the session is open
 
     def on_signal(signum: int, frame: object) -> None:
         if stop.is_set() or (holder and holder[0].in_flight):
             # A second signal, or one during a request: stop now. The request's events
             # stay leased in the spool and are sent again at the next start.
-            raise shipper.Interrupted()
+            raise pipeline.Interrupted()
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     bar = _progress() if settings.progress else None  # stderr is a TTY
+    start = pipeline.start_once if settings.once else pipeline.start_forever
     try:
-        result = shipper.run(settings, stop=stop, progress=bar, on_ready=holder.append)
-    except shipper.Interrupted:
+        result = start(settings, stop=stop, progress=bar, on_ready=holder.append)
+    except pipeline.Interrupted:
         click.echo("stopped; undelivered events stay in the spool.", err=True)
         return
     click.echo(render_run(result), err=True)
@@ -293,9 +294,9 @@ def render_run(r: Any) -> str:
 @_errors_to_click
 def status(as_json: bool, home: Path | None) -> None:
     """Show the spool: outbox depth, last delivery, pauses, drops; exit 1 when unhealthy."""
-    from agent_cli.status import status as read_status
+    from agent_cli import pipeline
 
-    info = read_status(config_mod.Settings(home=home))
+    info = pipeline.status(config_mod.Settings(home=home)).as_dict()
     click.echo(json.dumps(info, indent=2, sort_keys=True) if as_json else render_status(info))
     if not info["healthy"]:
         raise click.exceptions.Exit(1)

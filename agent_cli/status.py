@@ -1,75 +1,114 @@
 """Status: what the spool says about a shipper's health, for `agent-cli status`.
 
 Read-only: it opens the spool without the lock, so it works while `start` runs. Healthy
-means not paused (auth, endpoint, incompatible client) and no event older than an hour
-while the endpoint answers.
+means not paused for a person (auth, endpoint, incompatible client) and no event older than
+an hour while the endpoint answers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from agent_cli.config import Settings
-from agent_cli.spool import Spool
+from agent_cli.deliver import Pause
+from agent_cli.spool import DB_NAME, Spool
+
+STALE_SECONDS = 3600.0
 
 
-def status(settings: Settings) -> dict[str, Any]:
-    """Return the spool's health as a dict (rendered by the CLI, or printed as JSON)."""
-    folder = settings.state_dir
-    spool_path = folder / "spool.sqlite"
-    info: dict[str, Any] = {"state_dir": str(folder), "spool": str(spool_path)}
-    if not spool_path.exists():
-        info.update(initialized=False, healthy=True, outbox={"depth": 0})
-        return info
+@dataclass(frozen=True)
+class PauseInfo:
+    """A pause in force: why, what the server said, until when (epoch seconds)."""
+
+    reason: str
+    detail: str | None
+    until: float
+
+
+@dataclass(frozen=True)
+class Status:
+    """The spool's health; `as_dict()` is what `status --json` prints."""
+
+    state_dir: str
+    spool: str
+    initialized: bool = False
+    healthy: bool = True
+    outbox: dict[str, Any] = field(default_factory=lambda: {"depth": 0})
+    endpoint: str | None = None
+    api_key: str | None = None  # the masked hint, never the key
+    agents: dict[str, dict[str, int]] = field(default_factory=dict)
+    last_success_at: float | None = None
+    pause: PauseInfo | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    log: str | None = None
+    quarantine: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    not_emitted: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def read_status(folder: Path) -> Status:
+    """Return the health of the spool in `folder` (not initialized when there is none)."""
+    path = folder / DB_NAME
+    if not path.exists():
+        return Status(state_dir=str(folder), spool=str(path))
     spool = Spool(folder, readonly=True)
     try:
-        return _status(spool, info)
+        return _read(spool, folder)
     finally:
         spool.db.close()
 
 
-def _status(spool: Spool, info: dict[str, Any]) -> dict[str, Any]:
+def _read(spool: Spool, folder: Path) -> Status:
     now = time.time()
     meta = spool.meta()
+    counters = spool.counters()
+    oldest = spool.oldest_age()
+    until = float(meta.get("backoff_until", "0"))
+    reason = meta.get("pause_reason") if until > now else None
+    pause = Pause.parse(reason)
+    failures = int(meta.get("consecutive_failures", "0"))
+    # Old events are a problem when the endpoint answers (the last attempt succeeded) and
+    # they still wait; while it is down, the backoff says so and nothing is lost.
+    stale = oldest is not None and oldest > STALE_SECONDS and failures == 0
+    return Status(
+        state_dir=str(folder),
+        spool=str(spool.path),
+        initialized=True,
+        healthy=not (pause is not None and pause.needs_person) and not stale,
+        outbox={"depth": spool.depth(), "oldest_age_seconds": oldest},
+        endpoint=meta.get("endpoint"),
+        api_key=meta.get("key_hint"),
+        agents=_agents(spool),
+        last_success_at=float(meta["last_success_at"]) if "last_success_at" in meta else None,
+        pause=PauseInfo(reason, meta.get("pause_detail"), until) if reason else None,
+        consecutive_failures=failures,
+        last_error=meta.get("pause_detail"),
+        log=str(folder / "agent-cli.log"),
+        quarantine=_prefixed(counters, "quarantine."),
+        skipped=_prefixed(counters, "skipped."),
+        not_emitted=_prefixed(counters, "not_emitted."),
+    )
+
+
+def _agents(spool: Spool) -> dict[str, dict[str, int]]:
+    """Files tracked per agent and the bytes not read yet (from the files' sizes now)."""
     agents: dict[str, dict[str, int]] = {}
     for agent, path, offset in spool.tracked():
         a = agents.setdefault(agent, {"files": 0, "unread_bytes": 0})
         a["files"] += 1
         with contextlib.suppress(OSError):  # a deleted transcript has nothing left to read
             a["unread_bytes"] += max(os.stat(path).st_size - offset, 0)
-    counters = spool.counters()
-    oldest = spool.oldest_age()
-    until = float(meta.get("backoff_until", "0"))
-    reason = meta.get("pause_reason") if until > now else None
-    last_ok = float(meta["last_success_at"]) if "last_success_at" in meta else None
-    paused = reason is not None and reason.startswith("paused")
-    # Old events are a problem when the endpoint answers (the last attempt succeeded) and
-    # they still wait; while it is down, the backoff says so and nothing is lost.
-    answering = int(meta.get("consecutive_failures", "0")) == 0
-    stale = oldest is not None and oldest > 3600 and answering
-    info.update(
-        initialized=True,
-        endpoint=meta.get("endpoint"),
-        api_key=meta.get("key_hint"),
-        agents=agents,
-        outbox={"depth": spool.depth(), "oldest_age_seconds": oldest},
-        last_success_at=last_ok,
-        pause={"reason": reason, "detail": meta.get("pause_detail"), "until": until}
-        if reason
-        else None,
-        consecutive_failures=int(meta.get("consecutive_failures", "0")),
-        last_error=meta.get("pause_detail"),
-        log=str(spool.folder / "agent-cli.log"),
-        quarantine={
-            k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("quarantine.")
-        },
-        skipped={k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("skipped.")},
-        not_emitted={
-            k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("not_emitted.")
-        },
-        healthy=not paused and not stale,
-    )
-    return info
+    return agents
+
+
+def _prefixed(counters: dict[str, int], prefix: str) -> dict[str, int]:
+    return {k.removeprefix(prefix): v for k, v in counters.items() if k.startswith(prefix)}

@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 import pytest
 
+from agent_cli.deliver import IN_FLIGHT
 from agent_cli.events import TOKEN_FIELDS, event_id
-from agent_cli.shipper import IN_FLIGHT
 
 ROOT = Path(__file__).resolve().parents[1]
 RECEIVER = ROOT / "examples" / "ingest_server.py"

@@ -1,4 +1,4 @@
-"""The delivery loop: backoff, Retry-After persisted across restarts, pauses, `run()`."""
+"""The delivery loop: backoff, Retry-After persisted across restarts, pauses; `start_*`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import httpx
 import pytest
 
 from agent_cli.config import Settings
+from agent_cli.deliver import Shipper
 from agent_cli.errors import ConfigError
-from agent_cli.shipper import Shipper, run
-from agent_cli.sink import HttpSink, Verdict
+from agent_cli.pipeline import start_forever, start_once
+from agent_cli.pipeline import status as read_status
+from agent_cli.sinks import Verdict
+from agent_cli.sinks.http import HttpSink
 from agent_cli.spool import Spool
-from agent_cli.status import status
 from tests.claude_lines import assistant, jsonl
 from tests.test_spool import run_scan
 
@@ -107,9 +109,11 @@ def test_backoff_grows_and_is_capped(spooled: Spool) -> None:
 
 def test_run_requires_a_key_and_a_safe_endpoint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SUTRACE_API_KEY"):
-        run(Settings(home=tmp_path / "st", once=True))
+        start_once(Settings(home=tmp_path / "st", once=True))
     with pytest.raises(ConfigError):
-        run(Settings(home=tmp_path / "st", once=True, api_key="k", endpoint="http://example.com"))
+        start_once(
+            Settings(home=tmp_path / "st", once=True, api_key="k", endpoint="http://example.com")
+        )
 
 
 def test_run_once_delivers_and_status_reports(isolated_home: Path, tmp_path: Path) -> None:
@@ -130,10 +134,10 @@ def test_run_once_delivers_and_status_reports(isolated_home: Path, tmp_path: Pat
         api_key="sk_live_secret9876",
         endpoint="https://ingest.example.test",
     )
-    result = run(settings, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    result = start_once(settings, client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert result.exit_code == 0 and result.delivered == 3 and result.left == 0
     assert sorted(e["kind"] for e in got) == ["llm_call"] * 3
-    info = status(settings)
+    info = read_status(settings).as_dict()
     assert info["healthy"] and info["outbox"]["depth"] == 0
     assert info["api_key"] == "…9876" and "secret" not in json.dumps(info)
     assert info["agents"]["claude-code"]["files"] == 1
@@ -149,9 +153,9 @@ def test_run_once_exits_1_and_keeps_events_when_auth_fails(
         home=tmp_path / "st", once=True, api_key="k_wrong_1234", endpoint="http://127.0.0.1:9"
     )
     t, calls = transport([401])
-    result = run(settings, client=httpx.Client(transport=t))
+    result = start_once(settings, client=httpx.Client(transport=t))
     assert result.exit_code == 1 and result.left == 1 and len(calls) == 1
-    info = status(settings)
+    info = read_status(settings).as_dict()
     assert not info["healthy"] and info["pause"]["reason"] == "paused: auth"
 
 
@@ -174,7 +178,7 @@ def test_a_full_outbox_pauses_reading_and_loses_nothing(
         workers=1,
     )
     t, _calls = transport([503] * 100)
-    result = run(down, client=httpx.Client(transport=t))
+    result = start_once(down, client=httpx.Client(transport=t))
     assert result.exit_code == 1 and "cap of 5" in result.detail
     assert result.left == 6  # two files read, then reading paused: no drop, no overflow
     got: list[str] = []
@@ -194,19 +198,16 @@ def test_a_full_outbox_pauses_reading_and_loses_nothing(
         drain_timeout=10,
         workers=1,
     )
-    result = run(up, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    result = start_once(up, client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert result.exit_code == 0 and result.left == 0
     assert len(got) == len(set(got)) == 18
 
 
 def test_daemon_finds_a_new_session_without_waiting_for_the_full_walk(
-    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    isolated_home: Path, tmp_path: Path
 ) -> None:
     import threading
 
-    from agent_cli import shipper as shipper_mod
-
-    monkeypatch.setattr(shipper_mod, "REDISCOVER_SECONDS", 1e9)  # only the folder watch left
     projects = isolated_home / ".claude" / "projects"
     (projects / "-a").mkdir(parents=True)
     (projects / "-a" / "s.jsonl").write_bytes(jsonl(assistant("m-a", "r-a")))
@@ -225,23 +226,24 @@ def test_daemon_finds_a_new_session_without_waiting_for_the_full_walk(
         endpoint="http://127.0.0.1:9",
         poll_seconds=0.05,
         workers=1,
+        rediscover_seconds=1e9,  # only the folder watch is left to find the new session
     )
     t = threading.Thread(
-        target=run,
+        target=start_forever,
         args=(settings,),
         daemon=True,
         kwargs={"client": httpx.Client(transport=httpx.MockTransport(handler)), "stop": stop},
     )
     t.start()
     try:
-        for _ in range(200):  # the backfill arrives
+        for _ in range(2400):  # a generous ceiling: only a hang reaches it  # the backfill arrives
             if got:
                 break
             stop.wait(0.05)
         assert len(got) == 1
         (projects / "-b").mkdir()  # a new project and session while the daemon runs
         (projects / "-b" / "new.jsonl").write_bytes(jsonl(assistant("m-b", "r-b")))
-        for _ in range(200):
+        for _ in range(2400):  # a generous ceiling: only a hang reaches it
             if len(got) == 2:
                 break
             stop.wait(0.05)

@@ -16,17 +16,9 @@ import respx
 
 from agent_cli import __version__
 from agent_cli.errors import ConfigError
-from agent_cli.sink import (
-    BACKOFF_CAP,
-    BREAKER_THRESHOLD,
-    HttpSink,
-    Outgoing,
-    Verdict,
-    backoff_delay,
-    batches,
-    check_endpoint,
-    mask_key,
-)
+from agent_cli.sinks import Outgoing, Verdict, batches
+from agent_cli.sinks.endpoint import check_endpoint, mask_key
+from agent_cli.sinks.http import BACKOFF_CAP, BREAKER_THRESHOLD, HttpSink, backoff_delay
 
 KEY = "sk_test_SECRETKEY1234abcd"
 ENDPOINT = "https://ingest.example.test"

@@ -11,7 +11,8 @@ import pytest
 
 from agent_cli.config import Settings
 from agent_cli.errors import AlreadyRunning
-from agent_cli.pipeline import Builder, Report, discover, scan, select_sources
+from agent_cli.prepare import Builder, Report
+from agent_cli.scan import discover, scan, select_sources
 from agent_cli.sources.claude_code import ClaudeReader
 from agent_cli.spool import Lock, Spool
 from agent_cli.tail import read_chunks

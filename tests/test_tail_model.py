@@ -40,7 +40,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import agent_cli.spool as spool_mod
 from agent_cli.config import Settings
 from agent_cli.events import event_id
-from agent_cli.pipeline import Admitted, Builder, Report, discover, scan, select_sources
+from agent_cli.prepare import Admitted, Builder, Report
+from agent_cli.scan import discover, scan, select_sources
 from agent_cli.spool import Spool
 from agent_cli.tail import Cursor
 from tests.claude_lines import assistant, user

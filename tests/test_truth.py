@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from agent_cli.config import Settings
-from agent_cli.pipeline import dry_run
-from agent_cli.shipper import run
+from agent_cli.pipeline import dry_run, start_once
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -70,7 +69,7 @@ def test_shipped_events_match_the_truth(tmp_path: Path, monkeypatch: pytest.Monk
         settings = Settings(
             home=tmp_path / "state", once=True, api_key="dev", endpoint=server.url, drain_timeout=60
         )
-        result = run(settings)
+        result = start_once(settings)
         assert result.exit_code == 0 and result.left == 0
         rows = server.store._conn.execute("SELECT body FROM events").fetchall()
     finally:

@@ -1,4 +1,4 @@
-"""HTTP sink: one delivery attempt of spooled events to the ingest endpoint (protocol v1).
+"""The Sutrace HTTP sink: one delivery attempt of spooled events to the endpoint (protocol v1).
 
 ``HttpSink.send`` POSTs gzip JSON to ``{endpoint}/v1/events`` and sorts every event it was given
 into *delivered*, *quarantined* (never send again) or *pending* (retry later). It never sleeps
@@ -33,30 +33,33 @@ Not thread-safe: one shipper loop owns one sink.
 
 from __future__ import annotations
 
-import enum
 import gzip
 import hashlib
-import ipaddress
 import json
 import math
 import random
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, NoReturn
-from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import httpx
 
 from agent_cli import __version__
 from agent_cli.errors import ConfigError
+from agent_cli.sinks import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    Outgoing,
+    SendResult,
+    Verdict,
+    batches,
+)
+from agent_cli.sinks.endpoint import check_endpoint, mask_key
 
-MAX_BATCH_EVENTS = 500
-MAX_BATCH_BYTES = 1024 * 1024
 BREAKER_THRESHOLD = 20
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
@@ -64,74 +67,6 @@ RETRY_AFTER_MAX = 3600.0
 _REASON_MAX = 60
 _TRANSIENT = frozenset({408, 409, 425, 429})
 _ENDPOINT = frozenset({404, 405, 501, 505})
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    key: int  # the spool's row id (opaque to the sink)
-    event_id: str
-    revision: int
-    body: bytes  # one event, already compact JSON
-
-
-class Verdict(enum.Enum):
-    OK = "ok"
-    RETRY = "retry"
-    PAUSE_AUTH = "paused: auth"
-    PAUSE_ENDPOINT = "paused: endpoint_misconfigured"
-    PAUSE_INCOMPATIBLE = "paused: client_incompatible"
-
-
-@dataclass
-class SendResult:
-    delivered: list[int] = field(default_factory=list)
-    quarantined: list[tuple[int, str]] = field(default_factory=list)
-    pending: list[int] = field(default_factory=list)
-    verdict: Verdict = Verdict.OK
-    retry_after: float | None = None
-    status: int | None = None
-    detail: str = ""
-
-
-def check_endpoint(endpoint: str) -> str:
-    """Return the endpoint without trailing '/', or raise ConfigError saying what is wrong."""
-    try:
-        parts = urlsplit(endpoint.strip())
-        host, _port = parts.hostname, parts.port
-    except ValueError:
-        raise ConfigError("The endpoint is not a valid URL; use https://host[:port].") from None
-    if "@" in parts.netloc:  # never echo it: the userinfo may be a secret
-        raise ConfigError(
-            "The endpoint must not contain a user name or password; "
-            "pass the API key through SUTRACE_API_KEY instead."
-        )
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http") or not host:
-        raise ConfigError(
-            f"The endpoint {endpoint!r} is not an http(s) URL; use https://host[:port]."
-        )
-    if parts.query or parts.fragment:
-        raise ConfigError(f"The endpoint {endpoint!r} must not have a query or fragment.")
-    if scheme == "http" and not _is_loopback(host):
-        raise ConfigError(
-            f"The endpoint {endpoint!r} uses plain http; use https "
-            "(http is only allowed to localhost)."
-        )
-    return parts._replace(scheme=scheme).geturl().rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def mask_key(key: str) -> str:
-    """Show only the last 4 characters of a key, and nothing of a short one."""
-    return "…" + key[-4:] if len(key) >= 8 else "…"
 
 
 def backoff_delay(
@@ -149,24 +84,6 @@ def backoff_delay(
     state.attempt_number = max(1, attempt)
     window = wait_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP)(state)
     return max(rng() * window, retry_after or 0.0)
-
-
-def batches(
-    events: Iterable[Outgoing], max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES
-) -> Iterator[list[Outgoing]]:
-    """Cut events, in order, into lists of ≤ max_events whose bodies (joined by ',') fit
-    max_bytes. An event too big on its own comes out alone (the caller decides its fate)."""
-    batch: list[Outgoing] = []
-    size = 0
-    for ev in events:
-        extra = len(ev.body) + (1 if batch else 0)
-        if batch and (len(batch) >= max_events or size + extra > max_bytes):
-            yield batch
-            batch, size, extra = [], 0, len(ev.body)
-        batch.append(ev)
-        size += extra
-    if batch:
-        yield batch
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -213,6 +130,10 @@ class _Stop(Exception):
 
 
 class HttpSink:
+    """Protocol v1 to the Sutrace ingest endpoint (see the module docstring)."""
+
+    name = "sutrace"
+
     def __init__(
         self,
         endpoint: str,

@@ -1,0 +1,218 @@
+"""Preparing: facts become allow-listed, enriched, priced events, and the ledger admits them.
+
+`Preparer` (no ledger, so it runs in worker processes too) turns a source's facts into
+`Prepared` events: --since, enrichment, price, the contract's encoding. `Builder` lets the
+ledger decide each one (`Admitted` at a revision, or dropped and counted) and keeps the run's
+`Report`. Both are pure with respect to storage: a target commits what they return.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from agent_cli.enrich import Enricher
+from agent_cli.events import (
+    TOKEN_FIELDS,
+    CallFact,
+    Place,
+    ToolFact,
+    encode_llm_call,
+    encode_tool_call,
+    llm_call_body,
+)
+from agent_cli.ledger import Drop, Ledger, alias_key, key_of
+from agent_cli.pricing import Pricer
+
+
+@dataclass
+class Report:
+    """What a scan did: the dry-run summary and the numbers `start --once` logs."""
+
+    files: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    llm_calls: int = 0
+    error_calls: int = 0
+    tool_calls: int = 0
+    revisions: int = 0
+    tokens: Counter[str] = field(default_factory=Counter)
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    not_emitted: Counter[str] = field(default_factory=Counter)
+    resets: Counter[str] = field(default_factory=Counter)
+    by_agent: Counter[str] = field(default_factory=Counter)
+    partial_lines: int = 0  # files ending in a line still being written (read once complete)
+
+
+class CallSummary(NamedTuple):
+    """What the run's summary needs of a call: its tokens (TOKEN_FIELDS order), cost, failure."""
+
+    tokens: tuple[int, ...]
+    cost_usd: float | None
+    failed: bool
+
+
+class Prepared(NamedTuple):
+    """A fact made an event, before the ledger decides (built in worker processes too).
+
+    A NamedTuple: cheap to build by the million and to pickle back from a worker.
+    """
+
+    key: int  # the ledger key
+    rank: int  # grows with the call's usage (0 for a tool call)
+    alias: int | None  # the ledger key of a call's message id (/btw replays)
+    sidechain: bool
+    event_id: str
+    agent: str
+    body: bytes  # a tool call's whole encoding; a call's tail for events.llm_call_body
+    hold: bool  # a call whose output is not final yet
+    call: CallSummary | None  # None for a tool call
+
+
+class Admitted(NamedTuple):
+    """An event the ledger let through, encoded at its revision."""
+
+    key: int
+    event_id: str
+    revision: int
+    agent: str
+    body: bytes
+    hold: bool
+
+
+class Preparer:
+    """Facts -> prepared events: --since, enrichment, price, the allow-listed encoding.
+
+    It holds no ledger, so it can run in worker processes; each keeps its own caches.
+    """
+
+    def __init__(
+        self, since: str | None, enricher: Enricher | None = None, pricer: Pricer | None = None
+    ) -> None:
+        self.since = since
+        self.enricher = enricher or Enricher()
+        self.pricer = pricer or Pricer()
+        self.not_emitted: Counter[str] = Counter()
+
+    def prepare(self, facts: Iterable[object]) -> list[Prepared]:
+        out: list[Prepared] = []
+        for f in facts:
+            if not isinstance(f, (CallFact, ToolFact)):
+                continue
+            if self.since and f.timestamp[:10] < self.since:
+                self.not_emitted["before_since"] += 1
+                continue
+            place = self.enricher.place(f.context)
+            if isinstance(f, CallFact):
+                out.append(self._call(f, place))
+            else:
+                body = encode_tool_call(f, place)
+                key = key_of(f.event_id)
+                out.append(Prepared(key, 0, None, False, f.event_id, f.agent, body, False, None))
+        return out
+
+    def _call(self, f: CallFact, place: Place) -> Prepared:
+        u = f.usage
+        cost = self.pricer.cost(f.model, f.provider, u, f.speed)
+        tokens = (
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_tokens,
+            u.cache_creation_tokens,
+            u.cache_creation_1h_tokens,
+            u.reasoning_tokens,
+        )
+        return Prepared(
+            key=key_of(f.event_id),
+            rank=f.rank,
+            alias=alias_key(f.agent, f.alias) if f.alias else None,
+            sidechain=f.is_sidechain,
+            event_id=f.event_id,
+            agent=f.agent,
+            body=encode_llm_call(f, place, cost),
+            hold=not f.output_final,
+            call=CallSummary(tokens, cost, f.status == "error"),
+        )
+
+
+class Builder:
+    """Facts -> events a target may take: prepare, then let the ledger decide (admit)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        report: Report,
+        since: str | None,
+        enricher: Enricher | None = None,
+        pricer: Pricer | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.report = report
+        self.since = since
+        self.preparer = Preparer(since, enricher, pricer)
+        self._prev_tokens: dict[int, tuple[int, ...]] = {}  # by ledger key, for revisions
+
+    def build(self, facts: Iterable[object]) -> list[Admitted]:
+        """Prepare and admit in this process (tail polls, small backfills, tests)."""
+        prepared = self.preparer.prepare(facts)
+        self.report.not_emitted.update(self.preparer.not_emitted)
+        self.preparer.not_emitted.clear()
+        return self.admit(prepared)
+
+    def admit(self, prepared: list[Prepared]) -> list[Admitted]:
+        """Let the ledger decide each event's revision (or drop it); count the report."""
+        keys = [p.key for p in prepared] + [p.alias for p in prepared if p.alias is not None]
+        self.ledger.prefetch(keys)
+        out: list[Admitted] = []
+        for key, rank, alias, side, eid, agent, body, hold, call in prepared:
+            if call is None:
+                decision = self.ledger.offer_tool(key)
+                if isinstance(decision, Drop):
+                    self.report.not_emitted[decision.reason] += 1
+                    continue
+                self.report.tool_calls += 1
+                out.append(Admitted(key, eid, 0, agent, body, hold))
+                continue
+            decision = self.ledger.offer_call(key, rank, alias, side)
+            if isinstance(decision, Drop):
+                self.report.not_emitted[decision.reason] += 1
+                continue
+            rev = decision.revision
+            self._count_call(key, agent, rev, call)
+            out.append(Admitted(key, eid, rev, agent, llm_call_body(eid, rev, body), hold))
+        return out
+
+    def _count_call(self, key: int, agent: str, rev: int, summary: CallSummary) -> None:
+        r = self.report
+        now, cost, failed = summary
+        t = r.tokens
+        if rev == 0:
+            r.llm_calls += 1
+            r.by_agent[agent] += 1
+            r.error_calls += failed
+            for name, a in zip(TOKEN_FIELDS, now, strict=True):
+                t[name] += a
+        else:
+            r.revisions += 1
+            before = self._prev_tokens.get(key, _ZERO)
+            for name, a, b in zip(TOKEN_FIELDS, now, before, strict=True):
+                t[name] += a - b
+        if cost is None:
+            r.unpriced_calls += 1
+        else:
+            r.cost_usd += cost
+        # A later revision replaces these tokens in the summary (the server keeps the last).
+        # Bounded: a long-running daemon must not grow; an evicted call that grows again
+        # only makes the local summary (not the events) count its first revision twice.
+        prev = self._prev_tokens
+        prev[key] = now
+        if len(prev) > _PREV_MAX:
+            del prev[next(iter(prev))]
+
+
+_ZERO = (0,) * len(TOKEN_FIELDS)
+_PREV_MAX = 200_000  # calls whose tokens the summary remembers, for revisions

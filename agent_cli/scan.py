@@ -1,0 +1,242 @@
+"""Scanning: discover transcript files, read their new lines, and commit each chunk to a target.
+
+`scan()` reads every new complete line of every transcript once, in discovery order, and
+hands each chunk's events and the cursor that passes them to a target in one call, so a
+spool can commit both in one transaction. A large backfill is read and prepared in worker
+processes; the ledger and every commit stay in this one.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, NamedTuple, Protocol
+
+from agent_cli import sources as sources_mod
+from agent_cli.config import Settings
+from agent_cli.errors import ConfigError
+from agent_cli.ledger import Ledger, MemoryStore, Store
+from agent_cli.prepare import Admitted, Builder, Prepared, Preparer, Report
+from agent_cli.sinks import Outgoing, Sink
+from agent_cli.sources import Source, SourceFile
+from agent_cli.tail import Cursor
+
+
+class Target(Protocol):
+    """Where a scan's results go: a spool, or stdout for dry-run."""
+
+    ledger: Ledger
+
+    def cursor(self, path: str) -> Cursor | None: ...
+    def seen(self, path: str) -> tuple[int, int] | None: ...
+    def flush(self) -> None: ...
+    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int: ...
+
+
+def select_sources(agents: tuple[str, ...]) -> list[Source]:
+    """Return the sources to read; raise ConfigError for an unknown agent name."""
+    known = sources_mod.registry()
+    for a in agents:
+        if a not in known:
+            raise ConfigError(f"Unknown agent {a!r}; choose from: {', '.join(sorted(known))}.")
+    return [s for name, s in known.items() if not agents or name in agents]
+
+
+def discover(
+    srcs: list[Source], settings: Settings, env: dict[str, str] | None = None
+) -> Iterator[tuple[Source, SourceFile]]:
+    """Yield every transcript file of the chosen sources, skipping files older than --since."""
+    env = dict(os.environ) if env is None else env
+    floor = _since_ns(settings)
+    for src in srcs:
+        for sf in src.discover(env):
+            if floor and sf.mtime_ns < floor:
+                continue  # not written since the date: it cannot hold a newer call
+            yield src, sf
+
+
+def _since_ns(settings: Settings) -> int:
+    if settings.since is None:
+        return 0
+    from datetime import UTC, datetime, time
+
+    return int(datetime.combine(settings.since, time(), tzinfo=UTC).timestamp() * 1e9)
+
+
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # a smaller backfill is not worth starting workers
+_AHEAD = 6  # files in flight per worker: bounds what waits in memory
+
+
+def scan(
+    settings: Settings,
+    target: Target,
+    builder: Builder,
+    files: Iterable[tuple[Source, SourceFile]],
+    should_stop: Callable[[], bool] = lambda: False,
+    on_file: Callable[[SourceFile], None] | None = None,
+) -> Report:
+    """Read the new lines of every file into the target; return the builder's report.
+
+    Files are committed in discovery order (the counting rules rely on it: a `/btw` replay
+    is read after its original). A large backfill is read and prepared (decode, enrich,
+    price, encode) by `settings.workers` processes; the ledger and every commit stay here.
+    """
+    report = builder.report
+    todo = []
+    for src, sf in files:
+        report.files += 1
+        if target.seen(sf.path) == (sf.size, sf.mtime_ns):
+            continue  # unchanged since the last scan: not even opened
+        todo.append((src, sf, target.cursor(sf.path)))
+    new_bytes = sum(sf.size - (cur.offset if cur else 0) for _, sf, cur in todo)
+    if settings.workers > 1 and len(todo) > 1 and new_bytes >= PARALLEL_MIN_BYTES:
+        readings = _prepare_parallel(todo, settings, builder, should_stop)
+    else:
+        readings = (
+            (src, sf, _prepare_here(src, sf, cur, settings, builder)) for src, sf, cur in todo
+        )
+    for src, sf, chunks in readings:
+        if should_stop():
+            break
+        report.files_read += 1
+        for cursor, reset, partial, nbytes, prepared in chunks:
+            if reset:
+                report.resets[reset] += 1
+            report.partial_lines += partial
+            target.commit(src.agent, cursor, functools.partial(builder.admit, prepared))
+            report.bytes_read += nbytes
+            if should_stop():
+                break
+        if on_file is not None:
+            on_file(sf)
+    target.flush()
+    return report
+
+
+class PreparedChunk(NamedTuple):
+    """A chunk of a file read and prepared: what `scan` commits with its cursor."""
+
+    cursor: Cursor
+    reset_reason: str | None
+    partial: bool  # the file ends in a line still being written
+    bytes_read: int
+    prepared: list[Prepared]
+
+
+def _prepare_here(
+    src: Source, sf: SourceFile, cur: Cursor | None, settings: Settings, builder: Builder
+) -> Iterator[PreparedChunk]:
+    """Read and prepare a file's chunks lazily, in this process."""
+    prep = builder.preparer
+    for c in src.read(sf.path, cur, builder.report.skipped, settings.max_line_bytes):
+        prepared = prep.prepare(c.facts)
+        builder.report.not_emitted.update(prep.not_emitted)
+        prep.not_emitted.clear()
+        yield PreparedChunk(c.cursor, c.reset_reason, c.partial, c.bytes_read, prepared)
+
+
+_worker_preparer: Preparer | None = None
+
+
+def prepare_file(
+    agent: str, path: str, cursor: Cursor | None, since: str | None, max_line: int
+) -> tuple[list[PreparedChunk], Counter[str], Counter[str]]:
+    """In a worker process: read and prepare one file's chunks (pickled back)."""
+    global _worker_preparer
+    if _worker_preparer is None or _worker_preparer.since != since:
+        _worker_preparer = Preparer(since)
+    prep = _worker_preparer
+    skipped: Counter[str] = Counter()
+    src = sources_mod.registry()[agent]
+    chunks = [
+        PreparedChunk(c.cursor, c.reset_reason, c.partial, c.bytes_read, prep.prepare(c.facts))
+        for c in src.read(path, cursor, skipped, max_line)
+    ]
+    not_emitted = Counter(prep.not_emitted)
+    prep.not_emitted.clear()
+    return chunks, skipped, not_emitted
+
+
+def _prepare_parallel(
+    todo: list[tuple[Source, SourceFile, Cursor | None]],
+    settings: Settings,
+    builder: Builder,
+    should_stop: Callable[[], bool],
+) -> Iterator[tuple[Source, SourceFile, Iterable[PreparedChunk]]]:
+    """Prepare files in worker processes; yield them in order as they complete."""
+    import multiprocessing
+
+    # spawn, not fork: a forked child would inherit the spool's SQLite connection and lock.
+    ctx = multiprocessing.get_context("spawn")
+    report = builder.report
+    with ProcessPoolExecutor(settings.workers, mp_context=ctx) as pool:
+        pending: deque[tuple[Source, SourceFile, Cursor | None, Future[Any]]] = deque()
+        it = iter(todo)
+        try:
+            while True:
+                while len(pending) < _AHEAD * settings.workers:
+                    nxt = next(it, None)
+                    if nxt is None:
+                        break
+                    src, sf, cur = nxt
+                    pending.append(
+                        (
+                            src,
+                            sf,
+                            cur,
+                            pool.submit(
+                                prepare_file,
+                                src.agent,
+                                sf.path,
+                                cur,
+                                builder.since,
+                                settings.max_line_bytes,
+                            ),
+                        )
+                    )
+                if not pending or should_stop():
+                    break
+                src, sf, cur, fut = pending.popleft()
+                try:
+                    chunks, skipped, not_emitted = fut.result()
+                except Exception:  # a worker that died: this file is read here instead
+                    yield src, sf, _prepare_here(src, sf, cur, settings, builder)
+                    continue
+                report.skipped.update(skipped)
+                report.not_emitted.update(not_emitted)
+                yield src, sf, chunks
+        finally:
+            for *_, fut in pending:
+                fut.cancel()
+
+
+class SinkTarget:
+    """A target with its state in memory only, handing each chunk's events to a sink at once.
+
+    Dry-run is the pipeline with this target and the stdout sink: the same scan, ledger and
+    encoding as `start`, with nothing stored.
+    """
+
+    def __init__(self, sink: Sink, store: Store | None = None) -> None:
+        self.sink = sink
+        self.ledger = Ledger(store or MemoryStore())
+
+    def cursor(self, path: str) -> Cursor | None:
+        return None
+
+    def seen(self, path: str) -> tuple[int, int] | None:
+        return None
+
+    def flush(self) -> None:
+        pass
+
+    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int:
+        events = build()
+        if events:
+            self.sink.send(
+                [Outgoing(i, e.event_id, e.revision, e.body) for i, e in enumerate(events)]
+            )
+        return len(events)
