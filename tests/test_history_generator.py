@@ -1,22 +1,15 @@
-"""Tests of the synthetic-history generator used by the benchmarks (benchmarks/history.py)."""
+"""Tests of the synthetic-history generator (tests/synth/) the tests and the benchmarks use."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "history.py"
-_spec = importlib.util.spec_from_file_location("benchmarks_history", _PATH)
-assert _spec is not None and _spec.loader is not None
-history = importlib.util.module_from_spec(_spec)
-sys.modules["benchmarks_history"] = history
-_spec.loader.exec_module(history)
+from tests.synth import TOKEN_FIELDS, generate, main, parse_size
 
 TARGET = 300_000
 CANARY = "CANARY-7f3e-do-not-ship"
@@ -25,14 +18,14 @@ CANARY = "CANARY-7f3e-do-not-ship"
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     home = tmp_path_factory.mktemp("hist") / "home"
-    truth = history.generate(home, TARGET, seed=1)
+    truth = generate(home, TARGET, seed=1)
     return home, truth
 
 
 @pytest.fixture(scope="module")
 def made_canary(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     home = tmp_path_factory.mktemp("histc") / "home"
-    truth = history.generate(home, TARGET, seed=3, canary=CANARY)
+    truth = generate(home, TARGET, seed=3, canary=CANARY)
     return home, truth
 
 
@@ -93,10 +86,10 @@ def test_size_roughly_honoured(made: tuple[Path, Any]) -> None:
 
 def test_deterministic_for_a_seed(made: tuple[Path, Any], tmp_path: Path) -> None:
     home, truth = made
-    again = history.generate(tmp_path / "a", TARGET, seed=1)
+    again = generate(tmp_path / "a", TARGET, seed=1)
     assert _digest(tmp_path / "a") == _digest(home)
     assert again.to_dict() == truth.to_dict()
-    other = history.generate(tmp_path / "b", TARGET, seed=2)
+    other = generate(tmp_path / "b", TARGET, seed=2)
     assert _digest(tmp_path / "b") != _digest(home)
     assert other.to_dict()["llm"] != truth.to_dict()["llm"]
 
@@ -109,7 +102,7 @@ PINNED_DIGEST = "7c94fb8b84955f29d3b6b06ccca9757d46fe6492c8f57da954f87743b76cdaa
 
 def test_output_pinned(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    history.generate(home, PINNED_SIZE, seed=PINNED_SEED, canary=PINNED_CANARY).write(
+    generate(home, PINNED_SIZE, seed=PINNED_SEED, canary=PINNED_CANARY).write(
         tmp_path / "truth.json"
     )
     h = hashlib.sha256()
@@ -136,7 +129,7 @@ def test_truth_is_rich(made: tuple[Path, Any]) -> None:
     assert d["totals"]["codex"]["reasoning_tokens"] > 0
     assert d["totals"]["gemini-cli"]["reasoning_tokens"] > 0
     for row in d["llm"].values():
-        assert set(row) == set(history.TOKEN_FIELDS)
+        assert set(row) == set(TOKEN_FIELDS)
         if row["error_calls"]:
             assert row["input_tokens"] == row["output_tokens"] == 0
     assert any(v["errors"] for v in d["tools"].values())
@@ -294,20 +287,20 @@ def test_canary_in_content_never_in_metadata(made_canary: tuple[Path, Any]) -> N
 
 def test_cli_writes_truth_beside_home(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert history.main([str(out), "--size", "150KB", "--seed", "5"]) == 0
+    assert main([str(out), "--size", "150KB", "--seed", "5"]) == 0
     assert (out / "home" / ".claude").is_dir()
     data = json.loads((out / "truth.json").read_text())
     assert not list((out / "home").rglob("truth.json"))
     assert data["seed"] == 5 and data["llm"] and data["tools"]
     # a second run replaces its own output
-    assert history.main([str(out), "--size", "150KB", "--seed", "5"]) == 0
+    assert main([str(out), "--size", "150KB", "--seed", "5"]) == 0
     assert json.loads((out / "truth.json").read_text()) == data
 
 
 def test_parse_size() -> None:
-    assert history.parse_size("300KB") == 300 * 1024
-    assert history.parse_size("1GB") == 1 << 30
-    assert history.parse_size("1.5 MiB") == int(1.5 * (1 << 20))
-    assert history.parse_size("1234") == 1234
+    assert parse_size("300KB") == 300 * 1024
+    assert parse_size("1GB") == 1 << 30
+    assert parse_size("1.5 MiB") == int(1.5 * (1 << 20))
+    assert parse_size("1234") == 1234
     with pytest.raises(ValueError):
-        history.parse_size("lots")
+        parse_size("lots")
