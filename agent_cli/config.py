@@ -23,6 +23,7 @@ DEFAULT_DRAIN_TIMEOUT = 180.0
 DEFAULT_SETTLE_SECONDS = 3.0
 DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
 DEFAULT_OUTBOX_CAP = 200_000
+DEFAULT_PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # a smaller backfill is not worth workers
 DEFAULT_REDISCOVER_SECONDS = 60.0  # new files are found sooner, by their folder's mtime
 
 
@@ -43,6 +44,7 @@ class Settings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     outbox_cap: int = DEFAULT_OUTBOX_CAP
     rediscover_seconds: float = DEFAULT_REDISCOVER_SECONDS  # full walks of the daemon
+    parallel_min_bytes: int = DEFAULT_PARALLEL_MIN_BYTES  # backfills this big use --workers
     progress: bool = False
     workers: int = field(default_factory=lambda: default_workers())
 

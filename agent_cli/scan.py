@@ -66,7 +66,6 @@ def _since_ns(settings: Settings) -> int:
     return int(datetime.combine(settings.since, time(), tzinfo=UTC).timestamp() * 1e9)
 
 
-PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # a smaller backfill is not worth starting workers
 _AHEAD = 6  # files in flight per worker: bounds what waits in memory
 
 
@@ -92,7 +91,7 @@ def scan(
             continue  # unchanged since the last scan: not even opened
         todo.append((src, sf, target.cursor(sf.path)))
     new_bytes = sum(sf.size - (cur.offset if cur else 0) for _, sf, cur in todo)
-    if settings.workers > 1 and len(todo) > 1 and new_bytes >= PARALLEL_MIN_BYTES:
+    if settings.workers > 1 and len(todo) > 1 and new_bytes >= settings.parallel_min_bytes:
         readings = _prepare_parallel(todo, settings, builder, should_stop)
     else:
         readings = (

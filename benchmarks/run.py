@@ -35,7 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # agent_cli and tests.synth from this checkout
 sys.path.insert(0, str(HERE))
 
 CCUSAGE_VERSION = "20.0.24"  # 20.0.26 (latest at writing) ships no Linux binary
@@ -95,7 +95,7 @@ def med(rows: list[dict[str, float]], key: str) -> float:
 
 def corpus(size: int, seed: int) -> tuple[Path, dict]:
     """Generate (or reuse) the history of `size` bytes; return its HOME and truth."""
-    import history  # benchmarks/history.py
+    from tests.synth import generate  # the generator, tests/synth/
 
     base = OUT / f"history-{size}-{seed}"
     home, truth_file = base / "home", base / "truth.json"
@@ -103,7 +103,7 @@ def corpus(size: int, seed: int) -> tuple[Path, dict]:
         shutil.rmtree(base, ignore_errors=True)
         home.mkdir(parents=True)
         t0 = time.monotonic()
-        history.generate(home, size, seed=seed).write(truth_file)
+        generate(home, size, seed=seed).write(truth_file)
         print(
             f"generated {size / 1e6:.0f} MB history in {time.monotonic() - t0:.1f} s",
             file=sys.stderr,
@@ -316,9 +316,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.appends, args.idle = 3, 2.0
-    import history
+    from tests.synth import parse_size
 
-    home, truth = corpus(history.parse_size(args.size), args.seed)
+    home, truth = corpus(parse_size(args.size), args.seed)
     shutil.rmtree(home / ".claude" / "projects" / "-bench-tail", ignore_errors=True)
     nfiles, nbytes = tree_bytes(home)
     res: dict = {

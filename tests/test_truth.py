@@ -1,6 +1,6 @@
 """Generated mixed histories (Claude Code + Codex + Gemini) against their true totals.
 
-The generator (benchmarks/history.py) records every call it decides to make; its truth is
+The generator (tests/synth/) records every call it decides to make; its truth is
 never computed by parsing the files back. Totals must match token for token per agent,
 model and UTC day, in dry-run and after shipping through the reference receiver.
 """
@@ -16,11 +16,11 @@ import pytest
 
 from agent_cli.config import Settings
 from agent_cli.pipeline import dry_run, start_once
+from tests.synth import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import compare  # noqa: E402
-import history  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "examples"))
 import ingest_server  # noqa: E402
@@ -42,7 +42,7 @@ def events_of(out: bytes) -> list[dict]:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_dry_run_matches_the_truth(tmp_path: Path, seed: int) -> None:
     home = tmp_path / "home"
-    truth = history.generate(home, 400_000, seed=seed).to_dict()
+    truth = generate(home, 400_000, seed=seed).to_dict()
     out = io.BytesIO()
     dry_run(Settings(), out, env_for(home))
     problems = compare.diff(truth, events_of(out.getvalue()))
@@ -53,7 +53,7 @@ def test_dry_run_matches_the_truth(tmp_path: Path, seed: int) -> None:
 
 def test_shipped_events_match_the_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
-    truth = history.generate(home, 400_000, seed=7).to_dict()
+    truth = generate(home, 400_000, seed=7).to_dict()
     for k, v in env_for(home).items():
         monkeypatch.setenv(k, v)
     server = ingest_server.make_server(
@@ -81,16 +81,14 @@ def test_shipped_events_match_the_truth(tmp_path: Path, monkeypatch: pytest.Monk
 def test_worker_processes_give_the_same_events(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent_cli import pipeline
-
     home = tmp_path / "home"
-    truth = history.generate(home, 400_000, seed=5).to_dict()
+    truth = generate(home, 400_000, seed=5).to_dict()
     single, parallel = io.BytesIO(), io.BytesIO()
     dry_run(Settings(workers=1), single, env_for(home))
-    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)  # worth it at any size, here
     for k, v in env_for(home).items():  # workers read the environment themselves
         monkeypatch.setenv(k, v)
-    report = dry_run(Settings(workers=2), parallel, env_for(home))
+    # parallel_min_bytes=0: worth starting workers at any size, here
+    report = dry_run(Settings(workers=2, parallel_min_bytes=0), parallel, env_for(home))
     assert report.files_read > 1
     assert parallel.getvalue() == single.getvalue()  # same events, same order
     assert compare.diff(truth, events_of(parallel.getvalue())) == []
