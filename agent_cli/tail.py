@@ -185,22 +185,29 @@ def read_chunks(
             pending += len(line)
             reader.feed(line)
             if pending >= chunk_bytes:
-                yield Chunk(
-                    reader.flush(False),
-                    make_cursor(path, fd, st, offset, p.generation, reader.state(), seen_all=False),
-                    pending,
-                    reset,
-                )
+                yield _chunk(reader, path, fd, st, offset, p.generation, pending, reset)
                 reset, pending = None, 0
         # Always end with a chunk: it records the file's new size and mtime, so an
         # unchanged file is skipped next time without being opened.
-        yield Chunk(
-            reader.flush(True),
-            make_cursor(path, fd, st, offset, p.generation, reader.state()),
-            pending,
-            reset,
-            partial,
-        )
+        yield _chunk(reader, path, fd, st, offset, p.generation, pending, reset, partial, eof=True)
+
+
+def _chunk(
+    reader: LineReader,
+    path: str,
+    fd: int,
+    st: os.stat_result,
+    offset: int,
+    generation: int,
+    nbytes: int,
+    reset: str | None,
+    partial: bool = False,
+    eof: bool = False,
+) -> Chunk:
+    """The facts read so far and the cursor just past them (`eof`: the whole file seen)."""
+    facts = reader.flush(eof)
+    cursor = make_cursor(path, fd, st, offset, generation, reader.state(), seen_all=eof)
+    return Chunk(facts, cursor, nbytes, reset, partial)
 
 
 def read_whole(

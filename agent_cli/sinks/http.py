@@ -246,7 +246,6 @@ class HttpSink:
                 f"{type(exc).__name__}{': ' + msg if msg else ''}; will retry",
             )
         code = res.status = resp.status_code
-        wait = parse_retry_after(resp.headers.get("retry-after"), self._clock())
         if 200 <= code < 300:
             self._streak = 0
             self._accept(batch, resp, res)
@@ -257,7 +256,14 @@ class HttpSink:
             sizes = sum(len(ev.body) for ev in batch) + len(batch) - 1
             self._learned_bytes = max(1, min(self._learned_bytes, sizes // 2))
             self._split(batch, res)
-        elif code in _TRANSIENT or (code >= 500 and code not in _ENDPOINT):
+        else:
+            self._refused(batch, resp, res)
+
+    def _refused(self, batch: list[Outgoing], resp: httpx.Response, res: SendResult) -> None:
+        """Any answer but 2xx and 413: stop (retry or pause), or bisect to the bad event."""
+        code = resp.status_code
+        wait = parse_retry_after(resp.headers.get("retry-after"), self._clock())
+        if code in _TRANSIENT or (code >= 500 and code not in _ENDPOINT):
             self._stop(batch, Verdict.RETRY, f"server answered {code}; will retry", wait)
         elif code in (401, 403):
             self._stop(
