@@ -7,16 +7,17 @@
 
 Rules: the events of a chunk and the cursor that passes them commit together, so a crash
 re-reads at most one chunk and the ledger turns the re-read into duplicates; a grown call
-replaces its unsent lower revision; WAL with synchronous=FULL; one writer connection with
-explicit BEGIN IMMEDIATE; a lock file (never the database) keeps a second instance out; the
-folder is 0700 and every file 0600. Leases live in memory: one process owns the spool, and a
-killed run's leases would be void anyway; persisting them would cost an fsync per batch.
+replaces its unsent lower revision; WAL with synchronous=FULL; one writer connection whose
+transactions are `atomic` (BEGIN IMMEDIATE, savepoints when nested) but for the group commit;
+the schema is `migrations`, applied on open; a lock file (`statedir`, never the database) keeps
+a second instance out; the folder is 0700 and every file 0600. Leases live in memory: one
+process owns the spool, and a killed run's leases would be void anyway; persisting them would
+cost an fsync per batch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import time
@@ -26,13 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from agent_cli.atomic import atomic
-from agent_cli.errors import AlreadyRunning, SpoolError
+from agent_cli.errors import SpoolError
 from agent_cli.ledger import Ledger
 from agent_cli.migrations import MIGRATIONS, Migration, check_readable, migrate
+
+# Re-exported: `shipper` and the tests import these from here.
+from agent_cli.statedir import Lock as Lock
+from agent_cli.statedir import secure_dir as secure_dir
+from agent_cli.statedir import secure_file as secure_file
 from agent_cli.tail import Cursor
 
 DB_NAME = "spool.sqlite"
-LOCK_NAME = "agent-cli.lock"
 GROUP_OPS = 20_000  # events + cursors per group commit
 GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
@@ -48,49 +53,6 @@ class Row:
     body: bytes
 
 
-def secure_dir(path: Path) -> Path:
-    """Create the state folder 0700 (and tighten an existing one)."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o700)
-    return path
-
-
-def secure_file(path: Path) -> None:
-    """Create `path` if missing and make it 0600."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
-class Lock:
-    """An exclusive flock on a lock file beside the database (never on the database)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / LOCK_NAME
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        secure_file(self.path)
-        fd = os.open(self.path, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise AlreadyRunning(
-                f"Another agent-cli start is already using {self.path.parent}; "
-                "stop it first or use another --home."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
 class Spool:
     """The durable state of a shipper; one writer per state folder."""
 
@@ -101,11 +63,9 @@ class Spool:
         readonly: bool = False,
         migrations: Sequence[Migration] = MIGRATIONS,
     ) -> None:
-        """Open (and create, or upgrade to `migrations`) the spool in `folder`.
+        """Open the spool in `folder`, creating or upgrading it to `migrations` (a test seam).
 
-        `readonly` (for `status`, beside a running `start`) never writes: it accepts the
-        schemas `check_readable` allows and refuses the rest with a SpoolError, as a writer
-        refuses a newer one. `migrations` is the schema's history (a seam for tests).
+        `readonly` (`status`, beside a running `start`) never writes: see `check_readable`.
         """
         self.folder = folder
         self.clock = clock
@@ -121,30 +81,27 @@ class Spool:
         self._group_start = 0.0
         try:
             if readonly:
-                self.db = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=5
-                )
+                uri, path = True, f"file:{self.path}?mode=ro"
             else:
                 secure_dir(folder)
                 secure_file(self.path)
-                self.db = sqlite3.connect(
-                    self.path, isolation_level=None, timeout=5, check_same_thread=False
-                )
+                uri, path = False, str(self.path)
+            self.db = sqlite3.connect(
+                path, uri=uri, isolation_level=None, timeout=5, check_same_thread=readonly
+            )
         except sqlite3.Error as e:
             raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
         try:
-            self.schema = (
-                check_readable(self.db, migrations) if readonly else self._setup(migrations)
-            )
+            check = check_readable if readonly else self._setup
+            self.schema = check(self.db, migrations)
         except BaseException as e:
             self.db.close()
-            if isinstance(e, sqlite3.Error):
+            if isinstance(e, sqlite3.Error):  # e.g. "file is not a database"
                 raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
             raise
         self.ledger = Ledger(self)
 
-    def _setup(self, migrations: Sequence[Migration]) -> int:
-        db = self.db
+    def _setup(self, db: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
