@@ -7,56 +7,40 @@
 
 Rules: the events of a chunk and the cursor that passes them commit together, so a crash
 re-reads at most one chunk and the ledger turns the re-read into duplicates; a grown call
-replaces its unsent lower revision; WAL with synchronous=FULL; one writer connection with
-explicit BEGIN IMMEDIATE; a lock file (never the database) keeps a second instance out; the
-folder is 0700 and every file 0600. Leases live in memory: one process owns the spool, and a
-killed run's leases would be void anyway; persisting them would cost an fsync per batch.
+replaces its unsent lower revision; WAL with synchronous=FULL; one writer connection whose
+transactions are `atomic` (BEGIN IMMEDIATE, savepoints when nested) but for the group commit;
+the schema is `migrations`, applied on open; a lock file (`statedir`, never the database) keeps
+a second instance out; the folder is 0700 and every file 0600. Leases live in memory: one
+process owns the spool, and a killed run's leases would be void anyway; persisting them would
+cost an fsync per batch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent_cli.errors import AlreadyRunning, SpoolError
+from agent_cli.atomic import atomic
+from agent_cli.errors import SpoolError
 from agent_cli.ledger import Ledger
+from agent_cli.migrations import MIGRATIONS, Migration, check_readable, migrate
+
+# Re-exported: `shipper` and the tests import these from here.
+from agent_cli.statedir import Lock as Lock
+from agent_cli.statedir import secure_dir as secure_dir
+from agent_cli.statedir import secure_file as secure_file
 from agent_cli.tail import Cursor
 
 DB_NAME = "spool.sqlite"
-LOCK_NAME = "agent-cli.lock"
-SCHEMA_VERSION = 1
 GROUP_OPS = 20_000  # events + cursors per group commit
 GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);
-CREATE TABLE IF NOT EXISTS sources(
-    path TEXT PRIMARY KEY, agent TEXT NOT NULL, "offset" INTEGER NOT NULL,
-    generation INTEGER NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
-    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, head_len INTEGER NOT NULL,
-    head_sha BLOB NOT NULL, marker_sha BLOB NOT NULL, state BLOB, updated_at REAL);
-CREATE TABLE IF NOT EXISTS calls(
-    key INTEGER PRIMARY KEY, rank INTEGER NOT NULL, revision INTEGER NOT NULL);
--- No unique index: the ledger emits each (event_id, revision) once, in the transaction that
--- queues it. `ekey` (the ledger key) finds lower revisions to replace; a small integer index
--- keeps inserts and deletes cheap.
-CREATE TABLE IF NOT EXISTS outbox(
-    id INTEGER PRIMARY KEY AUTOINCREMENT, ekey INTEGER NOT NULL, event_id TEXT NOT NULL,
-    revision INTEGER NOT NULL, agent TEXT NOT NULL, body BLOB NOT NULL,
-    enqueued_at REAL NOT NULL, not_before REAL NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS outbox_ekey ON outbox(ekey);
-CREATE TABLE IF NOT EXISTS quarantine(
-    id INTEGER PRIMARY KEY, event_id TEXT, revision INTEGER, reason TEXT, at REAL, body BLOB);
-CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, count INTEGER NOT NULL);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,55 +53,20 @@ class Row:
     body: bytes
 
 
-def secure_dir(path: Path) -> Path:
-    """Create the state folder 0700 (and tighten an existing one)."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o700)
-    return path
-
-
-def secure_file(path: Path) -> None:
-    """Create `path` if missing and make it 0600."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
-class Lock:
-    """An exclusive flock on a lock file beside the database (never on the database)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / LOCK_NAME
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        secure_file(self.path)
-        fd = os.open(self.path, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise AlreadyRunning(
-                f"Another agent-cli start is already using {self.path.parent}; "
-                "stop it first or use another --home."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
 class Spool:
     """The durable state of a shipper; one writer per state folder."""
 
     def __init__(
-        self, folder: Path, clock: Callable[[], float] = time.time, readonly: bool = False
+        self,
+        folder: Path,
+        clock: Callable[[], float] = time.time,
+        readonly: bool = False,
+        migrations: Sequence[Migration] = MIGRATIONS,
     ) -> None:
+        """Open the spool in `folder`, creating or upgrading it to `migrations` (a test seam).
+
+        `readonly` (`status`, beside a running `start`) never writes: see `check_readable`.
+        """
         self.folder = folder
         self.clock = clock
         self.path = folder / DB_NAME
@@ -132,22 +81,27 @@ class Spool:
         self._group_start = 0.0
         try:
             if readonly:
-                self.db = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=5
-                )
+                uri, path = True, f"file:{self.path}?mode=ro"
             else:
                 secure_dir(folder)
                 secure_file(self.path)
-                self.db = sqlite3.connect(
-                    self.path, isolation_level=None, timeout=5, check_same_thread=False
-                )
-                self._setup()
+                uri, path = False, str(self.path)
+            self.db = sqlite3.connect(
+                path, uri=uri, isolation_level=None, timeout=5, check_same_thread=readonly
+            )
         except sqlite3.Error as e:
             raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
+        try:
+            check = check_readable if readonly else self._setup
+            self.schema = check(self.db, migrations)
+        except BaseException as e:
+            self.db.close()
+            if isinstance(e, sqlite3.Error):  # e.g. "file is not a database"
+                raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
+            raise
         self.ledger = Ledger(self)
 
-    def _setup(self) -> None:
-        db = self.db
+    def _setup(self, db: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
@@ -156,12 +110,12 @@ class Spool:
         db.execute("PRAGMA cache_size=-8192")
         db.execute("PRAGMA wal_autocheckpoint=8192")
         db.execute("PRAGMA journal_size_limit=67108864")
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        schema = migrate(db, migrations)
         for suffix in ("-wal", "-shm"):
             p = Path(str(self.path) + suffix)
             if p.exists():
                 os.chmod(p, 0o600)
+        return schema
 
     def close(self) -> None:
         self.flush()
@@ -170,27 +124,32 @@ class Spool:
         self.db.close()
 
     @contextlib.contextmanager
-    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; `durable=False` skips the fsync of this commit.
+    def atomic(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction (BEGIN IMMEDIATE ... COMMIT), or a savepoint when nested.
 
-        Only for writes whose loss is harmless: a later durable commit syncs the WAL in
-        order, and a lost delivery receipt only means those events are sent again (the
-        server dedups by id). Events and cursors always commit durably.
+        The outermost level first commits an open group of chunks (`flush`). An exception
+        undoes its own level only: caught inside an outer block, the outer writes stay.
+        `durable=False` skips the fsync of the outermost commit (a nested level commits with
+        its outermost, so there it changes nothing). Only for writes whose loss is harmless: a
+        later durable commit syncs the WAL in order, and a lost delivery receipt only means
+        those events are sent again (the server dedups by id). Events and cursors always
+        commit durably.
         """
         self.flush()
+        if self.db.in_transaction:
+            with atomic(self.db) as db:
+                yield db
+            return
         if not durable:
             self.db.execute("PRAGMA synchronous=NORMAL")
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+            with atomic(self.db) as db:
+                yield db
         finally:
             if not durable:
                 self.db.execute("PRAGMA synchronous=FULL")
+
+    transaction = atomic  # the name callers used before nesting
 
     # -- ledger store (called inside `commit`'s transaction) --------------------------
     # A chunk's keys are fetched in one query and its changes written in one executemany;
@@ -248,6 +207,9 @@ class Spool:
         return self._seen.get(path)
 
     # -- the one write of a scan -----------------------------------------------------
+    # The group commit is the one transaction not run by `atomic`: it stays open across many
+    # `commit` calls (files), which a `with` block cannot span. A failed chunk voids the whole
+    # group, as a crash would, and with it the in-memory views of that group (`_void_group`).
     def commit(
         self,
         agent: str,
@@ -259,60 +221,20 @@ class Spool:
         Chunks are group-committed: the transaction stays open over several chunks (files)
         until GROUP_OPS rows or GROUP_SECONDS, or `flush()`. A crash rolls back the whole
         group, events and cursors together, and it is read again: one fsync per group
-        instead of one per file (a backfill touches thousands of files).
+        instead of one per file (a backfill touches thousands of files). Not for use inside
+        `atomic()`.
         """
         now = self.clock()
-        db = self.db
         if not self._group:
-            db.execute("BEGIN IMMEDIATE")
+            self.db.execute("BEGIN IMMEDIATE")
             self._group, self._group_ops, self._group_start = True, 0, time.monotonic()
         try:
             events = facts_to_events()
-            rows: list[tuple[Any, ...]] = []
-            for ekey, eid, rev, ev_agent, body, hold in events:
-                if rev:  # the grown call replaces its unsent lower revisions
-                    self._insert(db, rows)  # (those of this very chunk included)
-                    stale = [
-                        i
-                        for (i,) in db.execute(
-                            "SELECT id FROM outbox WHERE ekey = ? AND revision < ?", (ekey, rev)
-                        )
-                        if i not in self.leased
-                    ]
-                    db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in stale])
-                    if self._depth is not None:
-                        self._depth -= len(stale)
-                rows.append(
-                    (ekey, eid, rev, ev_agent, body, now, now + self.hold_seconds if hold else 0.0)
-                )
-            self._insert(db, rows)
+            self._enqueue(events, now)
             self._write_ledger()
-            db.execute(
-                'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, '
-                "size, mtime_ns, head_len, head_sha, marker_sha, state, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    cursor.path,
-                    agent,
-                    cursor.offset,
-                    cursor.generation,
-                    cursor.dev,
-                    cursor.ino,
-                    cursor.size,
-                    cursor.mtime_ns,
-                    cursor.head_len,
-                    cursor.head_sha,
-                    cursor.marker_sha,
-                    cursor.state,
-                    now,
-                ),
-            )
+            self._write_cursor(agent, cursor, now)
         except BaseException:
-            self._group = False
-            self._seen = self._depth = None  # what they said about this group is void
-            self._ledger_puts.clear()
-            self._ledger_cache.clear()
-            db.execute("ROLLBACK")
+            self._void_group()
             raise
         if self._seen is not None:
             self._seen[cursor.path] = (cursor.size, cursor.mtime_ns)
@@ -325,7 +247,50 @@ class Spool:
         """Commit the open group of chunks, if any (durably)."""
         if self._group:
             self._group = False
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except BaseException:
+                self._void_group()
+                raise
+
+    def _void_group(self) -> None:
+        self._group = False
+        self._seen = self._depth = None  # what they said about this group is void
+        self._ledger_puts.clear()
+        self._ledger_cache.clear()
+        if self.db.in_transaction:  # an I/O or full-disk error may have rolled back already
+            self.db.execute("ROLLBACK")
+
+    def _enqueue(self, events: list[Any], now: float) -> None:
+        db = self.db
+        rows: list[tuple[Any, ...]] = []
+        for ekey, eid, rev, ev_agent, body, hold in events:
+            if rev:  # the grown call replaces its unsent lower revisions
+                self._insert(db, rows)  # (those of this very chunk included)
+                stale = [
+                    i
+                    for (i,) in db.execute(
+                        "SELECT id FROM outbox WHERE ekey = ? AND revision < ?", (ekey, rev)
+                    )
+                    if i not in self.leased
+                ]
+                db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in stale])
+                if self._depth is not None:
+                    self._depth -= len(stale)
+            rows.append(
+                (ekey, eid, rev, ev_agent, body, now, now + self.hold_seconds if hold else 0.0)
+            )
+        self._insert(db, rows)
+
+    def _write_cursor(self, agent: str, c: Cursor, now: float) -> None:
+        row = (c.path, agent, c.offset, c.generation, c.dev, c.ino, c.size, c.mtime_ns,
+               c.head_len, c.head_sha, c.marker_sha, c.state, now)  # fmt: skip
+        self.db.execute(
+            'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, '
+            "size, mtime_ns, head_len, head_sha, marker_sha, state, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
 
     def _insert(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._depth is not None:

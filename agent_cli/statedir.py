@@ -1,0 +1,55 @@
+"""The state folder: private files (folder 0700, files 0600) and the one-instance lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+from agent_cli.errors import AlreadyRunning
+
+LOCK_NAME = "agent-cli.lock"
+
+
+def secure_dir(path: Path) -> Path:
+    """Create the state folder 0700 (and tighten an existing one)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    return path
+
+
+def secure_file(path: Path) -> None:
+    """Create `path` if missing and make it 0600."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Lock:
+    """An exclusive flock on a lock file beside the database (never on the database)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        secure_file(self.path)
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise AlreadyRunning(
+                f"Another agent-cli start is already using {self.path.parent}; "
+                "stop it first or use another --home."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
