@@ -17,9 +17,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from agent_cli.outbox import SinkQueue
 from agent_cli.sinks import Outgoing, SendResult, Sink, Verdict
 from agent_cli.sinks.http import backoff_delay
-from agent_cli.spool import Spool
 
 log = logging.getLogger("agent_cli")
 
@@ -50,18 +50,18 @@ class Pause(enum.Enum):
 
 
 class Shipper:
-    """Deliver the outbox through a sink, with backoff and persisted pauses."""
+    """Deliver one sink's part of the outbox (`queue`), with backoff and persisted pauses."""
 
     def __init__(
         self,
-        spool: Spool,
+        queue: SinkQueue,
         sink: Sink,
         *,
         clock: Callable[[], float] = time.time,
         wait: Callable[[float], bool] | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self.spool = spool
+        self.queue = queue
         self.sink = sink
         self.clock = clock
         self.stop = threading.Event()
@@ -70,12 +70,12 @@ class Shipper:
         self.delivered = 0
         self.quarantined = 0
         self.in_flight = 0  # requests on the wire
-        m = spool.meta()
-        self.failures = int(m.get("consecutive_failures", "0"))
+        state = queue.state()
+        self.failures = state.failures
         # A persisted pause/backoff survives restarts; a clock that jumped back is clamped.
-        until = float(m.get("backoff_until", "0"))
-        self.until = min(until, self.clock() + PAUSE_CAP)
+        self.until = min(state.backoff_until, self.clock() + PAUSE_CAP)
         self.last: SendResult | None = None
+        self.drain_verdict: Verdict | None = None  # the last verdict of the current drain
 
     def blocked_for(self) -> float:
         """Seconds until sending may be tried again (0 when it may be tried now)."""
@@ -90,7 +90,7 @@ class Shipper:
 
     def _start(self) -> _Request | None:
         """Claim a batch and start sending it in a thread; None when nothing is ready."""
-        rows = self.spool.claim(self.sink.max_batch_events, self.sink.max_batch_bytes)
+        rows = self.queue.claim(self.sink.max_batch_events, self.sink.max_batch_bytes)
         if not rows:
             return None
         self.in_flight += 1
@@ -105,7 +105,7 @@ class Shipper:
         finally:
             self.in_flight -= 1
         ok = res.verdict is Verdict.OK
-        self.spool.settle(res.delivered, res.quarantined, res.pending, success=bool(res.delivered))
+        self.queue.settle(res.delivered, res.quarantined, res.pending, success=bool(res.delivered))
         self.delivered += len(res.delivered)
         self.quarantined += len(res.quarantined)
         self._record(res, ok)
@@ -122,8 +122,8 @@ class Shipper:
                 # asked for (Retry-After) in the meantime.
                 if self.until <= now:
                     self.until = 0.0
-                self.spool.set_meta(
-                    consecutive_failures=0,
+                self.queue.save_state(
+                    failures=0,
                     backoff_until=self.until,
                     pause_reason=Pause.BACKOFF.value if self.until else None,
                     pause_detail=None,
@@ -140,8 +140,8 @@ class Shipper:
             pause = Pause(res.verdict.value)
             delay = max(delay, min(60.0 * self.failures, PAUSE_CAP))
         self.until = max(self.until, now + delay)
-        self.spool.set_meta(
-            consecutive_failures=self.failures,
+        self.queue.save_state(
+            failures=self.failures,
             backoff_until=self.until,
             pause_reason=pause.value,
             pause_detail=res.detail,
@@ -180,24 +180,49 @@ class Shipper:
 
     def drain(self, deadline: float) -> tuple[bool, Verdict | None]:
         """Deliver everything ready before the monotonic `deadline`; True when empty."""
-        verdict: Verdict | None = None
-        while not self.stop.is_set():
-            if self.spool.depth() == 0:
-                return True, verdict
-            wait = self.blocked_for()
-            if wait:
-                left = deadline - time.monotonic()
-                if left <= 0 or verdict in _FATAL_ONCE:
-                    return False, verdict
-                if self.wait(min(wait, left)):
-                    return False, verdict
-                continue
-            verdict = self.ship_ready() or verdict
-            held = self.spool.depth() and not self.blocked_for()
-            # Only held (unsettled) rows remain: they become ready shortly.
-            if held and verdict in (None, Verdict.OK) and self.wait(0.2):
-                return False, verdict
-        return self.spool.depth() == 0, verdict
+        return drain_all([self], deadline), self.drain_verdict
+
+
+def drain_all(shippers: list[Shipper], deadline: float) -> bool:
+    """Deliver what every sink has before the monotonic `deadline`; True when all are empty.
+
+    Each sink has its own backoff: one that is down waits while the others send. A sink
+    paused for a person (auth, endpoint, incompatible) is given up for this drain.
+    """
+    stop, wait = shippers[0].stop, shippers[0].wait
+    for s in shippers:
+        s.drain_verdict = None
+    while not stop.is_set():
+        waits, sent = _drain_step(shippers)
+        if all(s.queue.depth() == 0 for s in shippers):
+            return True
+        if sent and not waits:
+            continue
+        if not waits:
+            return False  # what is left waits for a person
+        left = deadline - time.monotonic()
+        if left <= 0 or wait(min(*waits, left)):
+            return False
+    return all(s.queue.depth() == 0 for s in shippers)
+
+
+def _drain_step(shippers: list[Shipper]) -> tuple[list[float], bool]:
+    """Send what is ready for each sink; return the waits that would unblock the rest."""
+    waits: list[float] = []
+    sent = False
+    for s in shippers:
+        if s.queue.depth() == 0:
+            continue
+        blocked = s.blocked_for()
+        if blocked:
+            if s.drain_verdict not in _FATAL_ONCE:
+                waits.append(blocked)
+            continue
+        s.drain_verdict = s.ship_ready() or s.drain_verdict
+        sent = True
+        if s.queue.depth() and not s.blocked_for() and s.drain_verdict in (None, Verdict.OK):
+            waits.append(0.2)  # only held (unsettled) rows remain: they become ready shortly
+    return waits, sent
 
 
 _FATAL_ONCE = (Verdict.PAUSE_AUTH, Verdict.PAUSE_ENDPOINT, Verdict.PAUSE_INCOMPATIBLE)

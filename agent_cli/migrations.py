@@ -48,11 +48,44 @@ def _create_v1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1,)
+# Schema 2: delivery state per sink. Every outbox row gets a mask of the sinks that still
+# have to send it; schema 1 had one sink, the Sutrace endpoint, which becomes bit 1 and takes
+# over the backoff and pause that schema 1 kept in `meta`.
+_SINK_STATE_FROM_META = {
+    "failures": "consecutive_failures",
+    "backoff_until": "backoff_until",
+    "pause_reason": "pause_reason",
+    "pause_detail": "pause_detail",
+    "last_attempt_at": "last_attempt_at",
+    "last_status": "last_status",
+    "last_success_at": "last_success_at",
+}
+FIRST_SINK = "sutrace"
+
+
+def _sinks_v2(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE outbox ADD COLUMN sinks INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE quarantine ADD COLUMN sink TEXT")
+    db.execute(
+        """CREATE TABLE sinks(
+    name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE, failures INTEGER NOT NULL DEFAULT 0,
+    backoff_until REAL NOT NULL DEFAULT 0, pause_reason TEXT, pause_detail TEXT,
+    last_attempt_at REAL, last_status INTEGER, last_success_at REAL)"""
+    )
+    db.execute("INSERT INTO sinks(name, bit) VALUES (?, 1)", (FIRST_SINK,))
+    meta = dict(db.execute("SELECT k, v FROM meta WHERE v IS NOT NULL"))
+    for column, key in _SINK_STATE_FROM_META.items():
+        if key in meta:  # text; the columns' INTEGER/REAL affinity stores it as a number
+            db.execute(f"UPDATE sinks SET {column} = ? WHERE name = ?", (meta[key], FIRST_SINK))
+    db.executemany("DELETE FROM meta WHERE k = ?", [(k,) for k in _SINK_STATE_FROM_META.values()])
+    db.execute("UPDATE quarantine SET sink = ?", (FIRST_SINK,))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The oldest schema a read-only open (`status`) accepts as it is: everything it reads exists
 # since then. A step that changes what `status` reads raises it.
-READABLE_FROM = 1
+READABLE_FROM = 2  # status reads the per-sink state of schema 2
 
 
 def version(db: sqlite3.Connection) -> int:

@@ -25,11 +25,13 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 from agent_cli.config import Settings
-from agent_cli.deliver import Pause, Shipper
+from agent_cli.deliver import Pause, Shipper, drain_all
 from agent_cli.errors import ConfigError
 from agent_cli.follow import Follower
+from agent_cli.migrations import FIRST_SINK
 from agent_cli.prepare import Builder, Report
 from agent_cli.scan import SinkTarget, discover, scan, select_sources
+from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sinks.stdout import StdoutSink
 from agent_cli.sources import Source, SourceFile
@@ -38,8 +40,6 @@ from agent_cli.status import Status, read_status
 
 if TYPE_CHECKING:
     import httpx
-
-    from agent_cli.sinks.http import HttpSink
 
 __all__ = [
     "Interrupted",
@@ -111,10 +111,11 @@ def start_once(
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_ready: Callable[[Shipper], None] | None = None,
+    sinks: list[Sink] | None = None,
 ) -> RunResult:
     """`start --once`: backfill into the spool, deliver until empty or --drain-timeout."""
     once = dataclasses.replace(settings, once=True)
-    with Session(once, client=client, stop=stop) as s:
+    with Session(once, client=client, stop=stop, sinks=sinks) as s:
         if on_ready is not None:
             on_ready(s.shipper)
         return s.backfill_and_drain(env, progress)
@@ -128,20 +129,23 @@ def start_forever(
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_ready: Callable[[Shipper], None] | None = None,
+    sinks: list[Sink] | None = None,
 ) -> RunResult:
     """`start`: backfill, then follow the transcripts and ship until `stop` is set."""
     daemon = dataclasses.replace(settings, once=False)
-    with Session(daemon, client=client, stop=stop) as s:
+    with Session(daemon, client=client, stop=stop, sinks=sinks) as s:
         if on_ready is not None:
             on_ready(s.shipper)
         return s.backfill_and_follow(env, progress)
 
 
 class Session:
-    """One `start`: the lock, the log, the spool and the sink, opened and closed together.
+    """One `start`: the lock, the log, the spool and the sinks, opened and closed together.
 
     Entering checks the key and endpoint (ConfigError), takes the lock (AlreadyRunning) and
-    opens the rest; leaving closes them in reverse order, whatever happened inside.
+    opens the rest; leaving closes them in reverse order, whatever happened inside. The
+    sinks are the Sutrace endpoint unless `sinks` names others (each is closed on leaving);
+    each sink has its own `Shipper` and its own delivery state in the spool.
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class Session:
         *,
         client: httpx.Client | None = None,
         stop: threading.Event | None = None,
+        sinks: list[Sink] | None = None,
     ) -> None:
         if not settings.api_key:
             raise ConfigError(
@@ -161,6 +166,7 @@ class Session:
         self.sources = select_sources(settings.agents)
         self._client = client
         self._stop = stop
+        self._given_sinks = sinks
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Session:
@@ -172,12 +178,17 @@ class Session:
             stack.enter_context(_file_log(folder / LOG_NAME))
             self.spool = Spool(folder)
             stack.callback(self.spool.close)
-            self.sink = self._open_sink()
-            stack.callback(self.sink.close)
-            self.shipper = Shipper(self.spool, self.sink)
-            if self._stop is not None:
-                self.shipper.stop = self._stop
-                self.shipper.wait = self._stop.wait
+            self.sinks = self._given_sinks or [self._open_sutrace()]
+            for sink in self.sinks:
+                stack.callback(sink.close)
+            queues = self.spool.attach([sink.name for sink in self.sinks])
+            stop = self._stop or threading.Event()
+            self.shippers = [
+                Shipper(q, sink, wait=stop.wait) for q, sink in zip(queues, self.sinks, strict=True)
+            ]
+            for shipper in self.shippers:
+                shipper.stop = stop
+            self.shipper = self.shippers[0]
             self._stack = stack.pop_all()
         log.info(
             "start (once=%s) endpoint=%s key=%s",
@@ -195,11 +206,12 @@ class Session:
     ) -> None:
         self._stack.close()
 
-    def _open_sink(self) -> HttpSink:
+    def _open_sutrace(self) -> Sink:
         from agent_cli.sinks.http import HttpSink
 
         key = self.settings.api_key or ""
         sink = HttpSink(self.endpoint, key, client=self._client)
+        self.spool.attach([sink.name])  # its state must exist before a stale pause is cleared
         _forget_stale_pause(self.spool, self.endpoint, key, self.settings.once)
         self.spool.set_meta(
             endpoint=self.endpoint,
@@ -215,7 +227,7 @@ class Session:
     ) -> RunResult:
         builder, _, full = self._backfill(env, progress)
         s = self.settings
-        empty, _ = self.shipper.drain(time.monotonic() + s.drain_timeout)
+        empty = drain_all(self.shippers, time.monotonic() + s.drain_timeout)
         result = self._result(builder.report, 0 if empty and not full else 1)
         if full:
             result.detail = (
@@ -228,21 +240,22 @@ class Session:
         self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
     ) -> RunResult:
         builder, files, _ = self._backfill(env, progress)
-        s, spool, shipper = self.settings, self.spool, self.shipper
+        s, spool, stop = self.settings, self.spool, self.shipper.stop
         spool.hold_seconds = s.settle_seconds
         follower = Follower(
             lambda: discover(self.sources, s, env), files, rediscover_seconds=s.rediscover_seconds
         )
-        while not shipper.stop.is_set():
+        while not stop.is_set():
             batch = follower.files()
             if spool.depth() < s.outbox_cap:
-                scan(s, spool, builder, batch, shipper.stop.is_set)
+                scan(s, spool, builder, batch, stop.is_set)
                 self._persist_counts(builder.report)
-            shipper.ship_ready()
             wait = s.poll_seconds
-            if shipper.blocked_for() and spool.depth():
-                wait = min(wait, shipper.blocked_for())
-            shipper.wait(wait)
+            for shipper in self.shippers:
+                shipper.ship_ready()
+                if shipper.blocked_for() and shipper.queue.depth():
+                    wait = min(wait, shipper.blocked_for())
+            self.shipper.wait(wait)
         return self._result(builder.report, 0)
 
     def _backfill(
@@ -253,7 +266,7 @@ class Session:
         The transcripts are the backlog: at the cap, reading pauses (nothing is dropped; the
         cursors say where to resume). Returns the builder, the files and whether it filled.
         """
-        s, spool, shipper = self.settings, self.spool, self.shipper
+        s, spool, stop = self.settings, self.spool, self.shipper.stop
         builder = Builder(spool.ledger, Report(), s.since_iso())
         files = list(discover(self.sources, s, env))
         done = 0
@@ -265,10 +278,10 @@ class Session:
             if progress is not None:
                 progress(done, len(files))
             if spool.depth() >= s.outbox_cap:
-                shipper.drain(time.monotonic() + s.drain_timeout)
+                drain_all(self.shippers, time.monotonic() + s.drain_timeout)
                 full = spool.depth() >= s.outbox_cap
 
-        scan(s, spool, builder, files, lambda: shipper.stop.is_set() or full, after_file)
+        scan(s, spool, builder, files, lambda: stop.is_set() or full, after_file)
         if full:
             log.warning("outbox at its cap (%d events): reading paused", s.outbox_cap)
         if progress is not None and files:
@@ -283,11 +296,12 @@ class Session:
             counts.clear()
 
     def _result(self, report: Report, code: int) -> RunResult:
-        last = self.shipper.last
+        last = next((sh.last for sh in self.shippers if sh.last and sh.queue.depth()), None)
+        last = last or self.shipper.last
         return RunResult(
             report=report,
-            delivered=self.shipper.delivered,
-            quarantined=self.shipper.quarantined,
+            delivered=sum(sh.delivered for sh in self.shippers),
+            quarantined=sum(sh.quarantined for sh in self.shippers),
             left=self.spool.depth(),
             verdict=last.verdict.value if last else "ok",
             detail=last.detail if last else "",
@@ -323,7 +337,8 @@ def _forget_stale_pause(spool: Spool, endpoint: str, key: str, once: bool) -> No
     person asking to try now. A server's Retry-After is always honoured.
     """
     m = spool.meta()
-    pause = Pause.parse(m.get("pause_reason"))
+    queue = spool.queue(FIRST_SINK)
+    pause = Pause.parse(queue.state().pause_reason)
     if pause is None or pause is Pause.BACKOFF:
         return
     forget = (
@@ -333,6 +348,4 @@ def _forget_stale_pause(spool: Spool, endpoint: str, key: str, once: bool) -> No
         or pause is Pause.INCOMPATIBLE  # a restart may be an upgrade: try again
     )
     if forget:
-        spool.set_meta(
-            backoff_until=0, consecutive_failures=0, pause_reason=None, pause_detail=None
-        )
+        queue.save_state(backoff_until=0, failures=0, pause_reason=None, pause_detail=None)

@@ -1,9 +1,10 @@
 """The spool: one SQLite file holding cursors, the ledger, the outbox and the counters.
 
     transcript chunk --(one transaction: events + ledger + cursor)--> outbox row
-    outbox row --claim (lease)--> in flight --2xx--> deleted (one transaction per result)
-                                            --rejected--> quarantine (counted)
-                                            --retry/pause--> released
+    outbox row --claim (lease, per sink)--> in flight --2xx--> this sink's bit cleared
+                                                     --rejected--> quarantine (counted)
+                                                     --retry/pause--> released
+    a row no sink needs any more is deleted (see `outbox`)
 
 Rules: the events of a chunk and the cursor that passes them commit together, so a crash
 re-reads at most one chunk and the ledger turns the re-read into duplicates; a grown call
@@ -21,15 +22,16 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent_cli.atomic import atomic
 from agent_cli.errors import SpoolError
 from agent_cli.ledger import Ledger
-from agent_cli.migrations import MIGRATIONS, Migration, check_readable, migrate
+from agent_cli.migrations import FIRST_SINK, MIGRATIONS, Migration, check_readable, migrate
+from agent_cli.outbox import STATE_FIELDS, SinkQueue, SinkState
+from agent_cli.outbox import Row as Row
 
 # Re-exported: `shipper` and the tests import these from here.
 from agent_cli.statedir import Lock as Lock
@@ -41,16 +43,6 @@ DB_NAME = "spool.sqlite"
 GROUP_OPS = 20_000  # events + cursors per group commit
 GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One outbox row claimed for delivery."""
-
-    id: int
-    event_id: str
-    revision: int
-    body: bytes
 
 
 class Spool:
@@ -72,10 +64,10 @@ class Spool:
         self.path = folder / DB_NAME
         self.hold_seconds = 0.0  # how long an unsettled call waits before it may be sent
         self._seen: dict[str, tuple[int, int]] | None = None
-        self.leased: set[int] = set()  # rows in flight (claimed, not yet settled)
         self._ledger_cache: dict[int, tuple[int, int] | None] = {}
         self._ledger_puts: dict[int, tuple[int, int]] = {}
-        self._depth: int | None = None  # outbox rows, kept current by every write
+        self.queues: dict[str, SinkQueue] = {}  # the sinks new events are queued for
+        self._mask = 0
         self._group = False  # a transaction of chunks is open (see `commit`)
         self._group_ops = 0
         self._group_start = 0.0
@@ -100,6 +92,50 @@ class Spool:
                 raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
             raise
         self.ledger = Ledger(self)
+        if not readonly:
+            self.attach([FIRST_SINK])
+
+    def attach(self, names: Sequence[str]) -> list[SinkQueue]:
+        """Queue new events for these sinks (a new name gets the next free bit); return their
+        queues. Rows still pending for a sink not named stay, for when it is named again."""
+        with self.atomic() as db:
+            bits = dict(db.execute("SELECT name, bit FROM sinks"))
+            for name in names:
+                if name not in bits:
+                    bits[name] = max(bits.values(), default=0) * 2 or 1
+                    db.execute("INSERT INTO sinks(name, bit) VALUES (?, ?)", (name, bits[name]))
+        self.queues = {n: SinkQueue(self, n, bits[n]) for n in names}
+        self._mask = 0
+        for q in self.queues.values():
+            self._mask |= q.bit
+        return list(self.queues.values())
+
+    def queue(self, name: str = FIRST_SINK) -> SinkQueue:
+        return self.queues[name]
+
+    def sink_states(self) -> list[tuple[str, int, SinkState]]:
+        """Every sink the spool knows, with its bit and persisted state."""
+        rows = self.db.execute(
+            f"SELECT name, bit, {', '.join(STATE_FIELDS)} FROM sinks ORDER BY bit"
+        )
+        return [(r[0], r[1], SinkState(*r[2:])) for r in rows]
+
+    def oldest_age(self, bit: int) -> float | None:
+        """Seconds the oldest row pending for the sink with `bit` has waited."""
+        row = self.db.execute(
+            "SELECT min(enqueued_at) FROM outbox WHERE sinks & ?", (bit,)
+        ).fetchone()
+        return None if row[0] is None else max(self.clock() - row[0], 0.0)
+
+    def pending_for(self, bit: int) -> int:
+        return int(
+            self.db.execute("SELECT count(*) FROM outbox WHERE sinks & ?", (bit,)).fetchone()[0]
+        )
+
+    @property
+    def leased(self) -> set[int]:
+        """Rows some sink has in flight."""
+        return set().union(*(q.leased for q in self.queues.values()))
 
     def _setup(self, db: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
         db.execute("PRAGMA journal_mode=WAL")
@@ -255,7 +291,9 @@ class Spool:
 
     def _void_group(self) -> None:
         self._group = False
-        self._seen = self._depth = None  # what they said about this group is void
+        self._seen = None  # what it said about this group is void
+        for q in self.queues.values():
+            q.forget_depth()
         self._ledger_puts.clear()
         self._ledger_cache.clear()
         if self.db.in_transaction:  # an I/O or full-disk error may have rolled back already
@@ -267,20 +305,25 @@ class Spool:
         for ekey, eid, rev, ev_agent, body, hold in events:
             if rev:  # the grown call replaces its unsent lower revisions
                 self._insert(db, rows)  # (those of this very chunk included)
-                stale = [
-                    i
-                    for (i,) in db.execute(
-                        "SELECT id FROM outbox WHERE ekey = ? AND revision < ?", (ekey, rev)
-                    )
-                    if i not in self.leased
-                ]
-                db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in stale])
-                if self._depth is not None:
-                    self._depth -= len(stale)
+                self._drop_stale(db, ekey, rev)
             rows.append(
-                (ekey, eid, rev, ev_agent, body, now, now + self.hold_seconds if hold else 0.0)
-            )
+                (ekey, eid, rev, ev_agent, body, now, now + self.hold_seconds if hold else 0.0,
+                 self._mask)
+            )  # fmt: skip
         self._insert(db, rows)
+
+    def _drop_stale(self, db: sqlite3.Connection, ekey: int, rev: int) -> None:
+        leased = self.leased
+        stale = [
+            (i, mask)
+            for i, mask in db.execute(
+                "SELECT id, sinks FROM outbox WHERE ekey = ? AND revision < ?", (ekey, rev)
+            )
+            if i not in leased
+        ]
+        db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i, _ in stale])
+        for q in self.queues.values():
+            q.added(-sum(1 for _, mask in stale if mask & q.bit))
 
     def _write_cursor(self, agent: str, c: Cursor, now: float) -> None:
         row = (c.path, agent, c.offset, c.generation, c.dev, c.ino, c.size, c.mtime_ns,
@@ -293,74 +336,27 @@ class Spool:
         )
 
     def _insert(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        if self._depth is not None:
-            self._depth += len(rows)
+        for q in self.queues.values():
+            q.added(len(rows))
         db.executemany(
             "INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
-            "not_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "not_before, sinks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         rows.clear()
 
-    # -- outbox ----------------------------------------------------------------------
+    # -- outbox (each sink's part: `outbox.SinkQueue`) ------------------------------
     def depth(self) -> int:
-        """Rows in the outbox (counted once, then kept current: it is asked after every file)."""
-        if self._depth is None:
-            self._depth = int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
-        return self._depth
+        """Rows the slowest attached sink has still to send (the backlog the cap bounds)."""
+        return max((q.depth() for q in self.queues.values()), default=0)
 
-    def claim(self, limit: int = 500, max_bytes: int = 1024 * 1024) -> list[Row]:
-        """Lease up to `limit` ready rows (oldest first) for one delivery attempt."""
-        self.flush()  # only durable events are sent
-        rows: list[Row] = []
-        size = 0
-        for rid, eid, rev, body in self.db.execute(
-            "SELECT id, event_id, revision, body FROM outbox WHERE not_before <= ? "
-            "ORDER BY id LIMIT ?",
-            (self.clock(), limit + len(self.leased)),
-        ):
-            if rid in self.leased:
-                continue
-            if len(rows) >= limit or (rows and size + len(body) > max_bytes):
-                break
-            rows.append(Row(rid, eid, rev, body))
-            size += len(body) + 1
-        self.leased.update(r.id for r in rows)
-        return rows
-
-    def settle(
-        self,
-        delivered: Iterable[int],
-        quarantined: Iterable[tuple[int, str]],
-        pending: Iterable[int],
-        success: bool,
-    ) -> None:
-        """Apply a delivery result in one transaction."""
-        now = self.clock()
-        delivered, quarantined, pending = list(delivered), list(quarantined), list(pending)
-        # A lost receipt only re-sends events the server dedups; a quarantine is kept durable.
-        with self.transaction(durable=bool(quarantined)) as db:
-            for k in range(0, len(delivered), _IN_CHUNK):
-                part = delivered[k : k + _IN_CHUNK]
-                db.execute(f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(part))})", part)
-            for rid, reason in quarantined:
-                db.execute(
-                    "INSERT INTO quarantine(event_id, revision, reason, at, body) "
-                    "SELECT event_id, revision, ?, ?, body FROM outbox WHERE id = ?",
-                    (reason, now, rid),
-                )
-                db.execute("DELETE FROM outbox WHERE id = ?", (rid,))
-                self._bump(f"quarantine.{reason.split(':')[0]}", 1)
-            if success:
-                self._set("last_success_at", now)
-        if self._depth is not None:
-            self._depth -= len(delivered) + len(quarantined)
-        self.leased.difference_update(delivered)
-        self.leased.difference_update(r for r, _ in quarantined)
-        self.leased.difference_update(pending)
+    def rows(self) -> int:
+        """Rows in the outbox, whichever sinks they wait for."""
+        return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     # -- counters and meta -------------------------------------------------------------
-    def _bump(self, name: str, n: int) -> None:
+    def bump(self, name: str, n: int) -> None:
+        """Add `n` to a counter (inside the caller's transaction)."""
         self.db.execute(
             "INSERT INTO counters(name, count) VALUES (?, ?) ON CONFLICT(name) "
             "DO UPDATE SET count = count + excluded.count",
@@ -372,7 +368,7 @@ class Spool:
             return
         with self.transaction():
             for name, n in counts.items():
-                self._bump(f"{prefix}.{name}", n)
+                self.bump(f"{prefix}.{name}", n)
 
     def _set(self, k: str, v: Any) -> None:
         self.db.execute(
@@ -389,10 +385,6 @@ class Spool:
 
     def counters(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT name, count FROM counters ORDER BY name"))
-
-    def oldest_age(self) -> float | None:
-        row = self.db.execute("SELECT min(enqueued_at) FROM outbox").fetchone()
-        return None if row[0] is None else max(self.clock() - row[0], 0.0)
 
     def tracked(self) -> Iterator[tuple[str, str, int]]:
         yield from self.db.execute('SELECT agent, path, "offset" FROM sources')

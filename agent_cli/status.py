@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from agent_cli.deliver import Pause
+from agent_cli.migrations import FIRST_SINK
+from agent_cli.outbox import SinkState
 from agent_cli.spool import DB_NAME, Spool
 
 STALE_SECONDS = 3600.0
@@ -28,6 +30,19 @@ class PauseInfo:
     reason: str
     detail: str | None
     until: float
+
+
+@dataclass(frozen=True)
+class SinkStatus:
+    """One sink's part: what it has left to send, and why it waits, if it does."""
+
+    depth: int
+    oldest_age_seconds: float | None
+    last_success_at: float | None
+    pause: PauseInfo | None
+    consecutive_failures: int
+    last_error: str | None
+    healthy: bool
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,8 @@ class Status:
     quarantine: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     not_emitted: dict[str, int] = field(default_factory=dict)
+    # per sink, the same facts: the top-level ones are the Sutrace sink's (the first one)
+    sinks: dict[str, SinkStatus] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -68,34 +85,47 @@ def read_status(folder: Path) -> Status:
 
 
 def _read(spool: Spool, folder: Path) -> Status:
-    now = time.time()
     meta = spool.meta()
     counters = spool.counters()
-    oldest = spool.oldest_age()
-    until = float(meta.get("backoff_until", "0"))
-    reason = meta.get("pause_reason") if until > now else None
-    pause = Pause.parse(reason)
-    failures = int(meta.get("consecutive_failures", "0"))
-    # Old events are a problem when the endpoint answers (the last attempt succeeded) and
-    # they still wait; while it is down, the backoff says so and nothing is lost.
-    stale = oldest is not None and oldest > STALE_SECONDS and failures == 0
+    sinks = {name: _sink(spool, bit, state) for name, bit, state in spool.sink_states()}
+    main = sinks.get(FIRST_SINK) or next(iter(sinks.values()))
     return Status(
         state_dir=str(folder),
         spool=str(spool.path),
         initialized=True,
-        healthy=not (pause is not None and pause.needs_person) and not stale,
-        outbox={"depth": spool.depth(), "oldest_age_seconds": oldest},
+        healthy=all(s.healthy for s in sinks.values()),
+        outbox={"depth": spool.rows(), "oldest_age_seconds": main.oldest_age_seconds},
         endpoint=meta.get("endpoint"),
         api_key=meta.get("key_hint"),
         agents=_agents(spool),
-        last_success_at=float(meta["last_success_at"]) if "last_success_at" in meta else None,
-        pause=PauseInfo(reason, meta.get("pause_detail"), until) if reason else None,
-        consecutive_failures=failures,
-        last_error=meta.get("pause_detail"),
+        last_success_at=main.last_success_at,
+        pause=main.pause,
+        consecutive_failures=main.consecutive_failures,
+        last_error=main.last_error,
         log=str(folder / "agent-cli.log"),
         quarantine=_prefixed(counters, "quarantine."),
         skipped=_prefixed(counters, "skipped."),
         not_emitted=_prefixed(counters, "not_emitted."),
+        sinks=sinks,
+    )
+
+
+def _sink(spool: Spool, bit: int, state: SinkState) -> SinkStatus:
+    now = time.time()
+    oldest = spool.oldest_age(bit)
+    reason = state.pause_reason if state.backoff_until > now else None
+    pause = Pause.parse(reason)
+    # Old events are a problem when the endpoint answers (the last attempt succeeded) and
+    # they still wait; while it is down, the backoff says so and nothing is lost.
+    stale = oldest is not None and oldest > STALE_SECONDS and state.failures == 0
+    return SinkStatus(
+        depth=spool.pending_for(bit),
+        oldest_age_seconds=oldest,
+        last_success_at=state.last_success_at,
+        pause=PauseInfo(reason, state.pause_detail, state.backoff_until) if reason else None,
+        consecutive_failures=state.failures,
+        last_error=state.pause_detail,
+        healthy=not (pause is not None and pause.needs_person) and not stale,
     )
 
 

@@ -687,7 +687,7 @@ def test_right_key_after_auth_pause_delivers_eventually(
 ) -> None:
     """Nothing is lost by the auth pause: once it has passed, everything arrives.
 
-    The persisted pause is shortened by editing the spool's meta (the test's stand-in for
+    The persisted pause is shortened by editing the spool's sink state (the test's stand-in for
     waiting 60 s); see the xfail test above for the bug that makes this necessary.
     """
     want = dry_run(agent_env())
@@ -696,7 +696,9 @@ def test_right_key_after_auth_pause_delivers_eventually(
         db = sqlite3.connect(state / "spool.sqlite")
         try:
             with db:
-                db.execute("UPDATE meta SET v = ? WHERE k = 'backoff_until'", (str(time.time()),))
+                db.execute(
+                    "UPDATE sinks SET backoff_until = ? WHERE name = 'sutrace'", (time.time(),)
+                )
         finally:
             db.close()
         p = agent(["start", "--once", "--drain-timeout", "600"], ship_env(rx), timeout=900)

@@ -66,7 +66,7 @@ def shipper_for(
     sink = HttpSink(
         "http://127.0.0.1:9", "sk_test_abcd1234", client=httpx.Client(transport=t), clock=clock
     )
-    return Shipper(spool, sink, clock=clock, wait=clock.wait, rng=lambda: 0.5), calls
+    return Shipper(spool.queue(), sink, clock=clock, wait=clock.wait, rng=lambda: 0.5), calls
 
 
 def test_transient_errors_back_off_then_deliver(spooled: Spool) -> None:
@@ -76,7 +76,7 @@ def test_transient_errors_back_off_then_deliver(spooled: Spool) -> None:
     assert empty and verdict is Verdict.OK
     assert len(calls) == 3
     assert clock.waits == [pytest.approx(0.5), pytest.approx(1.0)]  # 1 s, 2 s windows x 0.5
-    assert spooled.depth() == 0 and spooled.meta()["consecutive_failures"] == "0"
+    assert spooled.depth() == 0 and spooled.queue().state().failures == 0
 
 
 def test_retry_after_is_honoured_and_survives_a_restart(spooled: Spool) -> None:
@@ -85,7 +85,7 @@ def test_retry_after_is_honoured_and_survives_a_restart(spooled: Spool) -> None:
     assert shipper.ship_batch().verdict is Verdict.RETRY
     assert shipper.blocked_for() == pytest.approx(7)
     restarted, _ = shipper_for(spooled, [], clock)
-    assert restarted.blocked_for() == pytest.approx(7)  # persisted in the spool's meta
+    assert restarted.blocked_for() == pytest.approx(7)  # persisted in the spool
     empty, _ = restarted.drain(time.monotonic() + 60)
     assert empty and clock.waits == [pytest.approx(7)]
 
@@ -96,7 +96,7 @@ def test_auth_failure_pauses_without_dropping(spooled: Spool) -> None:
     empty, verdict = shipper.drain(time.monotonic() + 60)
     assert not empty and verdict is Verdict.PAUSE_AUTH
     assert len(calls) == 1 and spooled.depth() == 3
-    assert spooled.meta()["pause_reason"] == "paused: auth"
+    assert spooled.queue().state().pause_reason == "paused: auth"
 
 
 def test_backoff_grows_and_is_capped(spooled: Spool) -> None:
@@ -263,5 +263,5 @@ def test_batches_failing_together_count_as_one_failure(isolated_home: Path, tmp_
     shipper, calls = shipper_for(spool, [503] * 4, clock)
     assert shipper.ship_ready() is Verdict.RETRY
     assert len(calls) == 4  # four batches were in flight when the first answer came
-    assert shipper.failures == 1 and spool.meta()["consecutive_failures"] == "1"
+    assert shipper.failures == 1 and spool.queue().state().failures == 1
     assert shipper.blocked_for() == pytest.approx(0.5)  # the first attempt's window, jittered

@@ -189,7 +189,7 @@ def test_sent_revision_is_not_deleted_while_leased(project: Path, tmp_path: Path
     f = project / "s.jsonl"
     f.write_bytes(jsonl(assistant("m1", "r1", out=3, stop=None)))
     spool, _ = run_scan(tmp_path / "st")
-    leased = spool.claim()
+    leased = spool.queue().claim()
     assert len(leased) == 1
     with f.open("ab") as fh:
         fh.write(jsonl(assistant("m1", "r1", out=250)))
@@ -197,7 +197,7 @@ def test_sent_revision_is_not_deleted_while_leased(project: Path, tmp_path: Path
     builder = Builder(spool.ledger, Report(), None)
     scan(settings, spool, builder, discover(select_sources(("claude-code",)), settings))
     assert sorted(r for _, r, _ in outbox(spool)) == [0, 1]
-    spool.settle([leased[0].id], [], [], success=True)
+    spool.queue().settle([leased[0].id], [], [], success=True)
     assert [r for _, r, _ in outbox(spool)] == [1]
 
 
@@ -219,18 +219,20 @@ def test_oversize_line_is_skipped_and_counted(project: Path, tmp_path: Path) -> 
 def test_claim_leases_and_settle_applies_results(project: Path, tmp_path: Path) -> None:
     (project / "s.jsonl").write_bytes(jsonl(*[assistant(f"m{i}", f"r{i}") for i in range(5)]))
     spool, _ = run_scan(tmp_path / "st")
-    rows = spool.claim(limit=3)
-    assert len(rows) == 3 and len(spool.claim(limit=10)) == 2  # leased rows are not reclaimed
-    spool.settle([rows[0].id], [(rows[1].id, "rejected_by_server")], [rows[2].id], True)
+    rows = spool.queue().claim(limit=3)
+    assert (
+        len(rows) == 3 and len(spool.queue().claim(limit=10)) == 2
+    )  # leased rows are not reclaimed
+    spool.queue().settle([rows[0].id], [(rows[1].id, "rejected_by_server")], [rows[2].id], True)
     assert spool.depth() == 4 - 1
     assert spool.counters() == {"quarantine.rejected_by_server": 1}
-    assert [r.id for r in spool.claim(limit=10)] == [rows[2].id]
-    assert "last_success_at" in spool.meta()
+    assert [r.id for r in spool.queue().claim(limit=10)] == [rows[2].id]
+    assert spool.queue().state().last_success_at is not None
 
 
 def test_leases_of_a_killed_run_are_cleared_on_open(project: Path, tmp_path: Path) -> None:
     (project / "s.jsonl").write_bytes(jsonl(assistant("m1", "r1")))
     spool, _ = run_scan(tmp_path / "st")
-    assert len(spool.claim()) == 1
+    assert len(spool.queue().claim()) == 1
     spool.db.close()  # no clean shutdown
-    assert len(Spool(tmp_path / "st").claim()) == 1
+    assert len(Spool(tmp_path / "st").queue().claim()) == 1

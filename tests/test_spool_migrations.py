@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from agent_cli.errors import SpoolError
-from agent_cli.migrations import MIGRATIONS, SCHEMA_VERSION, Migration, migrate, version
+from agent_cli.migrations import (
+    FIRST_SINK,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Migration,
+    migrate,
+    version,
+)
 from agent_cli.spool import Spool
 from tests.test_e2e import Receiver, agent, agent_env, no_traceback
 
@@ -32,6 +39,19 @@ RELEASE_FOLDERS = (
 )
 TABLES = ("outbox", "sources", "calls", "counters", "meta", "quarantine", "sqlite_sequence")
 KEY = "k"
+# Columns later steps add: schema 2's sink masks, and the synthetic step's note.
+LATER_COLUMNS = {"note", "sinks", "sink"}
+# Schema 1's delivery state in `meta`, which schema 2 moves into the `sinks` row of the
+# Sutrace sink (column, meta key).
+MOVED_META = {
+    "failures": "consecutive_failures",
+    "backoff_until": "backoff_until",
+    "pause_reason": "pause_reason",
+    "pause_detail": "pause_detail",
+    "last_attempt_at": "last_attempt_at",
+    "last_status": "last_status",
+    "last_success_at": "last_success_at",
+}
 
 
 def _add_note(db: sqlite3.Connection) -> None:
@@ -65,15 +85,18 @@ def user_version(state: Path) -> int:
 
 
 def snapshot(state: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in schema 1's columns (later steps may add columns)."""
+    """Every row of every table, in schema 1's columns (later steps may add columns), but the
+    delivery state schema 2 moves out of `meta` (see `test_schema_2_...`)."""
     db = connect(state)
     try:
         out = {}
         for table in TABLES:
             cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
-            cols = [c for c in cols if c != "note"]  # the synthetic step's column
-            quoted = ", ".join(f'"{c}"' for c in cols)
-            out[table] = db.execute(f"SELECT {quoted} FROM {table} ORDER BY 1").fetchall()
+            quoted = ", ".join(f'"{c}"' for c in cols if c not in LATER_COLUMNS)
+            rows = db.execute(f"SELECT {quoted} FROM {table} ORDER BY 1").fetchall()
+            if table == "meta":
+                rows = [r for r in rows if r[0] not in MOVED_META.values()]
+            out[table] = rows
         return out
     finally:
         db.close()
@@ -107,6 +130,28 @@ def test_release_spool_upgrades_without_losing_anything(
     spool.close()
     assert user_version(state) == len(migrations)
     assert snapshot(state) == before
+
+
+def test_schema_2_moves_the_delivery_state_into_the_sutrace_sink(state: Path) -> None:
+    db = connect(state)
+    meta = dict(db.execute("SELECT k, v FROM meta WHERE v IS NOT NULL"))
+    db.close()
+    assert meta["pause_reason"] == "backoff" and float(meta["backoff_until"]) > 0  # the fixture
+    open_spool(state).close()
+    db = connect(state)
+    try:
+        cols = ", ".join(MOVED_META)
+        row = db.execute(f"SELECT name, bit, {cols} FROM sinks").fetchall()
+        assert [r[:2] for r in row] == [(FIRST_SINK, 1)]
+        for key, value in zip(MOVED_META.values(), row[0][2:], strict=True):
+            want = meta.get(key)
+            assert (value is None and want is None) or str(value) == want or value == float(want)
+        left = {k for (k,) in db.execute("SELECT k FROM meta")}
+        assert not left & set(MOVED_META.values())
+        # every queued row waits for the Sutrace sink, as it did in schema 1
+        assert set(db.execute("SELECT sinks FROM outbox")) == {(1,)}
+    finally:
+        db.close()
 
 
 def _copy_transcripts(home: Path) -> None:
@@ -162,7 +207,7 @@ def test_extra_step_runs_once(state: Path) -> None:
     open_spool(state, migrations).close()
     open_spool(state, migrations).close()
     assert runs == [1]
-    assert user_version(state) == 2
+    assert user_version(state) == SCHEMA_VERSION + 1
     db = connect(state)
     assert db.execute("SELECT n FROM notes").fetchall() == [(7,)]
     db.close()
@@ -178,8 +223,8 @@ def test_failing_step_rolls_back_to_the_previous_version(state: Path) -> None:
 
     with pytest.raises(RuntimeError, match="step 3 is broken"):
         open_spool(state, (*WITH_STEP_2, broken))
-    # step 2 committed on its own; step 3 left nothing behind
-    assert user_version(state) == 3 - 1
+    # the steps before committed on their own; the broken one left nothing behind
+    assert user_version(state) == len(WITH_STEP_2)
     db = connect(state)
     tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     db.close()
@@ -187,16 +232,17 @@ def test_failing_step_rolls_back_to_the_previous_version(state: Path) -> None:
     assert snapshot(state) == before
     # fixed code resumes from there
     spool = open_spool(state, (*WITH_STEP_2, lambda db: None))
-    assert spool.schema == 3 and spool.depth() == 18
+    assert spool.schema == len(WITH_STEP_2) + 1 and spool.depth() == 18
     spool.close()
 
 
 def test_version_0_file_with_the_tables_already_there_is_adopted(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "st")
-    spool.set_meta(kept="yes")
-    spool.close()
+    # The release before migrations created its tables, then set user_version: a kill in
+    # between left schema 1's tables in a version-0 file.
+    (tmp_path / "st").mkdir()
     db = sqlite3.connect(tmp_path / "st" / "spool.sqlite", isolation_level=None)
-    db.execute("PRAGMA user_version = 0")  # as if killed before the version was written
+    MIGRATIONS[0](db)
+    db.execute("INSERT INTO meta(k, v) VALUES ('kept', 'yes')")
     db.close()
     spool = Spool(tmp_path / "st")
     assert spool.schema == SCHEMA_VERSION and spool.meta()["kept"] == "yes"
@@ -232,11 +278,19 @@ def test_newer_spool_is_refused_by_both_opens(state: Path) -> None:
 
 
 def test_readonly_open_reads_without_migrating(state: Path) -> None:
+    open_spool(state).close()  # a `start` upgraded the release's spool
     calls: list[int] = []
     spool = Spool(state, readonly=True, migrations=(*MIGRATIONS, lambda db: calls.append(1)))
-    assert spool.schema == 1 and spool.depth() == 18
+    assert spool.schema == SCHEMA_VERSION and spool.rows() == 18
     spool.db.close()
-    assert calls == [] and user_version(state) == 1
+    assert calls == [] and user_version(state) == SCHEMA_VERSION
+
+
+def test_readonly_open_of_a_schema_1_spool_asks_for_a_start(state: Path) -> None:
+    # status reads each sink's state, which schema 1 did not have: a `start` upgrades it
+    with pytest.raises(SpoolError, match="run `agent-cli start` once"):
+        Spool(state, readonly=True)
+    assert user_version(state) == 1
 
 
 def test_readonly_open_of_an_unfinished_file_asks_for_a_start(tmp_path: Path) -> None:

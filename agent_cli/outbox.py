@@ -1,0 +1,155 @@
+"""Each sink's view of the outbox: what it has still to send, and its delivery state.
+
+An outbox row carries a bit mask of the sinks that still have to deliver it (`sinks`); every
+sink has a bit and a row of state in table `sinks` (failures, backoff, pause, last success).
+A sink that is down keeps its bit on its rows and its own backoff, and never holds back
+another: a row leaves the outbox when the last bit is cleared. Rows pending for a sink that
+is not configured now stay, and are sent when it is configured again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent_cli.spool import Spool
+
+_IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One outbox row claimed for delivery."""
+
+    id: int
+    event_id: str
+    revision: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SinkState:
+    """A sink's persisted delivery state (what survives a restart)."""
+
+    failures: int = 0  # consecutive failed attempts
+    backoff_until: float = 0.0  # epoch seconds; 0: may send now
+    pause_reason: str | None = None  # a `deliver.Pause` value
+    pause_detail: str | None = None
+    last_attempt_at: float | None = None
+    last_status: int | None = None
+    last_success_at: float | None = None
+
+
+STATE_FIELDS = tuple(f.name for f in fields(SinkState))
+
+
+class SinkQueue:
+    """One sink's part of the spool: claim, settle, depth, state. One thread uses it."""
+
+    def __init__(self, spool: Spool, name: str, bit: int) -> None:
+        self.spool = spool
+        self.name = name
+        self.bit = bit
+        self.leased: set[int] = set()  # rows in flight (claimed, not yet settled)
+        self._depth: int | None = None  # rows this sink still has to send
+
+    # -- depth ---------------------------------------------------------------------------
+    def depth(self) -> int:
+        """Rows this sink has still to deliver (counted once, then kept current)."""
+        if self._depth is None:
+            self.spool.flush()
+            row = self.spool.db.execute(
+                "SELECT count(*) FROM outbox WHERE sinks & ?", (self.bit,)
+            ).fetchone()
+            self._depth = int(row[0])
+        return self._depth
+
+    def added(self, n: int) -> None:
+        """`n` rows for this sink were queued (or, negative, removed) by the spool."""
+        if self._depth is not None:
+            self._depth += n
+
+    def forget_depth(self) -> None:
+        self._depth = None
+
+    # -- delivery ------------------------------------------------------------------------
+    def claim(self, limit: int = 500, max_bytes: int = 1024 * 1024) -> list[Row]:
+        """Lease up to `limit` ready rows (oldest first) for one delivery attempt."""
+        spool = self.spool
+        spool.flush()  # only durable events are sent
+        rows: list[Row] = []
+        size = 0
+        for rid, eid, rev, body in spool.db.execute(
+            "SELECT id, event_id, revision, body FROM outbox WHERE sinks & ? AND not_before <= ? "
+            "ORDER BY id LIMIT ?",
+            (self.bit, spool.clock(), limit + len(self.leased)),
+        ):
+            if rid in self.leased:
+                continue
+            if len(rows) >= limit or (rows and size + len(body) > max_bytes):
+                break
+            rows.append(Row(rid, eid, rev, body))
+            size += len(body) + 1
+        self.leased.update(r.id for r in rows)
+        return rows
+
+    def settle(
+        self,
+        delivered: list[int],
+        quarantined: list[tuple[int, str]],
+        pending: list[int],
+        success: bool,
+    ) -> None:
+        """Apply a delivery result in one transaction: this sink is done with `delivered`
+        and `quarantined` (recorded, counted); `pending` is released for a later attempt."""
+        spool = self.spool
+        now = spool.clock()
+        # A lost receipt only re-sends events the server dedups; a quarantine is kept durable.
+        with spool.atomic(durable=bool(quarantined)) as db:
+            for rid, reason in quarantined:
+                db.execute(
+                    "INSERT INTO quarantine(event_id, revision, reason, at, body, sink) "
+                    "SELECT event_id, revision, ?, ?, body, ? FROM outbox WHERE id = ?",
+                    (reason, now, self.name, rid),
+                )
+                spool.bump(f"quarantine.{reason.split(':')[0]}", 1)
+            done = delivered + [rid for rid, _ in quarantined]
+            for k in range(0, len(done), _IN_CHUNK):
+                self._done(db, done[k : k + _IN_CHUNK])
+            if success:
+                db.execute("UPDATE sinks SET last_success_at = ? WHERE name = ?", (now, self.name))
+        self.added(-len(delivered) - len(quarantined))
+        self.leased.difference_update(delivered)
+        self.leased.difference_update(r for r, _ in quarantined)
+        self.leased.difference_update(pending)
+
+    def _done(self, db: sqlite3.Connection, ids: list[int]) -> None:
+        """Clear this sink's bit on `ids`; a row no sink needs any more is deleted."""
+        marks = ",".join("?" * len(ids))
+        # Deleting first keeps the common case (one sink) to one statement that finds rows;
+        # the update then finds none and rewrites nothing.
+        db.execute(f"DELETE FROM outbox WHERE id IN ({marks}) AND sinks = ?", (*ids, self.bit))
+        db.execute(
+            f"UPDATE outbox SET sinks = sinks & ~? WHERE id IN ({marks}) AND sinks & ?",
+            (self.bit, *ids, self.bit),
+        )
+
+    # -- state ---------------------------------------------------------------------------
+    def state(self) -> SinkState:
+        row = self.spool.db.execute(
+            f"SELECT {', '.join(STATE_FIELDS)} FROM sinks WHERE name = ?", (self.name,)
+        ).fetchone()
+        return SinkState() if row is None else SinkState(*row)
+
+    def save_state(self, **values: Any) -> None:
+        """Change some fields of the persisted state (names of SinkState)."""
+        unknown = set(values) - set(STATE_FIELDS)
+        if unknown:
+            raise ValueError(f"not sink state fields: {sorted(unknown)}")
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.spool.atomic():
+            self.spool.db.execute(
+                f"UPDATE sinks SET {sets} WHERE name = ?", (*values.values(), self.name)
+            )
