@@ -10,11 +10,10 @@ is not configured now stay, and are sent when it is configured again.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from agent_cli.spool import Spool
+from typing import Any, Protocol
 
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
 
@@ -45,10 +44,21 @@ class SinkState:
 STATE_FIELDS = tuple(f.name for f in fields(SinkState))
 
 
+class Store(Protocol):
+    """What a queue needs of the spool (which implements it): its connection and writes."""
+
+    db: sqlite3.Connection
+    clock: Callable[[], float]
+
+    def flush(self) -> None: ...
+    def atomic(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]: ...
+    def bump(self, name: str, n: int) -> None: ...
+
+
 class SinkQueue:
     """One sink's part of the spool: claim, settle, depth, state. One thread uses it."""
 
-    def __init__(self, spool: Spool, name: str, bit: int) -> None:
+    def __init__(self, spool: Store, name: str, bit: int) -> None:
         self.spool = spool
         self.name = name
         self.bit = bit
