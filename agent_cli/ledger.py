@@ -4,13 +4,16 @@ It makes reading idempotent across files and re-reads: a call seen again with th
 less usage is a duplicate; with more usage it is emitted again with the next revision. A
 `/btw` replay (a sidechain call reusing the message id of a non-sidechain call under another
 request id) is dropped. Keys are 60-bit integers taken from the event id, so the state costs
-a few dozen bytes per call; the spool keeps the same state in SQLite.
+a few dozen bytes per call; the spool keeps the same state in SQLite (`SqliteStore`).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Protocol
+
+_IN_CHUNK = 500  # keys per "IN (...)" list, well under SQLite's variable limit
 
 
 def key_of(event_id: str) -> int:
@@ -73,6 +76,55 @@ FIRST = Emit(0)
 DUPLICATE = Drop("duplicate")
 DUPLICATE_TOOL = Drop("duplicate_tool")
 BTW_REPLAY = Drop("btw_replay")
+
+
+class SqliteStore:
+    """The spool's ledger rows (table `calls`), read and written in the caller's transaction.
+
+    A chunk's keys are fetched in one query (`prefetch`) and its changes written in one
+    executemany (`write`); the cache lives for one chunk, so memory does not grow with the
+    history.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._cache: dict[int, tuple[int, int] | None] = {}
+        self._puts: dict[int, tuple[int, int]] = {}
+
+    def prefetch(self, keys: list[int]) -> None:
+        cache = self._cache
+        todo = [k for k in keys if k not in cache]
+        for k in todo:
+            cache[k] = None
+        for i in range(0, len(todo), _IN_CHUNK):
+            part = todo[i : i + _IN_CHUNK]
+            marks = ",".join("?" * len(part))
+            for k, rank, rev in self.db.execute(
+                f"SELECT key, rank, revision FROM calls WHERE key IN ({marks})", part
+            ):
+                cache[k] = (rank, rev)
+
+    def get(self, key: int) -> tuple[int, int] | None:
+        if key in self._cache:
+            return self._cache[key]
+        row = self.db.execute("SELECT rank, revision FROM calls WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def put(self, key: int, rank: int, revision: int) -> None:
+        self._cache[key] = self._puts[key] = (rank, revision)
+
+    def write(self) -> None:
+        """Write this chunk's decisions (inside the chunk's transaction); start a new chunk."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)",
+            [(k, r, v) for k, (r, v) in self._puts.items()],
+        )
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the chunk's reads and writes (after `write`, or when it was rolled back)."""
+        self._puts.clear()
+        self._cache.clear()
 
 
 class Ledger:

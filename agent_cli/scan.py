@@ -8,21 +8,21 @@ processes; the ledger and every commit stay in this one.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NamedTuple, Protocol
 
 from agent_cli import sources as sources_mod
 from agent_cli.config import Settings
+from agent_cli.cursor import Cursor
 from agent_cli.errors import ConfigError
 from agent_cli.ledger import Ledger, MemoryStore, Store
 from agent_cli.prepare import Admitted, Builder, Prepared, Preparer, Report
 from agent_cli.sinks import Outgoing, Sink
 from agent_cli.sources import Source, SourceFile
-from agent_cli.tail import Cursor
 
 
 class Target(Protocol):
@@ -33,7 +33,9 @@ class Target(Protocol):
     def cursor(self, path: str) -> Cursor | None: ...
     def seen(self, path: str) -> tuple[int, int] | None: ...
     def flush(self) -> None: ...
-    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int: ...
+    def chunk(self, agent: str, cursor: Cursor) -> AbstractContextManager[list[Admitted]]:
+        """A chunk's transaction: events put in the yielded list commit with `cursor`."""
+        ...
 
 
 def select_sources(agents: tuple[str, ...]) -> list[Source]:
@@ -105,7 +107,8 @@ def scan(
             if reset:
                 report.resets[reset] += 1
             report.partial_lines += partial
-            target.commit(src.agent, cursor, functools.partial(builder.admit, prepared))
+            with target.chunk(src.agent, cursor) as events:
+                events.extend(builder.admit(prepared))
             report.bytes_read += nbytes
             if should_stop():
                 break
@@ -232,10 +235,11 @@ class SinkTarget:
     def flush(self) -> None:
         pass
 
-    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int:
-        events = build()
+    @contextmanager
+    def chunk(self, agent: str, cursor: Cursor) -> Iterator[list[Admitted]]:
+        events: list[Admitted] = []
+        yield events
         if events:
             self.sink.send(
                 [Outgoing(i, e.event_id, e.revision, e.body) for i, e in enumerate(events)]
             )
-        return len(events)

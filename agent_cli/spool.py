@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from agent_cli.atomic import atomic
+from agent_cli.cursor import Cursor
 from agent_cli.errors import SpoolError
-from agent_cli.ledger import Ledger
+from agent_cli.ledger import Ledger, SqliteStore
 from agent_cli.migrations import FIRST_SINK, MIGRATIONS, Migration, check_readable, migrate
 from agent_cli.outbox import STATE_FIELDS, SinkQueue, SinkState
 from agent_cli.outbox import Row as Row
@@ -37,7 +38,6 @@ from agent_cli.outbox import Row as Row
 from agent_cli.statedir import Lock as Lock
 from agent_cli.statedir import secure_dir as secure_dir
 from agent_cli.statedir import secure_file as secure_file
-from agent_cli.tail import Cursor
 
 DB_NAME = "spool.sqlite"
 GROUP_OPS = 20_000  # events + cursors per group commit
@@ -54,18 +54,21 @@ class Spool:
         clock: Callable[[], float] = time.time,
         readonly: bool = False,
         migrations: Sequence[Migration] = MIGRATIONS,
+        group_ops: int = GROUP_OPS,
+        group_seconds: float = GROUP_SECONDS,
     ) -> None:
         """Open the spool in `folder`, creating or upgrading it to `migrations` (a test seam).
 
         `readonly` (`status`, beside a running `start`) never writes: see `check_readable`.
+        `group_ops` and `group_seconds` bound a group commit (see `chunk`).
         """
         self.folder = folder
         self.clock = clock
         self.path = folder / DB_NAME
         self.hold_seconds = 0.0  # how long an unsettled call waits before it may be sent
+        self.group_ops = group_ops
+        self.group_seconds = group_seconds
         self._seen: dict[str, tuple[int, int]] | None = None
-        self._ledger_cache: dict[int, tuple[int, int] | None] = {}
-        self._ledger_puts: dict[int, tuple[int, int]] = {}
         self.queues: dict[str, SinkQueue] = {}  # the sinks new events are queued for
         self._mask = 0
         self._group = False  # a transaction of chunks is open (see `commit`)
@@ -91,7 +94,8 @@ class Spool:
             if isinstance(e, sqlite3.Error):  # e.g. "file is not a database"
                 raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
             raise
-        self.ledger = Ledger(self)
+        self.ledger_store = SqliteStore(self.db)
+        self.ledger = Ledger(self.ledger_store)
         if not readonly:
             self.attach([FIRST_SINK])
 
@@ -187,39 +191,6 @@ class Spool:
 
     transaction = atomic  # the name callers used before nesting
 
-    # -- ledger store (called inside `commit`'s transaction) --------------------------
-    # A chunk's keys are fetched in one query and its changes written in one executemany;
-    # the cache lives for one chunk, so memory does not grow with the history.
-    def prefetch(self, keys: list[int]) -> None:
-        cache = self._ledger_cache
-        todo = [k for k in keys if k not in cache]
-        for k in todo:
-            cache[k] = None
-        for i in range(0, len(todo), _IN_CHUNK):
-            part = todo[i : i + _IN_CHUNK]
-            for k, rank, rev in self.db.execute(
-                f"SELECT key, rank, revision FROM calls WHERE key IN ({','.join('?' * len(part))})",
-                part,
-            ):
-                cache[k] = (rank, rev)
-
-    def get(self, key: int) -> tuple[int, int] | None:
-        if key in self._ledger_cache:
-            return self._ledger_cache[key]
-        row = self.db.execute("SELECT rank, revision FROM calls WHERE key = ?", (key,)).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    def put(self, key: int, rank: int, revision: int) -> None:
-        self._ledger_cache[key] = self._ledger_puts[key] = (rank, revision)
-
-    def _write_ledger(self) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)",
-            [(k, r, v) for k, (r, v) in self._ledger_puts.items()],
-        )
-        self._ledger_puts.clear()
-        self._ledger_cache.clear()
-
     # -- cursors --------------------------------------------------------------------
     def cursor(self, path: str) -> Cursor | None:
         row = self.db.execute(
@@ -244,30 +215,28 @@ class Spool:
 
     # -- the one write of a scan -----------------------------------------------------
     # The group commit is the one transaction not run by `atomic`: it stays open across many
-    # `commit` calls (files), which a `with` block cannot span. A failed chunk voids the whole
+    # chunks (files), which one `with` block cannot span. A failed chunk voids the whole
     # group, as a crash would, and with it the in-memory views of that group (`_void_group`).
-    def commit(
-        self,
-        agent: str,
-        cursor: Cursor,
-        facts_to_events: Callable[[], list[Any]],
-    ) -> int:
-        """In one transaction: decide the events (ledger), queue them, move the cursor.
+    @contextlib.contextmanager
+    def chunk(self, agent: str, cursor: Cursor) -> Iterator[list[Any]]:
+        """One chunk's transaction: decide its events, queue them and move the cursor.
 
-        Chunks are group-committed: the transaction stays open over several chunks (files)
-        until GROUP_OPS rows or GROUP_SECONDS, or `flush()`. A crash rolls back the whole
-        group, events and cursors together, and it is read again: one fsync per group
-        instead of one per file (a backfill touches thousands of files). Not for use inside
-        `atomic()`.
+        The caller lets the ledger decide the chunk's events inside the block (the ledger
+        reads and writes this spool, in this transaction) and puts them in the yielded list;
+        leaving the block queues them, writes the ledger and moves the cursor, together.
+        Chunks are group-committed: the transaction stays open over several chunks until
+        `group_ops` rows or `group_seconds`, or `flush()`; a crash rolls back the whole group
+        and it is read again: one fsync per group, not per file. Not inside `atomic()`.
         """
         now = self.clock()
         if not self._group:
             self.db.execute("BEGIN IMMEDIATE")
             self._group, self._group_ops, self._group_start = True, 0, time.monotonic()
+        events: list[Any] = []
         try:
-            events = facts_to_events()
+            yield events
             self._enqueue(events, now)
-            self._write_ledger()
+            self.ledger_store.write()
             self._write_cursor(agent, cursor, now)
         except BaseException:
             self._void_group()
@@ -275,9 +244,9 @@ class Spool:
         if self._seen is not None:
             self._seen[cursor.path] = (cursor.size, cursor.mtime_ns)
         self._group_ops += 1 + len(events)
-        if self._group_ops >= GROUP_OPS or time.monotonic() - self._group_start >= GROUP_SECONDS:
+        elapsed = time.monotonic() - self._group_start
+        if self._group_ops >= self.group_ops or elapsed >= self.group_seconds:
             self.flush()
-        return len(events)
 
     def flush(self) -> None:
         """Commit the open group of chunks, if any (durably)."""
@@ -294,8 +263,7 @@ class Spool:
         self._seen = None  # what it said about this group is void
         for q in self.queues.values():
             q.forget_depth()
-        self._ledger_puts.clear()
-        self._ledger_cache.clear()
+        self.ledger_store.clear()
         if self.db.in_transaction:  # an I/O or full-disk error may have rolled back already
             self.db.execute("ROLLBACK")
 

@@ -20,27 +20,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import BinaryIO, Protocol
 
+from agent_cli.cursor import Cursor
+
 HEAD_BYTES = 1024
 MARKER_BYTES = 64
 CHUNK_BYTES = 8 * 1024 * 1024
 _SKIP_READ = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """How far one file was read, and how to recognise it again."""
-
-    path: str
-    offset: int = 0
-    generation: int = 0
-    dev: int = 0
-    ino: int = 0
-    size: int = 0
-    mtime_ns: int = 0
-    head_len: int = 0
-    head_sha: bytes = b""
-    marker_sha: bytes = b""
-    state: bytes | None = None  # the reader's state at `offset` (opaque JSON)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_cli import spool as spool_mod
 from agent_cli.atomic import atomic
+from agent_cli.cursor import Cursor
 from agent_cli.spool import Spool
-from agent_cli.tail import Cursor
 
 
 class Boom(Exception):
@@ -120,11 +119,10 @@ def test_durable_false_relaxes_only_the_outermost_commit(spool: Spool) -> None:
     assert synchronous(spool) == full
 
 
-def test_outermost_level_first_commits_the_open_group(
-    spool: Spool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(spool_mod, "GROUP_SECONDS", float("inf"))  # a slow machine must not flush
-    spool.commit("claude-code", Cursor("/x.jsonl", offset=3), list)
+def test_outermost_level_first_commits_the_open_group(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "st", group_seconds=float("inf"))  # a slow machine must not flush
+    with spool.chunk("claude-code", Cursor("/x.jsonl", offset=3)):
+        pass
     assert spool.db.in_transaction  # the group commit is still open
     other = sqlite3.connect(tmp_path / "st" / "spool.sqlite")
     try:

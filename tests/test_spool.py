@@ -93,10 +93,12 @@ def test_crash_between_read_and_commit_rereads_nothing_skipped(tmp_path: Path) -
     it = chunks(None)
     for _ in range(3):  # three chunks commit, the fourth is read but the process dies
         c = next(it)
-        spool.commit("claude-code", c.cursor, lambda c=c: builder.build(c.facts))
+        with spool.chunk("claude-code", c.cursor) as events:
+            events.extend(builder.build(c.facts))
     next(it)
     for c in chunks(spool.cursor(str(path))):  # restart from the stored cursor
-        spool.commit("claude-code", c.cursor, lambda c=c: builder.build(c.facts))
+        with spool.chunk("claude-code", c.cursor) as events:
+            events.extend(builder.build(c.facts))
     got = sorted(b["output_tokens"] for b in calls(spool))
     assert got == list(range(1, 41))
 

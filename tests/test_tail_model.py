@@ -28,7 +28,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +37,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-import agent_cli.spool as spool_mod
 from agent_cli.config import Settings
+from agent_cli.cursor import Cursor
 from agent_cli.events import event_id
 from agent_cli.prepare import Admitted, Builder, Report
 from agent_cli.scan import discover, scan, select_sources
 from agent_cli.spool import Spool
-from agent_cli.tail import Cursor
 from tests.claude_lines import assistant, user
 
 AGENT = "claude-code"
@@ -52,10 +51,9 @@ tokens = st.integers(0, 5000)
 pads = st.sampled_from([0, 0, 40, 1100])  # 1100: the line alone is longer than the head hash
 
 
-@pytest.fixture(autouse=True)
-def _group_commits_only_on_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+def open_spool(state: Path) -> Spool:
     """A group of chunks commits at flush(), never because 0.2 s passed: deterministic crashes."""
-    monkeypatch.setattr(spool_mod, "GROUP_SECONDS", 1e9)
+    return Spool(state, group_seconds=1e9)
 
 
 @dataclass
@@ -93,13 +91,14 @@ class CrashTarget:
     def seen(self, path: str) -> tuple[int, int] | None:
         return self.spool.seen(path)
 
-    def commit(self, agent: str, cursor: Cursor, build: Callable[[], list[Admitted]]) -> int:
-        n = self.spool.commit(agent, cursor, build)
+    @contextlib.contextmanager
+    def chunk(self, agent: str, cursor: Cursor) -> Iterator[list[Admitted]]:
+        with self.spool.chunk(agent, cursor) as events:
+            yield events
         self.commits += 1
         if self.commits <= self.durable:
             self.spool.flush()
             self.durable_paths.add(cursor.path)
-        return n
 
     def flush(self) -> None:
         pass  # the process is killed before the scan's last group commits
@@ -118,7 +117,7 @@ class TailMachine(RuleBasedStateMachine):
         self.state = self.root / "state"
         self.env = {"HOME": str(self.home)}
         self.settings = Settings(home=self.state, workers=1)
-        self.spool = Spool(self.state)
+        self.spool = open_spool(self.state)
         self.main_lines: list[bytes] = []  # complete lines now in s.jsonl (calls and prompts)
         self.copy_lines: list[bytes] = []
         self.partial: tuple[str, bytes, int] | None = None  # call, whole line, bytes written
@@ -349,7 +348,7 @@ class TailMachine(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         self.spool.close()
-        self.spool = Spool(self.state)
+        self.spool = open_spool(self.state)
 
     @rule(durable=st.integers(0, 2))
     def crash(self, durable: int) -> None:
@@ -363,7 +362,7 @@ class TailMachine(RuleBasedStateMachine):
         target = CrashTarget(self.spool, durable)
         self.run_scan(target)
         self.spool.db.close()
-        self.spool = Spool(self.state)
+        self.spool = open_spool(self.state)
         self.read(target.durable_paths)
         if durable == 0:  # nothing was flushed: the crash really threw the scan away
             assert self.snapshot() == before

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agent_cli.tail import Chunk, Cursor, LineReader, read_chunks
+from agent_cli.cursor import Cursor
+from agent_cli.tail import Chunk, LineReader, read_chunks
 
 
 @dataclass(frozen=True, slots=True)

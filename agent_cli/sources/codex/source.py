@@ -8,11 +8,12 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
+from agent_cli.cursor import Cursor
 from agent_cli.sources.base import JsonlSource, SourceFile
 from agent_cli.sources.codex import discover
 from agent_cli.sources.codex.format import AGENT
 from agent_cli.sources.codex.reader import CodexReader
-from agent_cli.tail import Chunk, Cursor, read_whole
+from agent_cli.tail import Chunk, read_whole
 
 
 class Codex(JsonlSource):

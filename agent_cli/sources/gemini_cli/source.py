@@ -7,12 +7,13 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
+from agent_cli.cursor import Cursor
 from agent_cli.sources.base import JsonlSource, SourceFile
 from agent_cli.sources.gemini_cli import discover
 from agent_cli.sources.gemini_cli.format import AGENT
 from agent_cli.sources.gemini_cli.projects import Projects
 from agent_cli.sources.gemini_cli.reader import GeminiJsonlReader, GeminiJsonReader
-from agent_cli.tail import Chunk, Cursor, read_whole
+from agent_cli.tail import Chunk, read_whole
 
 
 class GeminiCli(JsonlSource):
