@@ -126,17 +126,12 @@ class Preparer:
             u.cache_creation_1h_tokens,
             u.reasoning_tokens,
         )
-        return Prepared(
-            key=key_of(f.event_id),
-            rank=f.rank,
-            alias=alias_key(f.agent, f.alias) if f.alias else None,
-            sidechain=f.is_sidechain,
-            event_id=f.event_id,
-            agent=f.agent,
-            body=encode_llm_call(f, place, cost),
-            hold=not f.output_final,
-            call=CallSummary(tokens, cost, f.status == "error"),
-        )
+        alias = alias_key(f.agent, f.alias) if f.alias else None
+        summary = CallSummary(tokens, cost, f.status == "error")
+        tail = encode_llm_call(f, place, cost)
+        # positional: this runs once per call of the history, keywords cost 2x here
+        return Prepared(key_of(f.event_id), f.rank, alias, f.is_sidechain, f.event_id, f.agent,
+                        tail, not f.output_final, summary)  # fmt: skip
 
 
 class Builder:

@@ -15,10 +15,11 @@ import pytest
 import respx
 
 from agent_cli import __version__
+from agent_cli.deliver import BACKOFF_CAP, backoff_delay
 from agent_cli.errors import ConfigError
 from agent_cli.sinks import Outgoing, Verdict, batches
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
-from agent_cli.sinks.http import BACKOFF_CAP, BREAKER_THRESHOLD, HttpSink, backoff_delay
+from agent_cli.sinks.http import BREAKER_THRESHOLD, HttpSink
 
 KEY = "sk_test_SECRETKEY1234abcd"
 ENDPOINT = "https://ingest.example.test"

@@ -2,7 +2,7 @@
 
 ``HttpSink.send`` POSTs gzip JSON to ``{endpoint}/v1/events`` and sorts every event it was given
 into *delivered*, *quarantined* (never send again) or *pending* (retry later). It never sleeps
-and never follows redirects: the caller owns waiting (see ``backoff_delay``) and the spool.
+and never follows redirects: the caller owns waiting (``deliver.backoff_delay``) and the spool.
 
 =========================================  ====================================================
 answer                                     what ``send`` does
@@ -37,7 +37,6 @@ import gzip
 import hashlib
 import json
 import math
-import random
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -61,29 +60,10 @@ from agent_cli.sinks import (
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 
 BREAKER_THRESHOLD = 20
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 300.0
 RETRY_AFTER_MAX = 3600.0
 _REASON_MAX = 60
 _TRANSIENT = frozenset({408, 409, 425, 429})
 _ENDPOINT = frozenset({404, 405, 501, 505})
-
-
-def backoff_delay(
-    attempt: int, retry_after: float | None, rng: Callable[[], float] = random.random
-) -> float:
-    """Full-jitter delay after the ``attempt``-th failure in a row (1 = first failure).
-
-    tenacity's ``wait_exponential`` gives the window (base 1 s, cap 300 s); the jitter is drawn
-    here, as ``wait_random_exponential`` does, so that tests can inject ``rng``.
-    """
-    from tenacity import RetryCallState, Retrying  # imported when a backoff is needed
-    from tenacity.wait import wait_exponential
-
-    state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
-    state.attempt_number = max(1, attempt)
-    window = wait_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP)(state)
-    return max(rng() * window, retry_after or 0.0)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -29,7 +29,7 @@ from agent_cli.sources.claude_code.format import (
 from agent_cli.sources.claude_code.group import Group
 from agent_cli.sources.common import ms, norm_ts
 from agent_cli.sources.common import to_int as _int
-from agent_cli.sources.decode import FAILED, Tolerant, decode_line, decode_value
+from agent_cli.sources.decode import FAILED, decode_value, recover, skip
 
 _RECENT_UUIDS = 256
 _MAX_PENDING_TOOLS = 2000
@@ -65,7 +65,6 @@ class ClaudeReader:
     def __init__(self, path: str, state: bytes | None, skipped: Counter[str]) -> None:
         self.path = path
         self.skipped = skipped
-        self.tolerant = Tolerant(skipped)
         self.subagent_file = "/subagents/" in path or Path(path).name.startswith("agent-")
         self.groups: dict[tuple[str, ...], Group] = {}
         self.tools: dict[str, list[Any]] = {}
@@ -103,17 +102,23 @@ class ClaudeReader:
     def feed(self, line: bytes) -> None:
         # Every line is decoded (unknown fields are skipped by msgspec, not built): even
         # bookkeeping lines matter, as the parents whose timestamps start a call's duration.
-        d = decode_line(line, self.skipped, decode_strict, decode_loose)
-        if d is None:
-            return
+        try:
+            d = decode_strict(line)
+        except Exception:
+            loose = recover(line, self.skipped, decode_loose)
+            if loose is None:
+                return
+            d = loose
         t = d.type
-        with self.tolerant(line):  # a shape no version wrote so far: skipped and counted
+        try:
             if t == "assistant":
                 self._assistant(d)
             elif t == "user":
                 self._user(d)
             elif t == "system" and d.subtype == "api_error":
                 self.skipped["api_retry_attempts"] += 1  # attempts, not calls: reported only
+        except Exception:  # a shape no version wrote so far: skipped and counted
+            skip(line, self.skipped)
         if d.uuid and d.timestamp:
             rec = self.recent
             rec[d.uuid] = d.timestamp  # parsed only when a call needs it

@@ -38,7 +38,7 @@ from agent_cli.sources.codex.format import (
 from agent_cli.sources.codex.tools import ToolMatching
 from agent_cli.sources.common import ms, norm_ts
 from agent_cli.sources.common import to_int as _int
-from agent_cli.sources.decode import Tolerant, decode_line
+from agent_cli.sources.decode import recover, skip
 
 _REPLAY_BURST_MS = 1000  # a subagent's replayed lines share its creation time
 
@@ -67,7 +67,6 @@ class CodexReader(ToolMatching):
     def __init__(self, path: str, state: bytes | None, skipped: Counter[str]) -> None:
         self.path = path
         self.skipped = skipped
-        self.tolerant = Tolerant(skipped)
         self.out: list[object] = []
         # session_meta (the file's own: the first one)
         self.meta = False
@@ -140,13 +139,17 @@ class CodexReader(ToolMatching):
                 return
             if outer == b"response_item" and inner is not None and inner not in ITEMS:
                 return
-        env = decode_line(line, self.skipped, dec_env)
-        if env is None:
+        try:
+            env = dec_env(line)
+        except Exception:
+            recover(line, self.skipped)
             return
         # The payload is decoded lazily, by record kind: a payload of a shape no version
         # wrote so far, or with invalid UTF-8 inside, skips the line under its reason.
-        with self.tolerant(line):
+        try:
             self._dispatch(env, inner)
+        except Exception:
+            skip(line, self.skipped)
 
     def _dispatch(self, env: Env, inner: bytes | None) -> None:
         t = env.type

@@ -19,10 +19,10 @@ from agent_cli.sources.common import to_int as _int
 from agent_cli.sources.decode import (
     FAILED,
     UNRECOGNIZED_LINE,
-    Tolerant,
     classify,
-    decode_line,
     decode_value,
+    recover,
+    skip,
 )
 from agent_cli.sources.gemini_cli.format import (
     AGENT,
@@ -73,7 +73,6 @@ class _Reader:
     def __init__(self, path: str, skipped: Counter[str], projects: Projects) -> None:
         self.path = path
         self.skipped = skipped
-        self.tolerant = Tolerant(skipped)
         self.projects = projects
         self.project_dir, self.parent_folder = split(path)
         self.nested = self.parent_folder is not None
@@ -280,11 +279,15 @@ class GeminiJsonlReader(_Reader):
         self.turns += 1
 
     def feed(self, line: bytes) -> None:
-        d = decode_line(line, self.skipped, dec_line)
-        if d is None:
+        try:
+            d = dec_line(line)
+        except Exception:
+            recover(line, self.skipped)
             return
-        with self.tolerant(line):  # a shape no version wrote so far: skipped and counted
+        try:
             self._line(d)
+        except Exception:  # a shape no version wrote so far: skipped and counted
+            skip(line, self.skipped)
 
     def _line(self, d: Line) -> None:
         if d.set_ is not None:
