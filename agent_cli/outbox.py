@@ -51,6 +51,7 @@ class Store(Protocol):
     clock: Callable[[], float]
 
     def flush(self) -> None: ...
+    def pending_for(self, bit: int) -> int: ...
     def atomic(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]: ...
     def bump(self, name: str, n: int) -> None: ...
 
@@ -70,10 +71,7 @@ class SinkQueue:
         """Rows this sink has still to deliver (counted once, then kept current)."""
         if self._depth is None:
             self.spool.flush()
-            row = self.spool.db.execute(
-                "SELECT count(*) FROM outbox WHERE sinks & ?", (self.bit,)
-            ).fetchone()
-            self._depth = int(row[0])
+            self._depth = self.spool.pending_for(self.bit)
         return self._depth
 
     def added(self, n: int) -> None:

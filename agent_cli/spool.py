@@ -125,16 +125,22 @@ class Spool:
         return [(r[0], r[1], SinkState(*r[2:])) for r in rows]
 
     def oldest_age(self, bit: int) -> float | None:
-        """Seconds the oldest row pending for the sink with `bit` has waited."""
+        """Seconds the first row still pending for the sink with `bit` has waited."""
         row = self.db.execute(
-            "SELECT min(enqueued_at) FROM outbox WHERE sinks & ?", (bit,)
+            "SELECT enqueued_at FROM outbox WHERE sinks & ? ORDER BY id LIMIT 1", (bit,)
         ).fetchone()
-        return None if row[0] is None else max(self.clock() - row[0], 0.0)
+        return None if row is None else max(self.clock() - row[0], 0.0)
 
     def pending_for(self, bit: int) -> int:
-        return int(
-            self.db.execute("SELECT count(*) FROM outbox WHERE sinks & ?", (bit,)).fetchone()[0]
-        )
+        """Rows the sink with `bit` has still to send (a full scan: callers keep the count)."""
+        if self._single_sink():
+            # count(*) walks the smallest b-tree; a mask test reads every row, bodies and all
+            return self.rows()
+        query = "SELECT count(*) FROM outbox WHERE sinks & ?"
+        return int(self.db.execute(query, (bit,)).fetchone()[0])
+
+    def _single_sink(self) -> bool:
+        return int(self.db.execute("SELECT count(*) FROM sinks").fetchone()[0]) == 1
 
     @property
     def leased(self) -> set[int]:
