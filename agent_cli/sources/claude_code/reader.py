@@ -59,6 +59,19 @@ def _span(start: str | None, end: str | None) -> int | None:
     return None if a is None or b is None else max(b - a, 0)
 
 
+class State(msgspec.Struct):
+    """What a reader keeps between chunks, stored with the cursor (the names are the format)."""
+
+    groups: list[list[Any]] = msgspec.field(default_factory=list)  # Group.to_json()
+    tools: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # tool id -> pending use
+    recent: list[tuple[str, str]] = msgspec.field(default_factory=list)  # (uuid, timestamp)
+    turns: list[int] = msgspec.field(default_factory=lambda: [0, 0])  # main chain, sidechain
+    calls: int = 0
+
+
+_decode_state = msgspec.json.Decoder(State).decode
+
+
 class ClaudeReader:
     """Turn the lines of one transcript file into facts; its state survives restarts."""
 
@@ -77,26 +90,22 @@ class ClaudeReader:
 
     # -- state -------------------------------------------------------------------------
     def _load(self, state: bytes) -> None:
-        s = decode_any(state)
-        for g in s.get("groups", []):
+        s = decode_value(_decode_state, state)
+        if s is FAILED:
+            self.skipped["unreadable_state"] += 1  # go on from the cursor without it
+            return
+        for g in s.groups:
             grp = Group.from_json(g)
             self.groups[grp.key] = grp
-        self.tools = s.get("tools", {})
-        self.recent = dict(s.get("recent", []))
-        self.turns = s.get("turns", [0, 0])
-        self.calls = s.get("calls", 0)
+        self.tools = s.tools
+        self.recent = dict(s.recent)
+        self.turns = s.turns
+        self.calls = s.calls
 
     def state(self) -> bytes:
         recent = list(self.recent.items())[-64:]
-        return encode(
-            {
-                "groups": [g.to_json() for g in self.groups.values()],
-                "tools": self.tools,
-                "recent": recent,
-                "turns": self.turns,
-                "calls": self.calls,
-            }
-        )
+        groups = [g.to_json() for g in self.groups.values()]
+        return encode(State(groups, self.tools, recent, self.turns, self.calls))
 
     # -- lines -------------------------------------------------------------------------
     def feed(self, line: bytes) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import msgspec
+
 from agent_cli.events import CallFact, Context, Usage, event_id
 from agent_cli.sources.codex.format import (
     AGENT,
@@ -31,14 +33,13 @@ from agent_cli.sources.codex.format import (
     dec_sub,
     dec_tc,
     dec_turn,
-    decode_any,
     encode,
     peek,
 )
 from agent_cli.sources.codex.tools import ToolMatching
 from agent_cli.sources.common import ms, norm_ts
 from agent_cli.sources.common import to_int as _int
-from agent_cli.sources.decode import recover, skip
+from agent_cli.sources.decode import FAILED, decode_value, recover, skip
 
 _REPLAY_BURST_MS = 1000  # a subagent's replayed lines share its creation time
 
@@ -61,6 +62,39 @@ def _usage(d: list[int]) -> Usage:
     )
 
 
+class State(msgspec.Struct):
+    """What a reader keeps between chunks, stored with the cursor: the reader's attributes of
+    these names (the names and their order are the format)."""
+
+    # session_meta (the file's own: the first one)
+    meta: bool = False
+    sid: str | None = None
+    parent: str | None = None
+    sub: bool = False
+    agent_id: str | None = None
+    provider: str = "openai"
+    cwd: str | None = None
+    branch: str | None = None
+    url: str | None = None
+    version: str | None = None
+    meta_ms: int | None = None
+    # counting
+    child: bool = False
+    replay: bool = False
+    prev: list[int] | None = None  # the last cumulative totals
+    model: str | None = None
+    turns: int = 0
+    calls: int = 0
+    last_input_ms: int | None = None
+    last_growth: list[Any] | None = None  # [event id, ms, boundary seen since]
+    # call_id -> [name, ts, call eid | None, refined status | None, done | None]
+    tools: dict[str, list[Any]] = msgspec.field(default_factory=dict)
+
+
+STATE_FIELDS = State.__struct_fields__
+_decode_state = msgspec.json.Decoder(State).decode
+
+
 class CodexReader(ToolMatching):
     """Turn the lines of one rollout file into facts; its state survives restarts."""
 
@@ -68,6 +102,7 @@ class CodexReader(ToolMatching):
         self.path = path
         self.skipped = skipped
         self.out: list[object] = []
+        # the persisted attributes (State; tests/test_source_codex.py checks the defaults agree)
         # session_meta (the file's own: the first one)
         self.meta = False
         self.sid: str | None = None
@@ -88,46 +123,22 @@ class CodexReader(ToolMatching):
         self.turns = 0
         self.calls = 0
         self.last_input_ms: int | None = None
-        self.last_growth: list[Any] | None = None  # [event id, ms, boundary seen since]
-        # call_id -> [name, ts, call eid | None, refined status | None, done | None]
+        self.last_growth: list[Any] | None = None
         self.tools: dict[str, list[Any]] = {}
         if state:
             self._load(state)
 
     # -- state -------------------------------------------------------------------------
-    _KEYS = (
-        "meta",
-        "sid",
-        "parent",
-        "sub",
-        "agent_id",
-        "provider",
-        "cwd",
-        "branch",
-        "url",
-        "version",
-        "meta_ms",
-        "child",
-        "replay",
-        "prev",
-        "model",
-        "turns",
-        "calls",
-        "last_input_ms",
-        "last_growth",
-        "tools",
-    )
-
     def _load(self, state: bytes) -> None:
-        s = decode_any(state)
-        if not isinstance(s, dict):
+        s = decode_value(_decode_state, state)
+        if s is FAILED:
+            self.skipped["unreadable_state"] += 1  # go on from the cursor without it
             return
-        for k in self._KEYS:
-            if k in s:
-                setattr(self, k, s[k])
+        for k in STATE_FIELDS:
+            setattr(self, k, getattr(s, k))
 
     def state(self) -> bytes:
-        return encode({k: getattr(self, k) for k in self._KEYS})
+        return encode(State(*(getattr(self, k) for k in STATE_FIELDS)))
 
     # -- lines -------------------------------------------------------------------------
     def feed(self, line: bytes) -> None:

@@ -34,7 +34,6 @@ from agent_cli.sources.gemini_cli.format import (
     dec_line,
     dec_session,
     dec_tools,
-    decode_any,
     encode,
 )
 from agent_cli.sources.gemini_cli.projects import Projects, split
@@ -228,6 +227,24 @@ class _Reader:
             )
 
 
+class State(msgspec.Struct):
+    """What a JSONL reader keeps between chunks, stored with the cursor (the names and their
+    order are the format)."""
+
+    session: str | msgspec.UnsetType | None = msgspec.UNSET
+    hash: str | None = None
+    kind: str | None = None
+    dirs: list[str] | None = None
+    turns: int = 0
+    calls: int = 0
+    last_ms: int | None = None
+    users: list[str] = msgspec.field(default_factory=list)  # recent prompt ids
+    held: list[list[Any]] = msgspec.field(default_factory=list)  # Record.to_json()
+
+
+_decode_state = msgspec.json.Decoder(State).decode
+
+
 class GeminiJsonlReader(_Reader):
     """Lines of a JSONL session to facts; held records and counters survive restarts."""
 
@@ -241,34 +258,37 @@ class GeminiJsonlReader(_Reader):
             self._load(state)
 
     def _load(self, state: bytes) -> None:
-        s = decode_any(state)
-        if not isinstance(s, dict):
+        s = decode_value(_decode_state, state)
+        if s is FAILED:
+            self.skipped["unreadable_state"] += 1  # go on from the cursor without it
             return
-        self.session = s.get("session", self.session)
-        self.project_hash = s.get("hash")
-        self.kind = s.get("kind")
-        self.directories = s.get("dirs")
-        self.turns = s.get("turns", 0)
-        self.calls = s.get("calls", 0)
-        self.last_ms = s.get("last_ms")
-        self.users = s.get("users", [])
-        for v in s.get("held", []):
+        if s.session is not msgspec.UNSET:  # else the session the file name gives
+            self.session = s.session
+        self.project_hash = s.hash
+        self.kind = s.kind
+        self.directories = s.dirs
+        self.turns = s.turns
+        self.calls = s.calls
+        self.last_ms = s.last_ms
+        self.users = s.users
+        for v in s.held:
             r = Record.from_json(v)
             self.held[r.id] = r
 
     def state(self) -> bytes:
+        held = [r.to_json() for r in self.held.values()]
         return encode(
-            {
-                "session": self.session,
-                "hash": self.project_hash,
-                "kind": self.kind,
-                "dirs": self.directories,
-                "turns": self.turns,
-                "calls": self.calls,
-                "last_ms": self.last_ms,
-                "users": self.users[-_RECENT_USERS:],
-                "held": [r.to_json() for r in self.held.values()],
-            }
+            State(
+                self.session,
+                self.project_hash,
+                self.kind,
+                self.directories,
+                self.turns,
+                self.calls,
+                self.last_ms,
+                self.users[-_RECENT_USERS:],
+                held,
+            )
         )
 
     def _user(self, msg_id: str) -> None:
