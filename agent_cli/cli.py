@@ -326,6 +326,11 @@ def render_status(s: dict[str, Any]) -> str:
             f"last attempts failed ({s['consecutive_failures']} in a row): "
             f"{s.get('last_error') or 'see the log'}"
         )
+    sinks = s.get("sinks") or {}
+    if len(sinks) > 1:  # one line per sink: one that is down does not hold back the others
+        for name, k in sorted(sinks.items()):
+            why = f", {k['pause']['reason']}" if k["pause"] else ""
+            out.append(f"sink {name}: {k['depth']} events to send{why}")
     for key, title in (
         ("quarantine", "quarantined"),
         ("skipped", "lines skipped"),

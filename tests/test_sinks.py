@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from agent_cli.cli import render_status
 from agent_cli.config import Settings
 from agent_cli.pipeline import start_once
 from agent_cli.pipeline import status as read_status
@@ -67,6 +68,8 @@ def test_a_sink_that_is_down_never_holds_back_another(isolated_home: Path, tmp_p
     assert st.sinks["a"].depth == 0 and st.sinks["b"].depth == N
     assert st.sinks["b"].consecutive_failures >= 1 and st.sinks["a"].consecutive_failures == 0
     assert st.outbox["depth"] == N  # the rows stay until every sink has them
+    text = render_status(st.as_dict())
+    assert "sink a: 0 events to send" in text and f"sink b: {N} events to send" in text
 
     a2, b2 = FakeSink("a"), FakeSink("b")  # b is back
     second = start_once(_settings(tmp_path, drain=600), sinks=[a2, b2])
