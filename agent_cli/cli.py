@@ -131,7 +131,10 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     help="Read only this agent (claude-code, codex, gemini-cli); repeatable.",
 )
 @click.option(
-    "--since", callback=_since, metavar="YYYY-MM-DD", help="Only calls on or after this UTC day."
+    "--since",
+    callback=_since,
+    metavar="YYYY-MM-DD",
+    help="Only calls on or after this UTC day (a later run without it ships the rest).",
 )
 @click.option(
     "--endpoint",
@@ -371,6 +374,8 @@ def render_summary(r: Report) -> str:
         lines.append("not emitted: " + _counts(r.not_emitted))
     if r.skipped:
         lines.append("lines skipped: " + _counts(r.skipped))
+    if r.rereads:
+        lines.append("read again from the start: " + _counts(r.rereads) + " (held back before)")
     if r.partial_lines:
         lines.append(f"partial last lines left until complete: {r.partial_lines}")
     return "\n".join(lines)

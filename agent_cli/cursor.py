@@ -9,6 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def covers(read_since: str | None, since: str | None) -> bool:
+    """Whether a file read under `read_since` holds everything a run under `since` wants."""
+    return read_since is None or (since is not None and read_since <= since)
+
+
+def stricter(a: str | None, b: str | None) -> str | None:
+    """The later of two --since floors (None: no floor)."""
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
     """How far one file was read, and how to recognise it again."""
@@ -24,3 +36,6 @@ class Cursor:
     head_sha: bytes = b""
     marker_sha: bytes = b""
     state: bytes | None = None  # the reader's state at `offset` (opaque JSON)
+    # The strictest --since that applied to any part read so far (None: nothing was held
+    # back). A run with an earlier or no --since reads the file again from the start.
+    since: str | None = None

@@ -81,7 +81,13 @@ def _sinks_v2(db: sqlite3.Connection) -> None:
     db.execute("UPDATE quarantine SET sink = ?", (FIRST_SINK,))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2)
+def _since_v3(db: sqlite3.Connection) -> None:
+    # Schema 3: the --since floor a file was read under, so that a later run with an earlier
+    # or no --since reads again what was held back (schema 2 dropped it for good).
+    db.execute("ALTER TABLE sources ADD COLUMN since TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2, _since_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The oldest schema a read-only open (`status`) accepts as it is: everything it reads exists
 # since then. A step that changes what `status` reads raises it.

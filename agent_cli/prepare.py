@@ -44,6 +44,7 @@ class Report:
     skipped: Counter[str] = field(default_factory=Counter)
     not_emitted: Counter[str] = field(default_factory=Counter)
     resets: Counter[str] = field(default_factory=Counter)
+    rereads: Counter[str] = field(default_factory=Counter)  # files read again from 0, and why
     by_agent: Counter[str] = field(default_factory=Counter)
     partial_lines: int = 0  # files ending in a line still being written (read once complete)
 

@@ -13,11 +13,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from typing import Any, NamedTuple, Protocol
 
 from agent_cli import sources as sources_mod
 from agent_cli.config import Settings
-from agent_cli.cursor import Cursor
+from agent_cli.cursor import Cursor, covers, stricter
 from agent_cli.errors import ConfigError
 from agent_cli.ledger import Ledger, MemoryStore, Store
 from agent_cli.prepare import Admitted, Builder, Prepared, Preparer, Report
@@ -31,7 +32,7 @@ class Target(Protocol):
     ledger: Ledger
 
     def cursor(self, path: str) -> Cursor | None: ...
-    def seen(self, path: str) -> tuple[int, int] | None: ...
+    def seen(self, path: str) -> tuple[int, int, str | None] | None: ...
     def flush(self) -> None: ...
     def chunk(self, agent: str, cursor: Cursor) -> AbstractContextManager[list[Admitted]]:
         """A chunk's transaction: events put in the yielded list commit with `cursor`."""
@@ -86,12 +87,7 @@ def scan(
     price, encode) by `settings.workers` processes; the ledger and every commit stay here.
     """
     report = builder.report
-    todo = []
-    for src, sf in files:
-        report.files += 1
-        if target.seen(sf.path) == (sf.size, sf.mtime_ns):
-            continue  # unchanged since the last scan: not even opened
-        todo.append((src, sf, target.cursor(sf.path)))
+    todo, floors = _todo(target, files, builder.since, report)
     new_bytes = sum(sf.size - (cur.offset if cur else 0) for _, sf, cur in todo)
     if settings.workers > 1 and len(todo) > 1 and new_bytes >= settings.parallel_min_bytes:
         readings = _prepare_parallel(todo, settings, builder, should_stop)
@@ -107,6 +103,7 @@ def scan(
             if reset:
                 report.resets[reset] += 1
             report.partial_lines += partial
+            cursor = replace(cursor, since=floors[sf.path])
             with target.chunk(src.agent, cursor) as events:
                 events.extend(builder.admit(prepared))
             report.bytes_read += nbytes
@@ -116,6 +113,31 @@ def scan(
             on_file(sf)
     target.flush()
     return report
+
+
+def _todo(
+    target: Target, files: Iterable[tuple[Source, SourceFile]], since: str | None, report: Report
+) -> tuple[list[tuple[Source, SourceFile, Cursor | None]], dict[str, str | None]]:
+    """The files to read, from where, and the --since floor each one's cursor will carry.
+
+    A file unchanged since its cursor is not even opened. One read under a later --since
+    than this run's (or any, when this run has none) is read again from the start: what
+    that run held back is read now; the ledger makes the rest duplicates, never re-sent.
+    """
+    todo: list[tuple[Source, SourceFile, Cursor | None]] = []
+    floors: dict[str, str | None] = {}
+    for src, sf in files:
+        report.files += 1
+        seen = target.seen(sf.path)
+        if seen is not None and seen[:2] == (sf.size, sf.mtime_ns) and covers(seen[2], since):
+            continue  # unchanged since the last scan: not even opened
+        cur = target.cursor(sf.path)
+        if cur is not None and not covers(cur.since, since):
+            report.rereads["since"] += 1
+            cur = None
+        floors[sf.path] = since if cur is None else stricter(cur.since, since)
+        todo.append((src, sf, cur))
+    return todo, floors
 
 
 class PreparedChunk(NamedTuple):
@@ -229,7 +251,7 @@ class SinkTarget:
     def cursor(self, path: str) -> Cursor | None:
         return None
 
-    def seen(self, path: str) -> tuple[int, int] | None:
+    def seen(self, path: str) -> tuple[int, int, str | None] | None:
         return None
 
     def flush(self) -> None:

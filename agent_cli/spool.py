@@ -43,6 +43,23 @@ DB_NAME = "spool.sqlite"
 GROUP_OPS = 20_000  # events + cursors per group commit
 GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
+_I64_MAX = (1 << 63) - 1
+
+
+# SQLite integers are signed 64-bit; a stat field need not be (a far-future mtime, an inode
+# of 2^63 or more on some filesystems) and must never crash the spool. Device and inode
+# numbers are unsigned: stored wrapped, read back exactly. An mtime is clamped: one past
+# year 2262 only makes the file look changed, and the tail's checks find nothing new.
+def _i64(v: int) -> int:
+    return v - (1 << 64) if v > _I64_MAX else v
+
+
+def _u64(v: int) -> int:
+    return v + (1 << 64) if v < 0 else v
+
+
+def _clamp64(v: int) -> int:
+    return max(min(v, _I64_MAX), -_I64_MAX - 1)
 
 
 class Spool:
@@ -68,7 +85,7 @@ class Spool:
         self.hold_seconds = 0.0  # how long an unsettled call waits before it may be sent
         self.group_ops = group_ops
         self.group_seconds = group_seconds
-        self._seen: dict[str, tuple[int, int]] | None = None
+        self._seen: dict[str, tuple[int, int, str | None]] | None = None
         self.queues: dict[str, SinkQueue] = {}  # the sinks new events are queued for
         self._mask = 0
         self._group = False  # a transaction of chunks is open (see `commit`)
@@ -201,22 +218,21 @@ class Spool:
     def cursor(self, path: str) -> Cursor | None:
         row = self.db.execute(
             'SELECT "offset", generation, dev, ino, size, mtime_ns, head_len, head_sha, '
-            "marker_sha, state FROM sources WHERE path = ?",
+            "marker_sha, state, since FROM sources WHERE path = ?",
             (path,),
         ).fetchone()
         if row is None:
             return None
-        return Cursor(path, *row)
+        offset, generation, dev, ino, *rest = row
+        return Cursor(path, offset, generation, _u64(dev), _u64(ino), *rest)
 
-    def seen(self, path: str) -> tuple[int, int] | None:
-        """(size, mtime_ns) of a file when its cursor was stored: unchanged files are skipped.
-
-        Kept in memory (one query for all files), so an idle poll costs no SQL per file.
+    def seen(self, path: str) -> tuple[int, int, str | None] | None:
+        """(size, mtime_ns, since) of a file when its cursor was stored: unchanged files are
+        skipped. Kept in memory (one query for all files): an idle poll costs no SQL per file.
         """
         if self._seen is None:
-            self._seen = {
-                p: (s, m) for p, s, m in self.db.execute("SELECT path, size, mtime_ns FROM sources")
-            }
+            rows = self.db.execute("SELECT path, size, mtime_ns, since FROM sources")
+            self._seen = {p: (s, m, since) for p, s, m, since in rows}
         return self._seen.get(path)
 
     # -- the one write of a scan -----------------------------------------------------
@@ -248,7 +264,7 @@ class Spool:
             self._void_group()
             raise
         if self._seen is not None:
-            self._seen[cursor.path] = (cursor.size, cursor.mtime_ns)
+            self._seen[cursor.path] = (cursor.size, cursor.mtime_ns, cursor.since)
         self._group_ops += 1 + len(events)
         elapsed = time.monotonic() - self._group_start
         if self._group_ops >= self.group_ops or elapsed >= self.group_seconds:
@@ -300,12 +316,13 @@ class Spool:
             q.added(-sum(1 for _, mask in stale if mask & q.bit))
 
     def _write_cursor(self, agent: str, c: Cursor, now: float) -> None:
-        row = (c.path, agent, c.offset, c.generation, c.dev, c.ino, c.size, c.mtime_ns,
-               c.head_len, c.head_sha, c.marker_sha, c.state, now)  # fmt: skip
+        row = (c.path, agent, c.offset, c.generation, _i64(c.dev), _i64(c.ino), c.size,
+               _clamp64(c.mtime_ns),
+               c.head_len, c.head_sha, c.marker_sha, c.state, now, c.since)  # fmt: skip
         self.db.execute(
             'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, '
-            "size, mtime_ns, head_len, head_sha, marker_sha, state, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "size, mtime_ns, head_len, head_sha, marker_sha, state, updated_at, since) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent_cli.config import Settings
+from agent_cli.cursor import Cursor
 from agent_cli.errors import AlreadyRunning
 from agent_cli.prepare import Builder, Report
 from agent_cli.scan import discover, scan, select_sources
@@ -238,3 +239,25 @@ def test_leases_of_a_killed_run_are_cleared_on_open(project: Path, tmp_path: Pat
     assert len(spool.queue().claim()) == 1
     spool.db.close()  # no clean shutdown
     assert len(Spool(tmp_path / "st").queue().claim()) == 1
+
+
+def test_stat_fields_past_signed_64_bit_never_crash_the_spool(
+    project: Path, tmp_path: Path
+) -> None:
+    """A far-future mtime (year 2286) or an inode of 2^63 or more fits no SQLite integer."""
+    f = project / "s.jsonl"
+    f.write_bytes(jsonl(assistant("m1", "r1")))
+    os.utime(f, (1e10, 1e10))
+    spool, _ = run_scan(tmp_path / "st")
+    assert len(calls(spool)) == 1
+    # the same file again: nothing new, nothing counted twice
+    settings = Settings(home=tmp_path / "st")
+    scan(settings, spool, Builder(spool.ledger, Report(), None),
+         discover(select_sources(("claude-code",)), settings))  # fmt: skip
+    assert len(calls(spool)) == 1
+    big = Cursor("/x.jsonl", offset=3, dev=2**64 - 7, ino=2**63 + 5, mtime_ns=2**64)
+    with spool.chunk("claude-code", big):
+        pass
+    back = spool.cursor("/x.jsonl")
+    assert back is not None and (back.dev, back.ino) == (big.dev, big.ino)
+    assert back.mtime_ns == 2**63 - 1

@@ -39,8 +39,8 @@ RELEASE_FOLDERS = (
 )
 TABLES = ("outbox", "sources", "calls", "counters", "meta", "quarantine", "sqlite_sequence")
 KEY = "k"
-# Columns later steps add: schema 2's sink masks, and the synthetic step's note.
-LATER_COLUMNS = {"note", "sinks", "sink"}
+# Columns later steps add: schema 2's sink masks, schema 3's --since floors, the synthetic note.
+LATER_COLUMNS = {"note", "sinks", "sink", "since"}
 # Schema 1's delivery state in `meta`, which schema 2 moves into the `sinks` row of the
 # Sutrace sink (column, meta key).
 MOVED_META = {
