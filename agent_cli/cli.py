@@ -248,8 +248,9 @@ def _ship(settings: config_mod.Settings) -> None:
     try:
         result = start(settings, stop=stop, progress=bar, on_ready=holder.append)
     except pipeline.Interrupted:
-        click.echo("stopped; undelivered events stay in the spool.", err=True)
-        return
+        click.echo("stopped; undelivered events stay in the spool for the next start.", err=True)
+        # --once did not finish (a batch was on the wire); a stopped daemon did its job
+        raise click.exceptions.Exit(1 if settings.once else 0) from None
     click.echo(render_run(result), err=True)
     if result.exit_code:
         raise click.exceptions.Exit(result.exit_code)
@@ -282,6 +283,8 @@ def render_run(r: Any) -> str:
         lines.append(
             f"not delivered yet ({why}); they stay in the spool and are sent by the next start."
         )
+    elif r.exit_code and r.detail:
+        lines.append(r.detail)
     return "\n".join(lines)
 
 

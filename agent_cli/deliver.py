@@ -17,8 +17,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from agent_cli.outbox import SinkQueue
-from agent_cli.sinks import Outgoing, SendResult, Sink, Verdict
+from agent_cli.outbox import SinkQueue, SinkState
+from agent_cli.sinks import RETRY_AFTER_MAX, Outgoing, SendResult, Sink, Verdict
 
 log = logging.getLogger("agent_cli")
 
@@ -43,6 +43,22 @@ def backoff_delay(
     state.attempt_number = max(1, attempt)
     window = wait_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP)(state)
     return max(rng() * window, retry_after or 0.0)
+
+
+def clamp_wait(state: SinkState, now: float) -> float:
+    """When a persisted wait ends (epoch s; 0: none), never more than the longest wait this
+    code chooses (a server's Retry-After, RETRY_AFTER_MAX) from `now`.
+
+    A clock that jumped back since the last attempt (which is then in the future) would make
+    the stored end far away: the wait chosen then is kept, counted from now.
+    """
+    until = state.backoff_until
+    if until <= 0:
+        return 0.0
+    last = state.last_attempt_at
+    if last is not None and last > now:
+        until = now + max(until - last, 0.0)
+    return min(until, now + RETRY_AFTER_MAX)
 
 
 class Pause(enum.Enum):
@@ -90,8 +106,7 @@ class Shipper:
         self.in_flight = 0  # requests on the wire
         state = queue.state()
         self.failures = state.failures
-        # A persisted pause/backoff survives restarts; a clock that jumped back is clamped.
-        self.until = min(state.backoff_until, self.clock() + PAUSE_CAP)
+        self.until = clamp_wait(state, self.clock())  # a persisted wait survives restarts
         self.last: SendResult | None = None
         self.drain_verdict: Verdict | None = None  # the last verdict of the current drain
 

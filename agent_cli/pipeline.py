@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 from agent_cli.config import Settings
-from agent_cli.deliver import Pause, Shipper, drain_all
+from agent_cli.deliver import Pause, Shipper, clamp_wait, drain_all
 from agent_cli.errors import ConfigError
 from agent_cli.follow import Follower
 from agent_cli.migrations import FIRST_SINK
@@ -212,7 +212,8 @@ class Session:
         key = self.settings.api_key or ""
         sink = HttpSink(self.endpoint, key, client=self._client)
         self.spool.attach([sink.name])  # its state must exist before a stale pause is cleared
-        _forget_stale_pause(self.spool, self.endpoint, key, self.settings.once)
+        s = self.settings
+        _forget_stale_pause(self.spool, self.endpoint, key, s.once, s.drain_timeout)
         self.spool.set_meta(
             endpoint=self.endpoint,
             key_hint=mask_key(key),
@@ -228,7 +229,10 @@ class Session:
         builder, _, full = self._backfill(env, progress)
         s = self.settings
         empty = drain_all(self.shippers, time.monotonic() + s.drain_timeout)
-        result = self._result(builder.report, 0 if empty and not full else 1)
+        stopped = self.shipper.stop.is_set()  # interrupted: files may be left unread
+        result = self._result(builder.report, 0 if empty and not full and not stopped else 1)
+        if stopped:
+            result.detail = "stopped by a signal before the run finished"
         if full:
             result.detail = (
                 f"the outbox reached its cap of {s.outbox_cap} events, so reading paused; "
@@ -330,16 +334,26 @@ def _fingerprint(key: str) -> str:
     return hashlib.sha256(b"agent-cli key " + key.encode()).hexdigest()[:16]
 
 
-def _forget_stale_pause(spool: Spool, endpoint: str, key: str, once: bool) -> None:
+def _forget_stale_pause(
+    spool: Spool, endpoint: str, key: str, once: bool, drain_timeout: float
+) -> None:
     """End a persisted pause (auth, endpoint) when the key or endpoint changed, or for --once.
 
     A daemon restarted in a loop must keep its backoff (no storm); a one-shot run is a
-    person asking to try now. A server's Retry-After is always honoured.
+    person asking to try now. A backoff (a server's Retry-After too) is honoured when the
+    run can wait for it; a --once whose drain would end first tries at once instead.
     """
     m = spool.meta()
     queue = spool.queue(FIRST_SINK)
-    pause = Pause.parse(queue.state().pause_reason)
-    if pause is None or pause is Pause.BACKOFF:
+    state = queue.state()
+    pause = Pause.parse(state.pause_reason)
+    if pause is None:
+        return
+    if pause is Pause.BACKOFF:
+        # honoured, unless a --once would give up before its first try
+        now = time.time()
+        if once and clamp_wait(state, now) - now > drain_timeout:
+            queue.save_state(backoff_until=0)
         return
     forget = (
         once

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_cli.deliver import Pause
+from agent_cli.deliver import Pause, clamp_wait
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.outbox import SinkState
 from agent_cli.spool import DB_NAME, Spool
@@ -113,7 +113,8 @@ def _read(spool: Spool, folder: Path) -> Status:
 def _sink(spool: Spool, bit: int, state: SinkState) -> SinkStatus:
     now = time.time()
     oldest = spool.oldest_age(bit)
-    reason = state.pause_reason if state.backoff_until > now else None
+    until = clamp_wait(state, now)
+    reason = state.pause_reason if until > now else None
     pause = Pause.parse(reason)
     # Old events are a problem when the endpoint answers (the last attempt succeeded) and
     # they still wait; while it is down, the backoff says so and nothing is lost.
@@ -122,7 +123,7 @@ def _sink(spool: Spool, bit: int, state: SinkState) -> SinkStatus:
         depth=spool.pending_for(bit),
         oldest_age_seconds=oldest,
         last_success_at=state.last_success_at,
-        pause=PauseInfo(reason, state.pause_detail, state.backoff_until) if reason else None,
+        pause=PauseInfo(reason, state.pause_detail, until) if reason else None,
         consecutive_failures=state.failures,
         last_error=state.pause_detail,
         healthy=not (pause is not None and pause.needs_person) and not stale,

@@ -265,3 +265,17 @@ def test_batches_failing_together_count_as_one_failure(isolated_home: Path, tmp_
     assert len(calls) == 4  # four batches were in flight when the first answer came
     assert shipper.failures == 1 and spool.queue().state().failures == 1
     assert shipper.blocked_for() == pytest.approx(0.5)  # the first attempt's window, jittered
+
+
+def test_a_persisted_wait_is_clamped_relative_to_now() -> None:
+    from agent_cli.deliver import clamp_wait
+    from agent_cli.outbox import SinkState
+
+    now = 1_000_000.0
+    assert clamp_wait(SinkState(), now) == 0.0
+    assert clamp_wait(SinkState(backoff_until=now + 10, last_attempt_at=now - 1), now) == now + 10
+    far = SinkState(backoff_until=now + 1e7, last_attempt_at=now - 1)
+    assert clamp_wait(far, now) == now + 3600  # never past the longest wait this code asks
+    # the clock went back: the last attempt is "in the future"; its 30 s wait counts from now
+    back = SinkState(backoff_until=now + 1e7 + 30, last_attempt_at=now + 1e7)
+    assert clamp_wait(back, now) == now + 30

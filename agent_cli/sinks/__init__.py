@@ -15,6 +15,7 @@ from typing import Protocol
 
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1024 * 1024
+RETRY_AFTER_MAX = 3600.0  # the longest wait a server may ask for (Retry-After is clamped)
 
 
 @dataclass(frozen=True, slots=True)

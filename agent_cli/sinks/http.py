@@ -52,6 +52,7 @@ from agent_cli.errors import ConfigError
 from agent_cli.sinks import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
+    RETRY_AFTER_MAX,
     Outgoing,
     SendResult,
     Verdict,
@@ -60,7 +61,6 @@ from agent_cli.sinks import (
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 
 BREAKER_THRESHOLD = 20
-RETRY_AFTER_MAX = 3600.0
 _REASON_MAX = 60
 _TRANSIENT = frozenset({408, 409, 425, 429})
 _ENDPOINT = frozenset({404, 405, 501, 505})

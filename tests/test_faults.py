@@ -1,0 +1,92 @@
+"""Edges that must hold without a person (issue "Hold at the edges"): real subprocesses and the
+reference receiver on 127.0.0.1; every moment is chosen by a condition, never by a sleep."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_e2e import (
+    CEILING,
+    Daemon,
+    Receiver,
+    agent,
+    no_traceback,
+    ship_env,
+    status_json,
+    wait_until,
+    write_history,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_once_stopped_mid_request_exits_1_and_keeps_the_batch(
+    sig: signal.Signals, tmp_path: Path, isolated_home: Path
+) -> None:
+    write_history(isolated_home, sessions=1, calls=20, seed=31)
+    with Receiver(tmp_path / "rx") as rx:
+        rx.faults(hold="before_commit")
+        env = ship_env(rx)
+        with Daemon(env, ["--once", "--drain-timeout", "600"], tmp_path / "d") as d:
+            wait_until(lambda: rx.stats()["faults"]["held"] >= 1, CEILING, "a batch on the wire")
+            d.proc.send_signal(sig)
+            rc = d.proc.wait(CEILING)
+            rx.faults(hold=None)
+            assert rc == 1, d.stderr()  # not 0: the run did not finish
+            assert "Traceback" not in d.stderr()
+            assert "stay in the spool" in d.stderr()
+        _code, info = status_json(env)
+        assert info["outbox"]["depth"] > 0
+        p = agent(["start", "--once", "--drain-timeout", "600"], env)  # the next start sends it
+        no_traceback(p)
+        assert p.returncode == 0, p.stderr
+        assert status_json(env)[1]["outbox"]["depth"] == 0
+
+
+def test_once_stopped_while_backing_off_exits_1(tmp_path: Path, isolated_home: Path) -> None:
+    write_history(isolated_home, sessions=1, calls=10, seed=32)
+    with Receiver(tmp_path / "rx", "--status-sequence", ",".join(["503"] * 50)) as rx:
+        env = ship_env(rx)
+        with Daemon(env, ["--once", "--drain-timeout", "600"], tmp_path / "d") as d:
+            wait_until(lambda: rx.stats()["by_status"].get("503", 0) >= 1, CEILING, "a 503")
+            d.proc.send_signal(signal.SIGTERM)
+            assert d.proc.wait(CEILING) == 1, d.stderr()
+            assert "Traceback" not in d.stderr()
+
+
+def test_a_persisted_wait_from_a_clock_that_jumped_back_is_clamped(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    """Clock back by ~4 months: the stored backoff ends in 10^7 s. Status says at most the
+    cap, and `--once` tries at once (a person asking now), instead of giving up untried."""
+    write_history(isolated_home, sessions=1, calls=5, seed=33)
+    with Receiver(tmp_path / "rx", "--status-sequence", "503") as rx:
+        env = ship_env(rx)
+        p = agent(["start", "--once", "--drain-timeout", "0"], env)
+        assert p.returncode == 1, p.stderr  # left a backoff and events in the spool
+        state = Path(env["AGENT_CLI_HOME"])
+        db = sqlite3.connect(state / "spool.sqlite")
+        now = time.time()
+        with db:
+            db.execute(
+                "UPDATE sinks SET backoff_until = ?, last_attempt_at = ?, pause_reason = 'backoff'",
+                (now + 1e7, now + 1e7 - 5),
+            )
+        db.close()
+        _code, info = status_json(env)
+        assert info["pause"] is not None and info["pause"]["until"] - time.time() <= 3600
+        human = agent(["status"], env).stdout
+        left = int(human.split("next try in ")[1].split(" s")[0])
+        assert left <= 3600, human
+        before = len(rx.stats()["requests"])
+        p = agent(["start", "--once", "--drain-timeout", "600"], env)
+        no_traceback(p)
+        assert p.returncode == 0, p.stderr
+        assert len(rx.stats()["requests"]) > before  # it tried
+        assert status_json(env)[1]["outbox"]["depth"] == 0
