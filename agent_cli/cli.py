@@ -128,7 +128,7 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     "agents",
     multiple=True,
     metavar="NAME",
-    help="Read only this agent (claude-code, codex, gemini-cli); repeatable.",
+    help="Read only this agent (claude-code or claude, codex, gemini-cli or gemini); repeatable.",
 )
 @click.option(
     "--since",

@@ -171,7 +171,7 @@ class Session:
 
     def __enter__(self) -> Session:
         with self._stack as stack:
-            folder = secure_dir(self.settings.state_dir)
+            folder = _state_folder(self.settings.state_dir)
             lock = Lock(folder)
             lock.acquire()
             stack.callback(lock.release)
@@ -327,6 +327,17 @@ def _file_log(path: Path) -> Iterator[None]:
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def _state_folder(path: Path) -> Path:
+    """Create or tighten the state folder; a folder that cannot be used is a usage error."""
+    try:
+        return secure_dir(path)
+    except OSError as e:
+        raise ConfigError(
+            f"The state folder {path} cannot be used ({e.strerror or e}); "
+            "pass another --home (or AGENT_CLI_HOME)."
+        ) from None
 
 
 def _fingerprint(key: str) -> str:

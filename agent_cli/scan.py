@@ -39,13 +39,18 @@ class Target(Protocol):
         ...
 
 
+# Names people type for an agent, besides its own.
+ALIASES = {"claude": "claude-code", "gemini": "gemini-cli", "codex-cli": "codex"}
+
+
 def select_sources(agents: tuple[str, ...]) -> list[Source]:
     """Return the sources to read; raise ConfigError for an unknown agent name."""
     known = sources_mod.registry()
-    for a in agents:
+    wanted = {ALIASES.get(a, a) for a in agents}
+    for a in sorted(wanted):
         if a not in known:
             raise ConfigError(f"Unknown agent {a!r}; choose from: {', '.join(sorted(known))}.")
-    return [s for name, s in known.items() if not agents or name in agents]
+    return [s for name, s in known.items() if not wanted or name in wanted]
 
 
 def discover(

@@ -15,6 +15,7 @@ from tests.test_e2e import (
     Daemon,
     Receiver,
     agent,
+    agent_env,
     no_traceback,
     ship_env,
     status_json,
@@ -90,3 +91,24 @@ def test_a_persisted_wait_from_a_clock_that_jumped_back_is_clamped(
         assert p.returncode == 0, p.stderr
         assert len(rx.stats()["requests"]) > before  # it tried
         assert status_json(env)[1]["outbox"]["depth"] == 0
+
+
+def test_agent_aliases_are_accepted(isolated_home: Path) -> None:
+    write_history(isolated_home, sessions=1, calls=3, seed=34)
+    env = agent_env()
+    full = agent(["start", "--once", "--dry-run", "--agent", "claude-code"], env)
+    short = agent(["start", "--once", "--dry-run", "--agent", "claude"], env)
+    assert short.returncode == 0 and short.stdout == full.stdout and full.stdout
+    bad = agent(["start", "--once", "--dry-run", "--agent", "clod"], env)
+    assert bad.returncode == 2 and "Unknown agent 'clod'" in bad.stderr
+
+
+def test_an_unusable_state_folder_is_a_usage_error(tmp_path: Path, isolated_home: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = agent_env(SUTRACE_ENDPOINT="http://127.0.0.1:9", SUTRACE_API_KEY="k")
+    p = agent(["start", "--once", "--home", str(blocker / "state")], env)
+    no_traceback(p)
+    assert p.returncode == 2, p.stderr
+    lines = [x for x in p.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "state folder" in lines[0] and "--home" in lines[0], p.stderr
