@@ -25,6 +25,7 @@ from agent_cli.events import (
 )
 from agent_cli.ledger import Drop, Ledger, alias_key, key_of
 from agent_cli.pricing import Pricer
+from agent_cli.sources.common import ms
 
 
 @dataclass
@@ -103,6 +104,9 @@ class Preparer:
         out: list[Prepared] = []
         for f in facts:
             if not isinstance(f, (CallFact, ToolFact)):
+                continue
+            if ms(f.timestamp) is None:  # not emitted as it is: the contract wants ISO UTC
+                self.not_emitted["bad_timestamp" if f.timestamp else "no_timestamp"] += 1
                 continue
             if self.since and f.timestamp[:10] < self.since:
                 self.not_emitted["before_since"] += 1

@@ -136,7 +136,11 @@ class ClaudeReader:
 
     def _assistant(self, d: Line) -> None:
         m = d.message
-        if m is None or not d.timestamp:
+        if m is None:
+            return
+        if not d.timestamp:
+            if m.usage:
+                self.skipped["no_timestamp"] += 1  # a call nobody can place in time
             return
         if d.isApiErrorMessage or m.model == "<synthetic>":
             self._synthetic(d, m)
