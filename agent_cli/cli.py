@@ -172,6 +172,26 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     help="With --once: seconds to keep retrying a failing endpoint before exit 1.",
 )
 @click.option(
+    "--paths",
+    type=click.Choice(config_mod.PATH_MODES),
+    envvar="AGENT_CLI_PATHS",
+    show_envvar=True,
+    default="repo",
+    show_default=True,
+    help="How repo_path leaves: repo roots as they are and other paths hashed (repo), every "
+    "path as it is (full), ~ for the home folder (home), last part only (basename), or "
+    "hashed (hash).",
+)
+@click.option(
+    "--identity",
+    type=click.Choice(config_mod.IDENTITY_MODES),
+    envvar="AGENT_CLI_IDENTITY",
+    show_envvar=True,
+    default="keep",
+    show_default=True,
+    help="How host and user leave: as they are, hashed, or dropped.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 32),
     default=None,
@@ -189,6 +209,8 @@ def start(
     home: Path | None,
     poll_interval: float,
     drain_timeout: float,
+    paths: str,
+    identity: str,
     workers: int | None,
 ) -> None:
     """Backfill the transcripts on disk, then tail them and ship usage events.
@@ -210,6 +232,7 @@ def start(
         drain_timeout=drain_timeout,
         progress=sys.stderr.isatty(),
         workers=workers or config_mod.default_workers(),
+        privacy=config_mod.Privacy(paths=paths, identity=identity),
     )
     if dry_run:
         _dry_run(settings)

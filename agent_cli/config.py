@@ -27,6 +27,36 @@ DEFAULT_PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # a smaller backfill is not worth
 DEFAULT_REDISCOVER_SECONDS = 60.0  # new files are found sooner, by their folder's mtime
 
 
+PATH_MODES = ("repo", "full", "home", "basename", "hash")
+IDENTITY_MODES = ("keep", "hash", "drop")
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """How paths, the host name and the user name leave the machine.
+
+    `paths`: "repo" (default) ships a repository root as it is and any other path (a cwd
+    outside every repository, or one that no longer exists, so git cannot tell) as a hash;
+    "full" every path as it is; "home" with the home folder as `~`; "basename" the last part
+    only; "hash" every path as a hash. `identity` applies to `host` and `user`: "keep",
+    "hash" or "drop" (null). A hash is `sha256:` and 16 hex digits of the value: stable, so
+    events still group by it, but a pseudonym, not a secret (a guessed value can be checked).
+    """
+
+    paths: str = "repo"
+    identity: str = "keep"
+
+    def __post_init__(self) -> None:
+        if self.paths not in PATH_MODES:
+            raise ConfigError(
+                f"--paths must be one of {', '.join(PATH_MODES)}, not {self.paths!r}."
+            )
+        if self.identity not in IDENTITY_MODES:
+            raise ConfigError(
+                f"--identity must be one of {', '.join(IDENTITY_MODES)}, not {self.identity!r}."
+            )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run needs; built by `cli.py`, passed down unchanged."""
@@ -45,6 +75,7 @@ class Settings:
     outbox_cap: int = DEFAULT_OUTBOX_CAP
     rediscover_seconds: float = DEFAULT_REDISCOVER_SECONDS  # full walks of the daemon
     parallel_min_bytes: int = DEFAULT_PARALLEL_MIN_BYTES  # backfills this big use --workers
+    privacy: Privacy = field(default_factory=Privacy)
     progress: bool = False
     workers: int = field(default_factory=lambda: default_workers())
 

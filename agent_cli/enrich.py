@@ -1,7 +1,9 @@
 """Enrichment: repository, branch, host and user for a call's context.
 
 `repo_path` is the git top level of the call's cwd (the cwd itself when it is not in a
-repository or no longer exists); `repo_name` is the origin remote as host/owner/name with any
+repository or no longer exists), then shaped by the privacy settings (`config.Privacy`: by
+default a path git does not confirm as a repository root leaves only as a hash);
+`repo_name` is the origin remote as host/owner/name with any
 user, password or token removed; `git_branch` is what the transcript recorded at call time,
 else the repository's current branch (None on a detached HEAD). Lookups are cached per cwd:
 a history touches thousands of sessions but few repositories.
@@ -10,6 +12,7 @@ a history touches thousands of sessions but few repositories.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import re
 import socket
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from agent_cli import config
+from agent_cli.config import Privacy
 from agent_cli.events import Context, Place
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # no warning when git is missing
@@ -47,11 +52,40 @@ def repo_name_from_url(url: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Repo:
-    """What git says about a folder."""
+    """What git says about a folder (`found`: git confirmed `path` as a working tree)."""
 
     path: str
     remote: str | None
     branch: str | None
+    found: bool = False
+
+
+def pseudonym(value: str, kind: str) -> str:
+    """A stable stand-in for a path or a name: `sha256:` and 16 hex digits."""
+    digest = hashlib.sha256(f"agent-cli {kind}\x1f{value}".encode("utf-8", "surrogatepass"))
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def shape_path(path: str | None, privacy: Privacy, in_repo: bool, home: str) -> str | None:
+    """The `repo_path` that leaves the machine under `privacy` (see `config.Privacy`)."""
+    if not path:
+        return None
+    mode = privacy.paths
+    if mode == "full" or (mode == "repo" and in_repo):
+        return path
+    if mode == "home":
+        if home and (path == home or path.startswith(home.rstrip("/") + "/")):
+            return "~" + path[len(home.rstrip("/")) :]
+        return path
+    if mode == "basename":
+        return os.path.basename(path.rstrip("/")) or path
+    return pseudonym(path, "path")
+
+
+def shape_identity(value: str | None, privacy: Privacy, kind: str) -> str | None:
+    if value is None or privacy.identity == "keep":
+        return value
+    return pseudonym(value, kind) if privacy.identity == "hash" else None
 
 
 @lru_cache(maxsize=4096)
@@ -70,10 +104,12 @@ def lookup_repo(cwd: str) -> Repo:
         remote = _origin_url(repo)
         branch = None if repo.head.is_detached else repo.active_branch.name
     except Exception:  # a broken or empty repository still has a top level
-        return Repo(str(repo.working_tree_dir or cwd), None, None)
+        return Repo(
+            str(repo.working_tree_dir or cwd), None, None, repo.working_tree_dir is not None
+        )
     finally:
         repo.close()
-    return Repo(str(top), remote, branch)
+    return Repo(str(top), remote, branch, repo.working_tree_dir is not None)
 
 
 def _origin_url(repo: object) -> str | None:
@@ -88,9 +124,19 @@ def _origin_url(repo: object) -> str | None:
 class Enricher:
     """Attach repository, branch, host and user to contexts, with per-cwd caches."""
 
-    def __init__(self, host: str | None = None, user: str | None = None) -> None:
-        self.host = host if host is not None else socket.gethostname()
-        self.user = user if user is not None else _user()
+    def __init__(
+        self,
+        host: str | None = None,
+        user: str | None = None,
+        privacy: Privacy | None = None,
+        home: str | None = None,
+    ) -> None:
+        self.privacy = privacy or Privacy()
+        self.home = home if home is not None else str(config.home())
+        self.host = shape_identity(
+            host if host is not None else socket.gethostname(), self.privacy, "host"
+        )
+        self.user = shape_identity(user if user is not None else _user(), self.privacy, "user")
         self._places: dict[tuple[str | None, str | None, str | None], Place] = {}
 
     def place(self, ctx: Context) -> Place:
@@ -105,7 +151,7 @@ class Enricher:
         repo = lookup_repo(ctx.cwd) if ctx.cwd else Repo("", None, None)
         name = repo_name_from_url(ctx.repo_url) or repo_name_from_url(repo.remote)
         return Place(
-            repo_path=repo.path or None,
+            repo_path=shape_path(repo.path, self.privacy, repo.found, self.home),
             repo_name=name,
             # Claude Code writes "HEAD" on a detached HEAD: that is no branch.
             git_branch=(ctx.git_branch if ctx.git_branch != "HEAD" else None)

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING
 
 from agent_cli.config import Settings
 from agent_cli.deliver import Pause, Shipper, clamp_wait, drain_all
+from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError
 from agent_cli.follow import Follower
 from agent_cli.migrations import FIRST_SINK
@@ -86,7 +87,7 @@ def dry_run(
     srcs = select_sources(settings.agents)
     sink = StdoutSink(out)
     target = SinkTarget(sink)
-    builder = Builder(target.ledger, Report(), settings.since_iso())
+    builder = Builder(target.ledger, Report(), settings.since_iso(), _enricher(settings))
     report = scan(settings, target, builder, discover(srcs, settings, env), on_file=on_file)
     sink.close()
     return report
@@ -271,7 +272,7 @@ class Session:
         cursors say where to resume). Returns the builder, the files and whether it filled.
         """
         s, spool, stop = self.settings, self.spool, self.shipper.stop
-        builder = Builder(spool.ledger, Report(), s.since_iso())
+        builder = Builder(spool.ledger, Report(), s.since_iso(), _enricher(s))
         files = list(discover(self.sources, s, env))
         done = 0
         full = False
@@ -327,6 +328,10 @@ def _file_log(path: Path) -> Iterator[None]:
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def _enricher(settings: Settings) -> Enricher:
+    return Enricher(privacy=settings.privacy)
 
 
 def _state_folder(path: Path) -> Path:

@@ -17,8 +17,9 @@ from dataclasses import replace
 from typing import Any, NamedTuple, Protocol
 
 from agent_cli import sources as sources_mod
-from agent_cli.config import Settings
+from agent_cli.config import Privacy, Settings
 from agent_cli.cursor import Cursor, covers, stricter
+from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError
 from agent_cli.ledger import Ledger, MemoryStore, Store
 from agent_cli.prepare import Admitted, Builder, Prepared, Preparer, Report
@@ -171,13 +172,18 @@ _worker_preparer: Preparer | None = None
 
 
 def prepare_file(
-    agent: str, path: str, cursor: Cursor | None, since: str | None, max_line: int
+    agent: str,
+    path: str,
+    cursor: Cursor | None,
+    since: str | None,
+    max_line: int,
+    privacy: Privacy,
 ) -> tuple[list[PreparedChunk], Counter[str], Counter[str]]:
     """In a worker process: read and prepare one file's chunks (pickled back)."""
     global _worker_preparer
-    if _worker_preparer is None or _worker_preparer.since != since:
-        _worker_preparer = Preparer(since)
     prep = _worker_preparer
+    if prep is None or prep.since != since or prep.enricher.privacy != privacy:
+        prep = _worker_preparer = Preparer(since, Enricher(privacy=privacy))
     skipped: Counter[str] = Counter()
     src = sources_mod.registry()[agent]
     chunks = [
@@ -223,6 +229,7 @@ def _prepare_parallel(
                                 cur,
                                 builder.since,
                                 settings.max_line_bytes,
+                                settings.privacy,
                             ),
                         )
                     )

@@ -11,8 +11,9 @@ import git
 import pytest
 
 from agent_cli import pipeline
-from agent_cli.config import Settings
-from agent_cli.enrich import Enricher, lookup_repo, repo_name_from_url
+from agent_cli.config import Privacy, Settings
+from agent_cli.enrich import Enricher, lookup_repo, pseudonym, repo_name_from_url
+from agent_cli.errors import ConfigError
 from agent_cli.events import Context
 
 SECRET = "ghp_secret0123456789abcdef"
@@ -77,8 +78,13 @@ def make_repo(path: Path, origin: str | None = CRED_URL, branch: str = "main") -
     return repo
 
 
-def place(cwd: Path | str, branch: str | None = None, repo_url: str | None = None):
-    return Enricher(host="host-1", user="dev").place(
+def place(
+    cwd: Path | str,
+    branch: str | None = None,
+    repo_url: str | None = None,
+    privacy: Privacy | None = None,
+):
+    return Enricher(host="host-1", user="dev", privacy=privacy).place(
         Context(cwd=str(cwd), git_branch=branch, repo_url=repo_url)
     )
 
@@ -142,15 +148,59 @@ def test_cwd_that_no_longer_exists_is_its_own_repo_path(tmp_path: Path) -> None:
     gone = tmp_path / "gone" / "proj"
     gone.mkdir(parents=True)
     shutil.rmtree(tmp_path / "gone")
-    p = place(gone, branch="main")
+    p = place(gone, branch="main", privacy=Privacy(paths="full"))
     assert (p.repo_path, p.repo_name, p.git_branch) == (str(gone), None, "main")
+    # by default a path git cannot confirm as a repository root leaves only as a hash
+    hashed = place(gone, branch="main")
+    assert hashed.repo_path == pseudonym(str(gone), "path") and str(gone) not in str(hashed)
 
 
 def test_folder_outside_any_repository_is_its_own_repo_path(tmp_path: Path) -> None:
     plain = tmp_path / "plain" / "dir"
     plain.mkdir(parents=True)
-    p = place(plain)
+    p = place(plain, privacy=Privacy(paths="full"))
     assert (p.repo_path, p.repo_name, p.git_branch) == (str(plain), None, None)
+    assert place(plain).repo_path == pseudonym(str(plain), "path")
+
+
+@pytest.mark.parametrize(
+    ("mode", "inside", "outside"),
+    [
+        ("repo", "{repo}", "hash"),
+        ("full", "{repo}", "{plain}"),
+        ("home", "~/w", "~/notes/acme-secret-client"),
+        ("basename", "w", "acme-secret-client"),
+        ("hash", "hash", "hash"),
+    ],
+)
+def test_path_modes(tmp_path: Path, mode: str, inside: str, outside: str) -> None:
+    home = tmp_path / "home"
+    repo = home / "w"
+    plain = home / "notes" / "acme-secret-client"
+    make_repo(repo)
+    plain.mkdir(parents=True)
+    enricher = Enricher(host="h", user="u", privacy=Privacy(paths=mode), home=str(home))
+    got = [enricher.place(Context(cwd=str(p))).repo_path for p in (repo, plain)]
+    for value, want, path in zip(got, (inside, outside), (repo, plain), strict=True):
+        if want == "hash":
+            assert value == pseudonym(str(path), "path")
+        else:
+            assert value == want.format(repo=repo, plain=plain)
+
+
+@pytest.mark.parametrize(("mode", "host", "user"), [
+    ("keep", "laptop-7", "alice"),
+    ("hash", pseudonym("laptop-7", "host"), pseudonym("alice", "user")),
+    ("drop", None, None),
+])  # fmt: skip
+def test_identity_modes(mode: str, host: str | None, user: str | None) -> None:
+    p = Enricher(host="laptop-7", user="alice", privacy=Privacy(identity=mode)).place(Context())
+    assert (p.host, p.user) == (host, user)
+
+
+def test_a_wrong_privacy_value_is_one_clear_sentence() -> None:
+    with pytest.raises(ConfigError, match="--paths must be one of"):
+        Privacy(paths="everything")
 
 
 def test_empty_repository_still_has_a_top_level(tmp_path: Path) -> None:
@@ -255,6 +305,7 @@ def test_events_carry_the_enrichment_and_never_the_credentials(tmp_path: Path) -
             "feature/z",
         ),
         ("2026-03-01T10:00:03.000Z", str(tmp_path / "detached"), "github.com/acme/gadgets", None),
-        ("2026-03-01T10:00:04.000Z", str(gone), None, "old"),
+        # a cwd git cannot confirm as a repository root leaves only as a hash (--paths repo)
+        ("2026-03-01T10:00:04.000Z", pseudonym(str(gone), "path"), None, "old"),
     ]
     assert all(e["host"] and "user" in e for e in calls.values())

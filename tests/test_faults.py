@@ -112,3 +112,23 @@ def test_an_unusable_state_folder_is_a_usage_error(tmp_path: Path, isolated_home
     assert p.returncode == 2, p.stderr
     lines = [x for x in p.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "state folder" in lines[0] and "--home" in lines[0], p.stderr
+
+
+def test_a_path_outside_any_repository_never_leaves_as_it_is(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    """The transcripts' cwd (/nonexistent/e2e-repo) is no repository here: by default it
+    leaves as a hash, in the dry-run as on the wire; --paths full is the team's choice."""
+    write_history(isolated_home, sessions=1, calls=4, seed=35)
+    cwd = b"/nonexistent/e2e-repo"
+    dry = agent(["start", "--once", "--dry-run"], agent_env())
+    assert dry.returncode == 0 and dry.stdout and cwd.decode() not in dry.stdout
+    assert '"repo_path":"sha256:' in dry.stdout
+    with Receiver(tmp_path / "rx") as rx:
+        p = agent(["start", "--once", "--drain-timeout", "600"], ship_env(rx))
+        assert p.returncode == 0, p.stderr
+        assert cwd not in rx.raw_bytes() and rx.events()
+    full = agent(["start", "--once", "--dry-run", "--paths", "full"], agent_env())
+    assert cwd.decode() in full.stdout
+    ident = agent(["start", "--once", "--dry-run", "--identity", "drop"], agent_env())
+    assert '"host":null' in ident.stdout and '"user":null' in ident.stdout

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from agent_cli.cli import cli
 from agent_cli.config import Settings
+from agent_cli.enrich import pseudonym
 from agent_cli.events import LLM_FIELDS, TOOL_FIELDS, CallFact, ToolFact, event_id
 from agent_cli.sources import codex
 from agent_cli.sources.common import norm_ts
@@ -323,7 +324,8 @@ def test_real_context_from_session_meta(real_run: Run) -> None:
     assert e["agent_version"] == "0.118.0"
     assert e["git_branch"] == "main"
     assert e["repo_name"] == "github.com/empathic/toolpath"
-    assert e["repo_path"] == "/Users/ben/empathic/oss/toolpath"
+    # that folder is no repository here: it leaves as a hash of exactly that path
+    assert e["repo_path"] == pseudonym("/Users/ben/empathic/oss/toolpath", "path")
     assert e["model"] == "gpt-5.4"
 
 

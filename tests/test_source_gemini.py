@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from agent_cli.cli import cli
 from agent_cli.config import Settings
+from agent_cli.enrich import pseudonym
 from agent_cli.events import LLM_FIELDS, TOOL_FIELDS, CallFact, ToolFact, event_id
 from agent_cli.sources import gemini_cli
 from agent_cli.tail import read_chunks
@@ -302,9 +303,10 @@ def test_error_classification(text: bytes, code: str) -> None:
 
 def test_cwd_from_marker_registry_and_hash(tmp_path: Path) -> None:
     run = dry(RULES, tmp_path / "home")
-    assert {e["repo_path"] for e in run.session(S1)} == {ALPHA}  # .project_root
-    assert {e["repo_path"] for e in run.session(S2)} == {BETA}  # projects.json slug
-    assert {e["repo_path"] for e in run.session(S3)} == {GAMMA}  # sha256(path) == folder
+    # the folders are no repositories here: each leaves as a hash of exactly that path
+    assert {e["repo_path"] for e in run.session(S1)} == {pseudonym(ALPHA, "path")}  # marker
+    assert {e["repo_path"] for e in run.session(S2)} == {pseudonym(BETA, "path")}  # registry
+    assert {e["repo_path"] for e in run.session(S3)} == {pseudonym(GAMMA, "path")}  # sha256
     assert {e["repo_path"] for e in run.session(S4)} == {None}  # unknown project
 
 
@@ -647,4 +649,6 @@ def test_canary_never_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(e["kind"] == "llm_call" for e in events) == 3
     assert sum(e["kind"] == "tool_call" for e in events) == 6
-    assert {e["repo_path"] for e in events} == {"/nonexistent/agent-cli-tests/canary"}
+    assert {e["repo_path"] for e in events} == {
+        pseudonym("/nonexistent/agent-cli-tests/canary", "path")
+    }
