@@ -43,7 +43,9 @@ Fault injection, evaluated in this order for each ``POST /v1/events``:
   6. decode, size limit (413).           7. ``poison_status``: a batch containing a rejected id
      is answered with 400/422 as a whole, storing nothing.     8. store and answer 200; with
      ``hold="after_commit"`` the answer waits until ``hold`` is changed: "stored, answer late
-     or lost". A request is held at most 300 s.
+     or lost". A request is held at most 300 s. ``answer_bytes`` pads a 200 answer with
+     spaces to that many bytes (a huge answer); ``faults.answer_bytes_sent`` in the stats
+     counts the padding the client took before it hung up.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ _FAULT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "poison_status": (lambda v: v is None or v in (400, 422), "400, 422 or null"),
     "redirect_to": (_text_or_none, "a non-empty string or null"),
     "hold": (lambda v: v in HOLD_POINTS, '"before_commit", "after_commit" or null'),
+    "answer_bytes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
 }
 
 
@@ -151,9 +154,11 @@ class Faults:
     poison_status: int | None = None
     redirect_to: str | None = None
     hold: str | None = None
+    answer_bytes: int = 0  # pad a 200 answer to this size (JSON, then spaces): a huge answer
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _released: threading.Condition = field(init=False, repr=False, compare=False)
     _held: int = field(default=0, init=False, repr=False, compare=False)
+    answer_bytes_sent: int = field(default=0, init=False, repr=False, compare=False)
 
     FIELDS = tuple(_FAULT_RULES)
 
@@ -209,6 +214,7 @@ class Faults:
         state["status_sequence"] = list(state["status_sequence"])
         state["reject_event_ids"] = sorted(state["reject_event_ids"])
         state["held"] = self._held
+        state["answer_bytes_sent"] = self.answer_bytes_sent
         return state
 
 
@@ -310,6 +316,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _log(self, line: str) -> None:
         if not self.server.quiet:
             print(f"ingest-server: {line}", file=sys.stderr, flush=True)
+
+    def _send_padded(self, payload: Any, faults: Faults) -> None:
+        """A 200 whose body is the answer padded with spaces to `answer_bytes`, written in
+        chunks; counts what the client took before it hung up."""
+        body = json.dumps(payload).encode()
+        total = max(faults.answer_bytes, len(body))
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(total))
+            self.end_headers()
+            self.wfile.write(body)
+            sent, pad = len(body), b" " * 65536
+            while sent < total:
+                n = min(len(pad), total - sent)
+                self.wfile.write(pad[:n])
+                sent += n
+                with faults._lock:
+                    faults.answer_bytes_sent += n
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         if isinstance(payload, bytes):
@@ -428,7 +455,10 @@ class _Handler(BaseHTTPRequestHandler):
             f"duplicates={rec['duplicates']} rejected={rec['rejected']} bytes={rec['bytes']}"
         )
         if not rec["dropped"]:
-            self._send(status, payload, headers)
+            if status == 200 and faults.answer_bytes:
+                self._send_padded(payload, faults)
+            else:
+                self._send(status, payload, headers)
 
     def _process(self, raw: bytes, forced: int | None, rec: dict[str, Any]) -> tuple[int, Any]:
         faults, auth = self.server.faults, self.headers.get("Authorization", "")

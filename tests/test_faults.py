@@ -16,6 +16,7 @@ from tests.test_e2e import (
     Receiver,
     agent,
     agent_env,
+    dry_run,
     no_traceback,
     ship_env,
     status_json,
@@ -132,3 +133,21 @@ def test_a_path_outside_any_repository_never_leaves_as_it_is(
     assert cwd.decode() in full.stdout
     ident = agent(["start", "--once", "--dry-run", "--identity", "drop"], agent_env())
     assert '"host":null' in ident.stdout and '"user":null' in ident.stdout
+
+
+def test_a_huge_answer_is_read_only_as_far_as_needed(tmp_path: Path, isolated_home: Path) -> None:
+    """A 200 whose body is 2 GB: the shipper reads a bounded prefix and hangs up (it once
+    read every byte, 4 answers at a time, and grew past 3 GB)."""
+    write_history(isolated_home, sessions=1, calls=30, seed=36)
+    with Receiver(tmp_path / "rx") as rx:
+        rx.faults(answer_bytes=2_000_000_000)
+        env = ship_env(rx)
+        want = len(dry_run(env))
+        p = agent(["start", "--once", "--drain-timeout", "600"], env)
+        no_traceback(p)
+        assert p.returncode == 0, p.stderr
+        st = rx.stats()
+        assert st["events"] == want
+        n = len(st["requests"])
+        # what the server could push into socket buffers before the shipper hung up
+        assert st["faults"]["answer_bytes_sent"] < n * 64 * 1024 * 1024, st["faults"]

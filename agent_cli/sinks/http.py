@@ -62,6 +62,7 @@ from agent_cli.sinks.endpoint import check_endpoint, mask_key
 
 BREAKER_THRESHOLD = 20
 _REASON_MAX = 60
+MAX_ANSWER_BYTES = 1024 * 1024  # of a response body; the protocol's answer is far smaller
 _TRANSIENT = frozenset({408, 409, 425, 429})
 _ENDPOINT = frozenset({404, 405, 501, 505})
 
@@ -213,9 +214,7 @@ class HttpSink:
         # Level 1: 7x smaller on event JSON, at half the CPU of level 6.
         body = gzip.compress(self._envelope(batch), 1, mtime=0)
         try:
-            resp = self._http().post(
-                self._url, content=body, headers=self._headers(batch), follow_redirects=False
-            )
+            resp, answer = self._exchange(batch, body)
         except _http_error() as exc:  # TransportError, or a body we could not decode
             res.status = None
             msg = _sanitise(str(exc).replace(self._key, "…"), 120)
@@ -228,7 +227,7 @@ class HttpSink:
         code = res.status = resp.status_code
         if 200 <= code < 300:
             self._streak = 0
-            self._accept(batch, resp, res)
+            self._accept(batch, answer, res)
         elif code == 413:
             if len(batch) == 1:
                 res.quarantined.append((batch[0].key, "oversize_event"))
@@ -238,6 +237,28 @@ class HttpSink:
             self._split(batch, res)
         else:
             self._refused(batch, resp, res)
+
+    def _exchange(self, batch: list[Outgoing], body: bytes) -> tuple[httpx.Response, bytes]:
+        """POST `body`; return the response and at most MAX_ANSWER_BYTES of its body.
+
+        Any server may answer anything: the rest of a longer answer is never read (the
+        connection is closed instead), and an answer compressed although it was asked for
+        uncompressed is not read at all, so no small body can inflate into a large one.
+        """
+        headers = self._headers(batch)
+        answer = bytearray()
+        # follow_redirects=False on the request too: a client passed in may follow them, and
+        # a redirect must never carry the key to another host
+        with self._http().stream(
+            "POST", self._url, content=body, headers=headers, follow_redirects=False
+        ) as resp:
+            encoding = resp.headers.get("content-encoding", "").strip().lower()
+            if encoding in ("", "identity"):
+                for chunk in resp.iter_bytes():
+                    answer += chunk
+                    if len(answer) >= MAX_ANSWER_BYTES:
+                        break
+        return resp, bytes(answer[:MAX_ANSWER_BYTES])
 
     def _refused(self, batch: list[Outgoing], resp: httpx.Response, res: SendResult) -> None:
         """Any answer but 2xx and 413: stop (retry or pause), or bisect to the bad event."""
@@ -299,10 +320,10 @@ class HttpSink:
     ) -> NoReturn:
         raise _Stop(batch, verdict, detail, wait)
 
-    def _accept(self, batch: list[Outgoing], resp: httpx.Response, res: SendResult) -> None:
+    def _accept(self, batch: list[Outgoing], answer: bytes, res: SendResult) -> None:
         rejected: dict[str, str] = {}
         try:
-            doc = json.loads(resp.content)
+            doc = json.loads(answer)
             for item in doc.get("rejected") or []:
                 if isinstance(item, dict) and isinstance(item.get("event_id"), str):
                     rejected[item["event_id"]] = _sanitise(str(item.get("reason", "")))
@@ -337,6 +358,7 @@ class HttpSink:
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
             "Accept": "application/json",
+            "Accept-Encoding": "identity",  # read raw and bounded: see _exchange
             "Idempotency-Key": hashlib.sha256(ids.encode()).hexdigest(),
             "User-Agent": f"agent-cli/{__version__}",
         }
