@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent_cli.cli import render_status
 from agent_cli.config import Settings
 from agent_cli.pipeline import start_once
 from agent_cli.pipeline import status as read_status
+from agent_cli.render import render_status
 from agent_cli.sinks import Outgoing, SendResult, Verdict
 from tests.claude_lines import assistant, jsonl
 
