@@ -3,6 +3,7 @@
 AgentCliError
 ├── ConfigError        a user mistake: bad flag, missing key, bad endpoint (exit 2)
 └── SpoolError         the local state cannot be used (locked, corrupt, unwritable)
+    ├── SpoolCorrupt   the spool file is damaged (`start` moves it aside: see `recovery`)
     └── AlreadyRunning another `start` holds the spool's lock
 """
 
@@ -23,6 +24,10 @@ class ConfigError(AgentCliError):
 
 class SpoolError(AgentCliError):
     """The local spool cannot be opened or written."""
+
+
+class SpoolCorrupt(SpoolError):
+    """The spool file is damaged (not a database, or a page that does not read back)."""
 
 
 class AlreadyRunning(SpoolError):

@@ -31,12 +31,13 @@ from agent_cli.errors import ConfigError
 from agent_cli.follow import Follower
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.prepare import Builder, Report
+from agent_cli.recovery import open_spool
 from agent_cli.scan import SinkTarget, discover, scan, select_sources
 from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sinks.stdout import StdoutSink
 from agent_cli.sources import Source, SourceFile
-from agent_cli.spool import Lock, Spool, secure_dir, secure_file
+from agent_cli.spool import Lock, Spool, is_corrupt, secure_dir, secure_file
 from agent_cli.status import Status, read_status
 
 if TYPE_CHECKING:
@@ -168,16 +169,17 @@ class Session:
         self._client = client
         self._stop = stop
         self._given_sinks = sinks
+        self._clean = True
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Session:
         with self._stack as stack:
             folder = _state_folder(self.settings.state_dir)
             lock = Lock(folder)
-            lock.acquire()
-            stack.callback(lock.release)
+            unclean = lock.acquire()
+            stack.callback(lambda: lock.release(clean=self._clean))
             stack.enter_context(_file_log(folder / LOG_NAME))
-            self.spool = Spool(folder)
+            self.spool = open_spool(folder, unclean)
             stack.callback(self.spool.close)
             self.sinks = self._given_sinks or [self._open_sutrace()]
             for sink in self.sinks:
@@ -205,6 +207,8 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # a run stopped by a damaged spool leaves the lock marked: the next start checks it
+        self._clean = not (exc is not None and is_corrupt(exc))
         self._stack.close()
 
     def _open_sutrace(self) -> Sink:

@@ -48,6 +48,13 @@ def render_status(s: dict[str, Any]) -> str:
             f"last attempts failed ({s['consecutive_failures']} in a row): "
             f"{s.get('last_error') or 'see the log'}"
         )
+    rec = s.get("recovered")
+    if rec:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec["at"]))
+        out.append(
+            f"recovered: the spool was damaged on {when} and kept as {rec['kept_as']}; "
+            "the transcripts were read again"
+        )
     sinks = s.get("sinks") or {}
     if len(sinks) > 1:  # one line per sink: one that is down does not hold back the others
         for name, k in sorted(sinks.items()):

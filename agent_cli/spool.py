@@ -28,7 +28,7 @@ from typing import Any
 
 from agent_cli.atomic import atomic
 from agent_cli.cursor import Cursor
-from agent_cli.errors import SpoolError
+from agent_cli.errors import SpoolCorrupt, SpoolError
 from agent_cli.ledger import Ledger, SqliteStore
 from agent_cli.migrations import FIRST_SINK, MIGRATIONS, Migration, check_readable, migrate
 from agent_cli.outbox import STATE_FIELDS, SinkQueue, SinkState
@@ -58,6 +58,13 @@ def _u64(v: int) -> int:
     return v + (1 << 64) if v < 0 else v
 
 
+def is_corrupt(e: BaseException) -> bool:
+    """Whether SQLite said the file is damaged (its result code, not the message)."""
+    if isinstance(e, SpoolCorrupt):
+        return True
+    return str(getattr(e, "sqlite_errorname", "")).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
 def _clamp64(v: int) -> int:
     return max(min(v, _I64_MAX), -_I64_MAX - 1)
 
@@ -73,11 +80,13 @@ class Spool:
         migrations: Sequence[Migration] = MIGRATIONS,
         group_ops: int = GROUP_OPS,
         group_seconds: float = GROUP_SECONDS,
+        verify: bool = False,
     ) -> None:
         """Open the spool in `folder`, creating or upgrading it to `migrations` (a test seam).
 
         `readonly` (`status`, beside a running `start`) never writes: see `check_readable`.
-        `group_ops` and `group_seconds` bound a group commit (see `chunk`).
+        `group_ops` and `group_seconds` bound a group commit (see `chunk`). `verify` reads
+        every page first (`PRAGMA quick_check`). A damaged file raises SpoolCorrupt.
         """
         self.folder = folder
         self.clock = clock
@@ -104,17 +113,22 @@ class Spool:
         except sqlite3.Error as e:
             raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
         try:
+            if verify:
+                found = self.db.execute("PRAGMA quick_check(1)").fetchone()
+                if not found or found[0] != "ok":
+                    raise SpoolCorrupt(f"The spool {self.path} is damaged ({found}).")
             check = check_readable if readonly else self._setup
             self.schema = check(self.db, migrations)
+            self.ledger_store = SqliteStore(self.db)
+            self.ledger = Ledger(self.ledger_store)
+            if not readonly:
+                self.attach([FIRST_SINK])
         except BaseException as e:
             self.db.close()
             if isinstance(e, sqlite3.Error):  # e.g. "file is not a database"
-                raise SpoolError(f"Cannot open the spool {self.path}: {e}.") from None
+                kind = SpoolCorrupt if is_corrupt(e) else SpoolError
+                raise kind(f"Cannot open the spool {self.path}: {e}.") from None
             raise
-        self.ledger_store = SqliteStore(self.db)
-        self.ledger = Ledger(self.ledger_store)
-        if not readonly:
-            self.attach([FIRST_SINK])
 
     def attach(self, names: Sequence[str]) -> list[SinkQueue]:
         """Queue new events for these sinks (a new name gets the next free bit); return their

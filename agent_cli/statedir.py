@@ -34,7 +34,9 @@ class Lock:
         self.path = folder / LOCK_NAME
         self.fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self) -> bool:
+        """Take the lock; return whether the last holder ended without `release(clean=True)`
+        (killed, or stopped by a damaged spool): its pid is still in the file."""
         secure_file(self.path)
         fd = os.open(self.path, os.O_RDWR)
         try:
@@ -45,11 +47,17 @@ class Lock:
                 f"Another agent-cli start is already using {self.path.parent}; "
                 "stop it first or use another --home."
             ) from None
+        unclean = bool(os.pread(fd, 32, 0).strip())
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
+        return unclean
 
-    def release(self) -> None:
+    def release(self, clean: bool = True) -> None:
+        """Let go of the lock; `clean` clears the pid, so the next start trusts the spool."""
         if self.fd is not None:
+            if clean:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fd, 0)
             os.close(self.fd)
             self.fd = None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_cli.deliver import Pause, clamp_wait
+from agent_cli.errors import SpoolCorrupt
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.outbox import SinkState
 from agent_cli.spool import DB_NAME, Spool
@@ -67,6 +68,8 @@ class Status:
     not_emitted: dict[str, int] = field(default_factory=dict)
     # per sink, the same facts: the top-level ones are the Sutrace sink's (the first one)
     sinks: dict[str, SinkStatus] = field(default_factory=dict)
+    # a damaged spool that a start moved aside: when, the file kept, and what was wrong
+    recovered: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -77,7 +80,12 @@ def read_status(folder: Path) -> Status:
     path = folder / DB_NAME
     if not path.exists():
         return Status(state_dir=str(folder), spool=str(path))
-    spool = Spool(folder, readonly=True)
+    try:
+        spool = Spool(folder, readonly=True)
+    except SpoolCorrupt as e:
+        raise SpoolCorrupt(
+            f"{e} The next `agent-cli start` keeps it aside and starts a new one."
+        ) from None
     try:
         return _read(spool, folder)
     finally:
@@ -107,6 +115,13 @@ def _read(spool: Spool, folder: Path) -> Status:
         skipped=_prefixed(counters, "skipped."),
         not_emitted=_prefixed(counters, "not_emitted."),
         sinks=sinks,
+        recovered={
+            "at": float(meta["recovered_at"]),
+            "kept_as": meta.get("recovered_from"),
+            "why": meta.get("recovered_why"),
+        }
+        if "recovered_at" in meta
+        else None,
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.test_e2e import (
     CEILING,
+    KEY,
     Daemon,
     Receiver,
     agent,
@@ -151,3 +152,46 @@ def test_a_huge_answer_is_read_only_as_far_as_needed(tmp_path: Path, isolated_ho
         n = len(st["requests"])
         # what the server could push into socket buffers before the shipper hung up
         assert st["faults"]["answer_bytes_sent"] < n * 64 * 1024 * 1024, st["faults"]
+
+
+def _damage(db: Path, how: str) -> None:
+    data = bytearray(db.read_bytes())
+    if how == "garbled_header":
+        data[:100] = b"\x07" * 100
+    elif how == "truncated":
+        del data[len(data) // 2 :]
+    else:  # garbled pages in the middle
+        mid = len(data) // 2
+        data[mid : mid + 8192] = bytes((i * 73 + 11) % 256 for i in range(8192))
+    db.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["garbled_header", "truncated", "garbled_pages"])
+def test_a_damaged_spool_is_kept_aside_and_a_new_one_started(
+    how: str, tmp_path: Path, isolated_home: Path
+) -> None:
+    write_history(isolated_home, sessions=2, calls=40, seed=37)
+    down = agent_env(SUTRACE_ENDPOINT="http://127.0.0.1:9", SUTRACE_API_KEY=KEY)
+    p = agent(["start", "--once", "--drain-timeout", "0"], down)
+    assert p.returncode == 1, p.stderr  # everything queued, nothing delivered
+    state = Path(down["AGENT_CLI_HOME"])
+    _damage(state / "spool.sqlite", how)
+    if how != "garbled_pages":  # a damaged header or a short file shows at once
+        st = agent(["status"], down)
+        no_traceback(st)
+        assert st.returncode != 0
+        lines = [x for x in st.stderr.splitlines() if x.strip()]
+        assert len(lines) == 1 and "damaged" in lines[0] and "start" in lines[0], st.stderr
+    with Receiver(tmp_path / "rx") as rx:
+        env = ship_env(rx)
+        want = dry_run(env)
+        p = agent(["start", "--once", "--drain-timeout", "600"], env)
+        no_traceback(p)
+        assert p.returncode == 0, p.stderr
+        assert set(rx.events()) == set(want)  # read again from the transcripts: nothing lost
+        code, info = status_json(env)
+        assert code == 0 and info["healthy"] and info["outbox"]["depth"] == 0
+        assert info["recovered"] and info["recovered"]["kept_as"].startswith("spool.sqlite.")
+        assert (state / info["recovered"]["kept_as"]).exists()  # kept for a person
+        assert "recovered" in agent(["status"], env).stdout
+        assert "damaged" in (state / "agent-cli.log").read_text()
