@@ -60,6 +60,7 @@ import signal
 import socket
 import socketserver
 import sqlite3
+import ssl
 import struct
 import sys
 import threading
@@ -514,6 +515,7 @@ class IngestServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.store, self.api_key, self.faults = store, api_key, faults
         self.quiet = False
+        self.scheme = "http"
         self._resets: set[socket.socket] = set()
         self._resets_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -530,7 +532,7 @@ class IngestServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host = str(self.server_address[0])
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def reset_on_close(self, sock: socket.socket) -> None:
         with self._resets_lock:
@@ -569,13 +571,21 @@ class IngestServer(ThreadingHTTPServer):
 
 def make_server(
     host: str, port: int, db_path: str, api_key: str, faults: Faults | None = None,
-    *, quiet: bool = False,
+    *, quiet: bool = False, tls: tuple[str, str] | None = None,
 ) -> IngestServer:  # fmt: skip
-    """Bind (not yet serving) a receiver; refuses any non-loopback ``host``."""
+    """Bind (not yet serving) a receiver; refuses any non-loopback ``host``.
+
+    ``tls`` (certificate file, key file) serves HTTPS instead of HTTP.
+    """
     if not _is_loopback(host):
         raise ValueError(f"refusing to listen on non-loopback host {host!r}")
     server = IngestServer(host, port, Store(db_path), api_key, faults or Faults())
     server.quiet = quiet
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.scheme = "https"
     return server
 
 
@@ -597,6 +607,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     f.add_argument("--reject-event-id", action="append", default=[], metavar="ID")
     f.add_argument("--poison-status", type=int, choices=(400, 422))
     f.add_argument("--redirect-to", metavar="URL")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     return p.parse_args(argv)
 
 
@@ -610,7 +622,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_body_bytes=args.max_body_bytes, reject_event_ids=set(args.reject_event_id),
             poison_status=args.poison_status, redirect_to=args.redirect_to,
         )  # fmt: skip
-        server = make_server(args.host, args.port, args.db, args.api_key, faults, quiet=args.quiet)
+        tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+        server = make_server(
+            args.host, args.port, args.db, args.api_key, faults, quiet=args.quiet, tls=tls
+        )
     except (ValueError, OSError) as exc:
         print(f"ingest-server: error: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ import random
 import shutil
 import signal
 import sqlite3
+import ssl
 import stat
 import subprocess
 import sys
@@ -317,7 +318,7 @@ class Receiver:
         try:
             wait_until(
                 lambda: ready.exists() or self.proc.poll() is not None,
-                10,
+                CEILING,
                 "the receiver to listen",
                 0.02,
             )
@@ -326,8 +327,10 @@ class Receiver:
         except BaseException:
             self.stop()
             raise
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.http = httpx.Client(base_url=self.url, timeout=10, trust_env=False)
+        tls = flags[flags.index("--tls-cert") + 1] if "--tls-cert" in flags else None
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        verify = ssl.create_default_context(cafile=tls) if tls else True
+        self.http = httpx.Client(base_url=self.url, timeout=CEILING, trust_env=False, verify=verify)
 
     def __enter__(self) -> Receiver:
         return self

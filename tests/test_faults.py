@@ -195,3 +195,32 @@ def test_a_damaged_spool_is_kept_aside_and_a_new_one_started(
         assert (state / info["recovered"]["kept_as"]).exists()  # kept for a person
         assert "recovered" in agent(["status"], env).stdout
         assert "damaged" in (state / "agent-cli.log").read_text()
+
+
+TLS = Path(__file__).parent / "fixtures" / "tls"
+
+
+def test_an_untrusted_certificate_pauses_and_keeps_everything(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    """A self-signed or wrong certificate is a misconfiguration, not an outage: no retry loop;
+    pause, say so, keep everything; trusting the certificate delivers it all."""
+    write_history(isolated_home, sessions=1, calls=10, seed=38)
+    tls = ["--tls-cert", str(TLS / "cert.pem"), "--tls-key", str(TLS / "key.pem")]
+    with Receiver(tmp_path / "rx", *tls) as rx:
+        assert rx.url.startswith("https://")
+        env = ship_env(rx)
+        want = dry_run(env)
+        p = agent(["start", "--once", "--drain-timeout", "600"], env, timeout=CEILING)
+        no_traceback(p)
+        assert p.returncode == 1, p.stderr  # at once, not after 600 s of retries
+        assert "certificate" in p.stderr and rx.events() == {}
+        code, info = status_json(env)
+        assert code == 1 and not info["healthy"]
+        assert info["pause"]["reason"] == "paused: endpoint_misconfigured"
+        assert "certificate" in info["pause"]["detail"]
+        assert info["outbox"]["depth"] == len(want)
+        trusted = {**env, "SSL_CERT_FILE": str(TLS / "cert.pem")}  # a private CA, trusted
+        p = agent(["start", "--once", "--drain-timeout", "600"], trusted)
+        assert p.returncode == 0, p.stderr
+        assert set(rx.events()) == set(want)

@@ -217,6 +217,13 @@ class HttpSink:
             resp, answer = self._exchange(batch, body)
         except _http_error() as exc:  # TransportError, or a body we could not decode
             res.status = None
+            if _untrusted_certificate(exc):  # a misconfiguration: retrying cannot fix it
+                self._stop(
+                    batch,
+                    Verdict.PAUSE_ENDPOINT,
+                    f"the TLS certificate of {self._host()} is not trusted; fix the endpoint "
+                    "or its certificate (a private CA: SSL_CERT_FILE); sending paused",
+                )
             msg = _sanitise(str(exc).replace(self._key, "…"), 120)
             self._stop(
                 batch,
@@ -365,6 +372,20 @@ class HttpSink:
 
     def _host(self) -> str:
         return _url_host(self._url)
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    """Whether the certificate check failed (the stdlib's error, somewhere in the chain)."""
+    import ssl
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _http_error() -> type[Exception]:
