@@ -254,12 +254,11 @@ def _ship(settings: config_mod.Settings) -> None:
     from agent_cli import pipeline
 
     stop = threading.Event()
-    holder: list[Any] = []  # the shipper, once the session is open
 
     def on_signal(signum: int, frame: object) -> None:
-        if stop.is_set() or (holder and holder[0].in_flight):
-            # A second signal, or one during a request: stop now. The request's events
-            # stay leased in the spool and are sent again at the next start.
+        if stop.is_set():
+            # A second signal: stop now. Batches on the wire stay in the spool and are
+            # sent again at the next start. The first one lets the run end in order.
             raise pipeline.Interrupted()
         stop.set()
 
@@ -268,7 +267,7 @@ def _ship(settings: config_mod.Settings) -> None:
     bar = _progress() if settings.progress else None  # stderr is a TTY
     start = pipeline.start_once if settings.once else pipeline.start_forever
     try:
-        result = start(settings, stop=stop, progress=bar, on_ready=holder.append)
+        result = start(settings, stop=stop, progress=bar)
     except pipeline.Interrupted:
         click.echo("stopped; undelivered events stay in the spool for the next start.", err=True)
         # --once did not finish (a batch was on the wire); a stopped daemon did its job

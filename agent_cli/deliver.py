@@ -26,6 +26,7 @@ BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 PAUSE_CAP = 900.0  # a paused endpoint (auth, misconfigured) is retried at most this rarely
 IN_FLIGHT = 4  # measured best against the reference receiver (2: 14k, 4: 17.6k events/s)
+REQUEST_SECONDS = 120.0  # the longest one request may take, however the server drips
 
 
 def backoff_delay(
@@ -109,6 +110,8 @@ class Shipper:
         self.until = clamp_wait(state, self.clock())  # a persisted wait survives restarts
         self.last: SendResult | None = None
         self.drain_verdict: Verdict | None = None  # the last verdict of the current drain
+        self.flying: deque[_Request] = deque()  # batches on the wire, oldest first
+        self.request_seconds = REQUEST_SECONDS
 
     def blocked_for(self) -> float:
         """Seconds until sending may be tried again (0 when it may be tried now)."""
@@ -131,10 +134,15 @@ class Shipper:
             self.sink.send, [Outgoing(r.id, r.event_id, r.revision, r.body) for r in rows]
         )
 
-    def _finish(self, request: _Request) -> SendResult:
-        """Wait for a batch's answer and apply it (all spool writes stay on this thread)."""
+    def _finish(
+        self, request: _Request, deadline: float | None = None, abort: bool = True
+    ) -> SendResult:
+        """Wait for a batch's answer (until REQUEST_SECONDS after it started, `deadline`, or
+        a stop when `abort`) and apply it; all spool writes stay on this thread."""
+        limit = request.started + self.request_seconds
+        until = limit if deadline is None else min(limit, deadline)
         try:
-            res = request.result()
+            res = request.result(until, self.stop if abort else None)
         finally:
             self.in_flight -= 1
         ok = res.verdict is Verdict.OK
@@ -183,14 +191,16 @@ class Shipper:
         )
         log.warning("delivery %s (%s); next try in %.0f s", res.verdict.value, res.detail, delay)
 
-    def ship_ready(self, until: Callable[[], bool] = lambda: False) -> Verdict | None:
+    def ship_ready(self, deadline: float | None = None, block: bool = True) -> Verdict | None:
         """Send batches while some are ready and sending is not blocked.
 
         Up to IN_FLIGHT batches travel at once, so preparing and settling one overlaps the
-        server's work on the other; answers are applied in order, here.
+        server's work on the other; answers are applied in order, here. `block=False` (the
+        daemon) settles only what has come back and leaves the rest in flight for the next
+        call, so a slow server never holds up reading new lines.
         """
         verdict = None
-        flying: deque[_Request] = deque()
+        flying = self.flying
         sending = True
         while True:
             while (
@@ -198,18 +208,27 @@ class Shipper:
                 and len(flying) < IN_FLIGHT
                 and not self.stop.is_set()
                 and not self.blocked_for()
-                and not until()
             ):
                 request = self._start()
                 if request is None:
                     break
                 flying.append(request)
-            if not flying:
+            if not flying or (not block and not flying[0].done() and not self._late(flying[0])):
                 return verdict
-            res = self._finish(flying.popleft())
+            res = self._finish(flying.popleft(), deadline)
             verdict = res.verdict
             if verdict is not Verdict.OK:
                 sending = False  # let the batches in flight land, start no more
+
+    def land(self, seconds: float) -> None:
+        """Settle the batches still in flight, waiting at most `seconds` for their answers
+        (a stopping daemon: what the server already took is not sent again next time)."""
+        deadline = time.monotonic() + seconds
+        while self.flying:
+            self._finish(self.flying.popleft(), deadline, abort=False)
+
+    def _late(self, request: _Request) -> bool:
+        return time.monotonic() - request.started >= self.request_seconds
 
     def drain(self, deadline: float) -> tuple[bool, Verdict | None]:
         """Deliver everything ready before the monotonic `deadline`; True when empty."""
@@ -226,7 +245,7 @@ def drain_all(shippers: list[Shipper], deadline: float) -> bool:
     for s in shippers:
         s.drain_verdict = None
     while not stop.is_set():
-        waits, sent = _drain_step(shippers)
+        waits, sent = _drain_step(shippers, deadline)
         if all(s.queue.depth() == 0 for s in shippers):
             return True
         if sent and not waits:
@@ -239,7 +258,7 @@ def drain_all(shippers: list[Shipper], deadline: float) -> bool:
     return all(s.queue.depth() == 0 for s in shippers)
 
 
-def _drain_step(shippers: list[Shipper]) -> tuple[list[float], bool]:
+def _drain_step(shippers: list[Shipper], deadline: float) -> tuple[list[float], bool]:
     """Send what is ready for each sink; return the waits that would unblock the rest."""
     waits: list[float] = []
     sent = False
@@ -251,7 +270,7 @@ def _drain_step(shippers: list[Shipper]) -> tuple[list[float], bool]:
             if s.drain_verdict not in _FATAL_ONCE:
                 waits.append(blocked)
             continue
-        s.drain_verdict = s.ship_ready() or s.drain_verdict
+        s.drain_verdict = s.ship_ready(deadline) or s.drain_verdict
         sent = True
         if s.queue.depth() and not s.blocked_for() and s.drain_verdict in (None, Verdict.OK):
             waits.append(0.2)  # only held (unsettled) rows remain: they become ready shortly
@@ -265,10 +284,15 @@ class _Request:
     """One `sink.send` running in a daemon thread (a stop signal never waits for it)."""
 
     def __init__(self, send: Callable[[list[Outgoing]], SendResult], batch: list[Outgoing]) -> None:
+        self.batch = batch
+        self.started = time.monotonic()
         self._result: SendResult | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(send, batch), daemon=True)
         self._thread.start()
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
 
     def _run(self, send: Callable[[list[Outgoing]], SendResult], batch: list[Outgoing]) -> None:
         try:
@@ -276,9 +300,19 @@ class _Request:
         except BaseException as e:  # re-raised on the shipper's thread
             self._error = e
 
-    def result(self) -> SendResult:
+    def result(self, deadline: float, abort: threading.Event | None = None) -> SendResult:
+        """The answer, or, past the monotonic `deadline` or once `abort` is set, a retry with
+        the batch pending: a server that answers a byte at a time never holds a run (the
+        thread is left behind; whatever it still delivers, the server dedups)."""
         while self._thread.is_alive():
-            self._thread.join(0.1)  # short joins: a signal handler can interrupt the wait
+            left = deadline - time.monotonic()
+            if left <= 0 or (abort is not None and abort.is_set()):
+                return SendResult(
+                    pending=[e.key for e in self.batch],
+                    verdict=Verdict.RETRY,
+                    detail=f"no whole answer within {REQUEST_SECONDS:.0f} s; will retry",
+                )
+            self._thread.join(min(0.1, left))  # short joins: a signal handler can interrupt
         if self._error is not None:
             raise self._error
         assert self._result is not None

@@ -58,6 +58,7 @@ __all__ = [
 
 log = logging.getLogger("agent_cli")
 LOG_NAME = "agent-cli.log"
+LAND_SECONDS = 10.0  # a stopping daemon waits this long for the answers still on the wire
 
 
 class Interrupted(Exception):
@@ -112,14 +113,11 @@ def start_once(
     env: dict[str, str] | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
-    on_ready: Callable[[Shipper], None] | None = None,
     sinks: list[Sink] | None = None,
 ) -> RunResult:
     """`start --once`: backfill into the spool, deliver until empty or --drain-timeout."""
     once = dataclasses.replace(settings, once=True)
     with Session(once, client=client, stop=stop, sinks=sinks) as s:
-        if on_ready is not None:
-            on_ready(s.shipper)
         return s.backfill_and_drain(env, progress)
 
 
@@ -130,14 +128,11 @@ def start_forever(
     env: dict[str, str] | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
-    on_ready: Callable[[Shipper], None] | None = None,
     sinks: list[Sink] | None = None,
 ) -> RunResult:
     """`start`: backfill, then follow the transcripts and ship until `stop` is set."""
     daemon = dataclasses.replace(settings, once=False)
     with Session(daemon, client=client, stop=stop, sinks=sinks) as s:
-        if on_ready is not None:
-            on_ready(s.shipper)
         return s.backfill_and_follow(env, progress)
 
 
@@ -261,10 +256,12 @@ class Session:
                 self._persist_counts(builder.report)
             wait = s.poll_seconds
             for shipper in self.shippers:
-                shipper.ship_ready()
+                shipper.ship_ready(block=False)  # a slow server never holds up reading
                 if shipper.blocked_for() and shipper.queue.depth():
                     wait = min(wait, shipper.blocked_for())
             self.shipper.wait(wait)
+        for shipper in self.shippers:
+            shipper.land(LAND_SECONDS)
         return self._result(builder.report, 0)
 
     def _backfill(

@@ -45,7 +45,8 @@ Fault injection, evaluated in this order for each ``POST /v1/events``:
      ``hold="after_commit"`` the answer waits until ``hold`` is changed: "stored, answer late
      or lost". A request is held at most 300 s. ``answer_bytes`` pads a 200 answer with
      spaces to that many bytes (a huge answer); ``faults.answer_bytes_sent`` in the stats
-     counts the padding the client took before it hung up.
+     counts the padding the client took before it hung up; ``drip_seconds`` writes a 200
+     answer one byte every that many seconds (a server that never quite answers).
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ _FAULT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "redirect_to": (_text_or_none, "a non-empty string or null"),
     "hold": (lambda v: v in HOLD_POINTS, '"before_commit", "after_commit" or null'),
     "answer_bytes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "drip_seconds": (lambda v: (_is_int(v) or isinstance(v, float)) and v >= 0, "seconds >= 0"),
 }
 
 
@@ -156,6 +158,7 @@ class Faults:
     redirect_to: str | None = None
     hold: str | None = None
     answer_bytes: int = 0  # pad a 200 answer to this size (JSON, then spaces): a huge answer
+    drip_seconds: float = 0.0  # write a 200 answer's body one byte every this many seconds
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _released: threading.Condition = field(init=False, repr=False, compare=False)
     _held: int = field(default=0, init=False, repr=False, compare=False)
@@ -318,6 +321,25 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.quiet:
             print(f"ingest-server: {line}", file=sys.stderr, flush=True)
 
+    def _send_dripping(self, payload: Any, seconds: float) -> None:
+        """A 200 whose body comes one byte every `seconds` (for at most HOLD_MAX_SECONDS)."""
+        body = json.dumps(payload).encode()
+        deadline = time.monotonic() + HOLD_MAX_SECONDS
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(len(body)):
+                if time.monotonic() > deadline:
+                    break
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(seconds)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
     def _send_padded(self, payload: Any, faults: Faults) -> None:
         """A 200 whose body is the answer padded with spaces to `answer_bytes`, written in
         chunks; counts what the client took before it hung up."""
@@ -456,7 +478,9 @@ class _Handler(BaseHTTPRequestHandler):
             f"duplicates={rec['duplicates']} rejected={rec['rejected']} bytes={rec['bytes']}"
         )
         if not rec["dropped"]:
-            if status == 200 and faults.answer_bytes:
+            if status == 200 and faults.drip_seconds:
+                self._send_dripping(payload, faults.drip_seconds)
+            elif status == 200 and faults.answer_bytes:
                 self._send_padded(payload, faults)
             else:
                 self._send(status, payload, headers)

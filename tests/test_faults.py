@@ -3,6 +3,7 @@ reference receiver on 127.0.0.1; every moment is chosen by a condition, never by
 
 from __future__ import annotations
 
+import random
 import signal
 import sqlite3
 import time
@@ -17,9 +18,13 @@ from tests.test_e2e import (
     Receiver,
     agent,
     agent_env,
+    append,
     dry_run,
+    make_call,
     no_traceback,
+    session_of,
     ship_env,
+    spool_rows,
     status_json,
     wait_until,
     write_history,
@@ -224,3 +229,46 @@ def test_an_untrusted_certificate_pauses_and_keeps_everything(
         p = agent(["start", "--once", "--drain-timeout", "600"], trusted)
         assert p.returncode == 0, p.stderr
         assert set(rx.events()) == set(want)
+
+
+def test_a_dripping_server_never_holds_a_once_past_its_drain_timeout(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    """One byte every 5 s: each read is in time, the answer never comes. --drain-timeout
+    bounds the whole drain: the run ends with the events kept (it once hung for ever)."""
+    write_history(isolated_home, sessions=1, calls=5, seed=39)
+    with Receiver(tmp_path / "rx") as rx:
+        rx.faults(drip_seconds=5.0)
+        env = ship_env(rx)
+        # the subprocess ceiling is a hang detector: a drip of 5 s a byte takes minutes
+        p = agent(["start", "--once", "--drain-timeout", "3"], env, timeout=CEILING)
+        no_traceback(p)
+        assert p.returncode == 1, p.stderr
+        assert status_json(env)[1]["outbox"]["depth"] > 0  # kept for the next start
+
+
+def _spooled_ids(state: Path) -> set[str]:
+    try:
+        return {eid for eid, _ in spool_rows(state)}
+    except sqlite3.Error:  # not created yet
+        return set()
+
+
+def test_a_stuck_request_never_blocks_reading_new_lines(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    """The daemon settles only answers that came back: while a batch drips (minutes), a new
+    line is still read and spooled at the next poll."""
+    paths = write_history(isolated_home, sessions=1, calls=5, seed=40)
+    with Receiver(tmp_path / "rx") as rx:
+        rx.faults(drip_seconds=5.0)
+        env = ship_env(rx)
+        state = Path(env["AGENT_CLI_HOME"])
+        with Daemon(env, ["--poll-interval", "0.1"], tmp_path / "d") as d:
+            wait_until(lambda: rx.stats()["requests"], CEILING, "a batch on the wire")
+            call = make_call(random.Random(41), session_of(paths[0]), 900)
+            append(paths[0], b"".join(call.lines))
+            # well before the stuck request's own limit (REQUEST_SECONDS, 120 s)
+            wait_until(lambda: call.llm_id in _spooled_ids(state), 60,
+                       "the new call to be read while a request is stuck")  # fmt: skip
+            assert d.alive(), d.stderr()

@@ -36,12 +36,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import math
 import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
@@ -52,43 +50,24 @@ from agent_cli.errors import ConfigError
 from agent_cli.sinks import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
-    RETRY_AFTER_MAX,
     Outgoing,
     SendResult,
     Verdict,
     batches,
 )
+from agent_cli.sinks.answers import (
+    http_error,
+    parse_retry_after,
+    sanitise,
+    untrusted_certificate,
+    url_host,
+)
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 
 BREAKER_THRESHOLD = 20
-_REASON_MAX = 60
 MAX_ANSWER_BYTES = 1024 * 1024  # of a response body; the protocol's answer is far smaller
 _TRANSIENT = frozenset({408, 409, 425, 429})
 _ENDPOINT = frozenset({404, 405, 501, 505})
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or HTTP date), in [0, 3600]."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
-
-
-def _sanitise(text: str, limit: int = _REASON_MAX) -> str:
-    return "".join(c if c.isprintable() else " " for c in text).strip()[:limit]
 
 
 class _Stop(Exception):
@@ -215,16 +194,16 @@ class HttpSink:
         body = gzip.compress(self._envelope(batch), 1, mtime=0)
         try:
             resp, answer = self._exchange(batch, body)
-        except _http_error() as exc:  # TransportError, or a body we could not decode
+        except http_error() as exc:  # TransportError, or a body we could not decode
             res.status = None
-            if _untrusted_certificate(exc):  # a misconfiguration: retrying cannot fix it
+            if untrusted_certificate(exc):  # a misconfiguration: retrying cannot fix it
                 self._stop(
                     batch,
                     Verdict.PAUSE_ENDPOINT,
                     f"the TLS certificate of {self._host()} is not trusted; fix the endpoint "
                     "or its certificate (a private CA: SSL_CERT_FILE); sending paused",
                 )
-            msg = _sanitise(str(exc).replace(self._key, "…"), 120)
+            msg = sanitise(str(exc).replace(self._key, "…"), 120)
             self._stop(
                 batch,
                 Verdict.RETRY,
@@ -289,12 +268,12 @@ class HttpSink:
                 wait,
             )
         elif 300 <= code < 400:
-            target = _url_host(resp.headers.get("location", "")) or self._host()
+            target = url_host(resp.headers.get("location", "")) or self._host()
             self._stop(
                 batch,
                 Verdict.PAUSE_ENDPOINT,
                 f"server redirected ({code}) to "
-                f"{_sanitise(target)}; not followed; check the endpoint",
+                f"{sanitise(target)}; not followed; check the endpoint",
                 wait,
             )
         elif self.breaker_open:  # 400, 422, any other 4xx or 1xx
@@ -333,7 +312,7 @@ class HttpSink:
             doc = json.loads(answer)
             for item in doc.get("rejected") or []:
                 if isinstance(item, dict) and isinstance(item.get("event_id"), str):
-                    rejected[item["event_id"]] = _sanitise(str(item.get("reason", "")))
+                    rejected[item["event_id"]] = sanitise(str(item.get("reason", "")))
         except (ValueError, TypeError, AttributeError):
             rejected = {}  # the status is authoritative: the whole batch is delivered
         for ev in batch:
@@ -371,33 +350,4 @@ class HttpSink:
         }
 
     def _host(self) -> str:
-        return _url_host(self._url)
-
-
-def _untrusted_certificate(exc: BaseException) -> bool:
-    """Whether the certificate check failed (the stdlib's error, somewhere in the chain)."""
-    import ssl
-
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return False
-
-
-def _http_error() -> type[Exception]:
-    import httpx
-
-    return httpx.HTTPError
-
-
-def _url_host(url: str) -> str:
-    import httpx
-
-    try:
-        return httpx.URL(url).host
-    except (httpx.InvalidURL, ValueError, TypeError):
-        return ""
+        return url_host(self._url)
