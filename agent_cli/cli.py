@@ -242,7 +242,8 @@ def start(
 def _dry_run(settings: config_mod.Settings) -> None:
     from agent_cli import pipeline
 
-    report = pipeline.dry_run(settings, sys.stdout.buffer)
+    bar = _progress() if settings.progress else None  # stderr is a TTY
+    report = pipeline.dry_run(settings, sys.stdout.buffer, progress=bar)
     click.echo(render_summary(report), err=True)
     if not report.files:
         click.echo(
@@ -267,7 +268,8 @@ def _ship(settings: config_mod.Settings) -> None:
     bar = _progress() if settings.progress else None  # stderr is a TTY
     start = pipeline.start_once if settings.once else pipeline.start_forever
     try:
-        result = start(settings, stop=stop, progress=bar)
+        say = _say if settings.progress else None
+        result = start(settings, stop=stop, progress=bar, say=say)
     except pipeline.Interrupted:
         click.echo("stopped; undelivered events stay in the spool for the next start.", err=True)
         # --once did not finish (a batch was on the wire); a stopped daemon did its job
@@ -275,6 +277,10 @@ def _ship(settings: config_mod.Settings) -> None:
     click.echo(render_run(result), err=True)
     if result.exit_code:
         raise click.exceptions.Exit(result.exit_code)
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def _progress() -> Callable[[int, int], None]:

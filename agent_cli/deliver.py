@@ -156,8 +156,16 @@ class Shipper:
     def _record(self, res: SendResult, ok: bool) -> None:
         now = self.clock()
         if ok:
+            if res.delivered or res.quarantined:
+                log.info(
+                    "%s: delivered %d events%s",
+                    self.sink.name,
+                    len(res.delivered),
+                    f", quarantined {len(res.quarantined)}" if res.quarantined else "",
+                )
             if self.failures:  # write only on a change: no fsync per batch
-                log.info("delivery recovered")
+                log.info("%s: delivery recovered after %d failed attempts", self.sink.name,
+                         self.failures)  # fmt: skip
                 self.failures = 0
                 # A batch that was already in flight does not cut short a pause the server
                 # asked for (Retry-After) in the meantime.
@@ -171,9 +179,10 @@ class Shipper:
                     last_attempt_at=now,
                 )
             return
-        if self.until <= now:
+        new_failure = self.until <= now
+        if new_failure:
             # Batches in flight together fail together: one outage is one failure, or the
-            # backoff would grow by the number of batches in flight.
+            # backoff would grow by the number of batches in flight (and be logged as many).
             self.failures += 1
         delay = backoff_delay(self.failures, res.retry_after, self.rng)
         pause = Pause.BACKOFF
@@ -189,7 +198,14 @@ class Shipper:
             last_attempt_at=now,
             last_status=res.status,
         )
-        log.warning("delivery %s (%s); next try in %.0f s", res.verdict.value, res.detail, delay)
+        if new_failure:
+            log.warning(
+                "%s: delivery %s (%s); next try in %.0f s",
+                self.sink.name,
+                res.verdict.value,
+                res.detail,
+                self.until - now,
+            )
 
     def ship_ready(self, deadline: float | None = None, block: bool = True) -> Verdict | None:
         """Send batches while some are ready and sending is not blocked.
@@ -235,11 +251,16 @@ class Shipper:
         return drain_all([self], deadline), self.drain_verdict
 
 
-def drain_all(shippers: list[Shipper], deadline: float) -> bool:
+def drain_all(
+    shippers: list[Shipper],
+    deadline: float,
+    on_wait: Callable[[float], None] | None = None,
+) -> bool:
     """Deliver what every sink has before the monotonic `deadline`; True when all are empty.
 
     Each sink has its own backoff: one that is down waits while the others send. A sink
     paused for a person (auth, endpoint, incompatible) is given up for this drain.
+    `on_wait(seconds)` hears of every wait (what a terminal shows).
     """
     stop, wait = shippers[0].stop, shippers[0].wait
     for s in shippers:
@@ -253,7 +274,10 @@ def drain_all(shippers: list[Shipper], deadline: float) -> bool:
         if not waits:
             return False  # what is left waits for a person
         left = deadline - time.monotonic()
-        if left <= 0 or wait(min(*waits, left)):
+        pause = min(*waits, left)
+        if on_wait is not None:
+            on_wait(pause)
+        if left <= 0 or wait(pause):
             return False
     return all(s.queue.depth() == 0 for s in shippers)
 

@@ -4,40 +4,25 @@
 
 `dry_run` runs it with the stdout sink and a throw-away state; `start_once` backfills into the
 spool and drains it; `start_forever` backfills, then follows the transcripts and ships until
-stopped; `status` reads the spool. A `Session` owns what a `start` holds open (the lock, the
-spool, the sink and the log) and closes it in reverse order, as httpx's client does.
+stopped; `status` reads the spool. A `Session` (module `session`) owns what a `start` holds
+open (the lock, the spool, the sinks and the log) and closes it in reverse order.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
-import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from logging.handlers import RotatingFileHandler
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from agent_cli.config import Settings
-from agent_cli.deliver import Pause, Shipper, clamp_wait, drain_all
-from agent_cli.enrich import Enricher
-from agent_cli.errors import ConfigError
-from agent_cli.follow import Follower
-from agent_cli.migrations import FIRST_SINK
 from agent_cli.prepare import Builder, Report
-from agent_cli.recovery import open_spool
 from agent_cli.scan import SinkTarget, discover, scan, select_sources
+from agent_cli.session import Interrupted, RunResult, Session, enricher_for
 from agent_cli.sinks import Sink
-from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sinks.stdout import StdoutSink
-from agent_cli.sources import Source, SourceFile
-from agent_cli.spool import Lock, Spool, is_corrupt, secure_dir, secure_file
+from agent_cli.sources import SourceFile
 from agent_cli.status import Status, read_status
 
 if TYPE_CHECKING:
@@ -56,43 +41,42 @@ __all__ = [
     "where",
 ]
 
-log = logging.getLogger("agent_cli")
-LOG_NAME = "agent-cli.log"
-LAND_SECONDS = 10.0  # a stopping daemon waits this long for the answers still on the wire
-
-
-class Interrupted(Exception):
-    """A second stop signal arrived while a request was in flight."""
-
-
-@dataclass
-class RunResult:
-    """What `start` did, for the CLI to render and turn into an exit code."""
-
-    report: Report
-    delivered: int = 0
-    quarantined: int = 0
-    left: int = 0
-    verdict: str = "ok"
-    detail: str = ""
-    exit_code: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-
 
 def dry_run(
     settings: Settings,
     out: IO[bytes],
     env: dict[str, str] | None = None,
-    on_file: Callable[[SourceFile], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """Print every event that would be sent (JSON Lines on `out`); send and store nothing."""
+    """Print every event that would be sent (JSON Lines on `out`); send and store nothing.
+
+    `progress(done, total)` is told of each file read (for a bar on a terminal)."""
     srcs = select_sources(settings.agents)
     sink = StdoutSink(out)
     target = SinkTarget(sink)
-    builder = Builder(target.ledger, Report(), settings.since_iso(), _enricher(settings))
-    report = scan(settings, target, builder, discover(srcs, settings, env), on_file=on_file)
+    builder = Builder(target.ledger, Report(), settings.since_iso(), enricher_for(settings))
+    files = list(discover(srcs, settings, env))
+    counter = _Counter(len(files), progress)
+    report = scan(settings, target, builder, files, on_file=counter.file_done)
+    counter.finish()
     sink.close()
     return report
+
+
+class _Counter:
+    """Files done of a known total, for a progress callback (None: nobody listens)."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def file_done(self, _: SourceFile) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def finish(self) -> None:
+        if self.progress is not None and self.total:
+            self.progress(self.total, self.total)  # unchanged files were skipped, not counted
 
 
 def where(settings: Settings, env: dict[str, str] | None = None) -> list[str]:
@@ -114,10 +98,13 @@ def start_once(
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
     sinks: list[Sink] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """`start --once`: backfill into the spool, deliver until empty or --drain-timeout."""
+    """`start --once`: backfill into the spool, deliver until empty or --drain-timeout.
+
+    `say` is told, a line at a time, what a person at a terminal wants to see (the drain)."""
     once = dataclasses.replace(settings, once=True)
-    with Session(once, client=client, stop=stop, sinks=sinks) as s:
+    with Session(once, client=client, stop=stop, sinks=sinks, say=say) as s:
         return s.backfill_and_drain(env, progress)
 
 
@@ -129,254 +116,11 @@ def start_forever(
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
     sinks: list[Sink] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """`start`: backfill, then follow the transcripts and ship until `stop` is set."""
+    """`start`: backfill, then follow the transcripts and ship until `stop` is set.
+
+    `say` gets a start line and then a one-line summary every SUMMARY_SECONDS."""
     daemon = dataclasses.replace(settings, once=False)
-    with Session(daemon, client=client, stop=stop, sinks=sinks) as s:
+    with Session(daemon, client=client, stop=stop, sinks=sinks, say=say) as s:
         return s.backfill_and_follow(env, progress)
-
-
-class Session:
-    """One `start`: the lock, the log, the spool and the sinks, opened and closed together.
-
-    Entering checks the key and endpoint (ConfigError), takes the lock (AlreadyRunning) and
-    opens the rest; leaving closes them in reverse order, whatever happened inside. The
-    sinks are the Sutrace endpoint unless `sinks` names others (each is closed on leaving);
-    each sink has its own `Shipper` and its own delivery state in the spool.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        client: httpx.Client | None = None,
-        stop: threading.Event | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        if not settings.api_key:
-            raise ConfigError(
-                "Set SUTRACE_API_KEY (or --api-key) to ship; "
-                "use --dry-run to see the events without sending."
-            )
-        self.settings = settings
-        self.endpoint = check_endpoint(settings.endpoint)
-        self.sources = select_sources(settings.agents)
-        self._client = client
-        self._stop = stop
-        self._given_sinks = sinks
-        self._clean = True
-        self._stack = contextlib.ExitStack()
-
-    def __enter__(self) -> Session:
-        with self._stack as stack:
-            folder = _state_folder(self.settings.state_dir)
-            lock = Lock(folder)
-            unclean = lock.acquire()
-            stack.callback(lambda: lock.release(clean=self._clean))
-            stack.enter_context(_file_log(folder / LOG_NAME))
-            self.spool = open_spool(folder, unclean)
-            stack.callback(self.spool.close)
-            self.sinks = self._given_sinks or [self._open_sutrace()]
-            for sink in self.sinks:
-                stack.callback(sink.close)
-            queues = self.spool.attach([sink.name for sink in self.sinks])
-            stop = self._stop or threading.Event()
-            self.shippers = [
-                Shipper(q, sink, wait=stop.wait) for q, sink in zip(queues, self.sinks, strict=True)
-            ]
-            for shipper in self.shippers:
-                shipper.stop = stop
-            self.shipper = self.shippers[0]
-            self._stack = stack.pop_all()
-        log.info(
-            "start (once=%s) endpoint=%s key=%s",
-            self.settings.once,
-            self.endpoint,
-            mask_key(self.settings.api_key or ""),
-        )
-        return self
-
-    def __exit__(
-        self,
-        typ: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # a run stopped by a damaged spool leaves the lock marked: the next start checks it
-        self._clean = not (exc is not None and is_corrupt(exc))
-        self._stack.close()
-
-    def _open_sutrace(self) -> Sink:
-        from agent_cli.sinks.http import HttpSink
-
-        key = self.settings.api_key or ""
-        sink = HttpSink(self.endpoint, key, client=self._client)
-        self.spool.attach([sink.name])  # its state must exist before a stale pause is cleared
-        s = self.settings
-        _forget_stale_pause(self.spool, self.endpoint, key, s.once, s.drain_timeout)
-        self.spool.set_meta(
-            endpoint=self.endpoint,
-            key_hint=mask_key(key),
-            pid=os.getpid(),
-            key_fp=_fingerprint(key),
-        )
-        return sink
-
-    # -- the two runs ------------------------------------------------------------------------
-    def backfill_and_drain(
-        self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
-    ) -> RunResult:
-        builder, _, full = self._backfill(env, progress)
-        s = self.settings
-        empty = drain_all(self.shippers, time.monotonic() + s.drain_timeout)
-        stopped = self.shipper.stop.is_set()  # interrupted: files may be left unread
-        result = self._result(builder.report, 0 if empty and not full and not stopped else 1)
-        if stopped:
-            result.detail = "stopped by a signal before the run finished"
-        if full:
-            result.detail = (
-                f"the outbox reached its cap of {s.outbox_cap} events, so reading paused; "
-                f"{result.detail}"
-            ).rstrip("; ")
-        return result
-
-    def backfill_and_follow(
-        self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
-    ) -> RunResult:
-        builder, files, _ = self._backfill(env, progress)
-        s, spool, stop = self.settings, self.spool, self.shipper.stop
-        spool.hold_seconds = s.settle_seconds
-        follower = Follower(
-            lambda: discover(self.sources, s, env), files, rediscover_seconds=s.rediscover_seconds
-        )
-        while not stop.is_set():
-            batch = follower.files()
-            if spool.depth() < s.outbox_cap:
-                scan(s, spool, builder, batch, stop.is_set)
-                self._persist_counts(builder.report)
-            wait = s.poll_seconds
-            for shipper in self.shippers:
-                shipper.ship_ready(block=False)  # a slow server never holds up reading
-                if shipper.blocked_for() and shipper.queue.depth():
-                    wait = min(wait, shipper.blocked_for())
-            self.shipper.wait(wait)
-        for shipper in self.shippers:
-            shipper.land(LAND_SECONDS)
-        return self._result(builder.report, 0)
-
-    def _backfill(
-        self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
-    ) -> tuple[Builder, list[tuple[Source, SourceFile]], bool]:
-        """Read every transcript into the spool; deliver whenever the outbox reaches its cap.
-
-        The transcripts are the backlog: at the cap, reading pauses (nothing is dropped; the
-        cursors say where to resume). Returns the builder, the files and whether it filled.
-        """
-        s, spool, stop = self.settings, self.spool, self.shipper.stop
-        builder = Builder(spool.ledger, Report(), s.since_iso(), _enricher(s))
-        files = list(discover(self.sources, s, env))
-        done = 0
-        full = False
-
-        def after_file(_: SourceFile) -> None:
-            nonlocal done, full
-            done += 1
-            if progress is not None:
-                progress(done, len(files))
-            if spool.depth() >= s.outbox_cap:
-                drain_all(self.shippers, time.monotonic() + s.drain_timeout)
-                full = spool.depth() >= s.outbox_cap
-
-        scan(s, spool, builder, files, lambda: stop.is_set() or full, after_file)
-        if full:
-            log.warning("outbox at its cap (%d events): reading paused", s.outbox_cap)
-        if progress is not None and files:
-            progress(len(files), len(files))  # unchanged files were skipped, not counted
-        self._persist_counts(builder.report)
-        return builder, files, full
-
-    def _persist_counts(self, report: Report) -> None:
-        for name in ("skipped", "not_emitted", "resets"):
-            counts = getattr(report, name)
-            self.spool.add_counts(name, dict(counts))
-            counts.clear()
-
-    def _result(self, report: Report, code: int) -> RunResult:
-        last = next((sh.last for sh in self.shippers if sh.last and sh.queue.depth()), None)
-        last = last or self.shipper.last
-        return RunResult(
-            report=report,
-            delivered=sum(sh.delivered for sh in self.shippers),
-            quarantined=sum(sh.quarantined for sh in self.shippers),
-            left=self.spool.depth(),
-            verdict=last.verdict.value if last else "ok",
-            detail=last.detail if last else "",
-            exit_code=code,
-            counts=self.spool.counters(),
-        )
-
-
-@contextlib.contextmanager
-def _file_log(path: Path) -> Iterator[None]:
-    """Log to `path` (0600, rotated) for the session: deliveries, pauses, never content."""
-    secure_file(path)
-    handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-        handler.close()
-
-
-def _enricher(settings: Settings) -> Enricher:
-    return Enricher(privacy=settings.privacy)
-
-
-def _state_folder(path: Path) -> Path:
-    """Create or tighten the state folder; a folder that cannot be used is a usage error."""
-    try:
-        return secure_dir(path)
-    except OSError as e:
-        raise ConfigError(
-            f"The state folder {path} cannot be used ({e.strerror or e}); "
-            "pass another --home (or AGENT_CLI_HOME)."
-        ) from None
-
-
-def _fingerprint(key: str) -> str:
-    """A one-way fingerprint of the key, to notice a new key without storing it."""
-    return hashlib.sha256(b"agent-cli key " + key.encode()).hexdigest()[:16]
-
-
-def _forget_stale_pause(
-    spool: Spool, endpoint: str, key: str, once: bool, drain_timeout: float
-) -> None:
-    """End a persisted pause (auth, endpoint) when the key or endpoint changed, or for --once.
-
-    A daemon restarted in a loop must keep its backoff (no storm); a one-shot run is a
-    person asking to try now. A backoff (a server's Retry-After too) is honoured when the
-    run can wait for it; a --once whose drain would end first tries at once instead.
-    """
-    m = spool.meta()
-    queue = spool.queue(FIRST_SINK)
-    state = queue.state()
-    pause = Pause.parse(state.pause_reason)
-    if pause is None:
-        return
-    if pause is Pause.BACKOFF:
-        # honoured, unless a --once would give up before its first try
-        now = time.time()
-        if once and clamp_wait(state, now) - now > drain_timeout:
-            queue.save_state(backoff_until=0)
-        return
-    forget = (
-        once
-        or (pause is Pause.AUTH and m.get("key_fp") != _fingerprint(key))
-        or (pause is Pause.ENDPOINT and m.get("endpoint") != endpoint)
-        or pause is Pause.INCOMPATIBLE  # a restart may be an upgrade: try again
-    )
-    if forget:
-        queue.save_state(backoff_until=0, failures=0, pause_reason=None, pause_detail=None)

@@ -32,7 +32,7 @@ from agent_cli.sources.common import ms
 class Report:
     """What a scan did: the dry-run summary and the numbers `start --once` logs."""
 
-    files: int = 0
+    paths: set[str] = field(default_factory=set)  # every file found (not added up over polls)
     files_read: int = 0
     bytes_read: int = 0
     llm_calls: int = 0
@@ -48,6 +48,11 @@ class Report:
     rereads: Counter[str] = field(default_factory=Counter)  # files read again from 0, and why
     by_agent: Counter[str] = field(default_factory=Counter)
     partial_lines: int = 0  # files ending in a line still being written (read once complete)
+
+    @property
+    def files(self) -> int:
+        """Transcript files found, each once however many polls looked at it."""
+        return len(self.paths)
 
 
 class CallSummary(NamedTuple):

@@ -133,7 +133,7 @@ def _todo(
     todo: list[tuple[Source, SourceFile, Cursor | None]] = []
     floors: dict[str, str | None] = {}
     for src, sf in files:
-        report.files += 1
+        report.paths.add(sf.path)
         seen = target.seen(sf.path)
         if seen is not None and seen[:2] == (sf.size, sf.mtime_ns) and covers(seen[2], since):
             continue  # unchanged since the last scan: not even opened
