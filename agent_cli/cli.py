@@ -245,7 +245,13 @@ def _dry_run(settings: config_mod.Settings) -> None:
     bar = _progress() if settings.progress else None  # stderr is a TTY
     report = pipeline.dry_run(settings, sys.stdout.buffer, progress=bar)
     click.echo(render_summary(report), err=True)
-    if not report.files:
+    if not report.files and report.older_than_since:
+        click.echo(
+            f"no transcripts written since {settings.since}; {report.older_than_since} older "
+            "ones were not read (try an earlier --since).",
+            err=True,
+        )
+    elif not report.files:
         click.echo(
             "no transcripts found; looked in: " + ", ".join(pipeline.where(settings)), err=True
         )

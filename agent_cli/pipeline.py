@@ -55,7 +55,9 @@ def dry_run(
     sink = StdoutSink(out)
     target = SinkTarget(sink)
     builder = Builder(target.ledger, Report(), settings.since_iso(), enricher_for(settings))
-    files = list(discover(srcs, settings, env))
+    older = [0]
+    files = list(discover(srcs, settings, env, older))
+    builder.report.older_than_since = older[0]
     counter = _Counter(len(files), progress)
     report = scan(settings, target, builder, files, on_file=counter.file_done)
     counter.finish()

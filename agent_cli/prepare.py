@@ -33,6 +33,7 @@ class Report:
     """What a scan did: the dry-run summary and the numbers `start --once` logs."""
 
     paths: set[str] = field(default_factory=set)  # every file found (not added up over polls)
+    older_than_since: int = 0  # files found but not written since --since (not read)
     files_read: int = 0
     bytes_read: int = 0
     llm_calls: int = 0

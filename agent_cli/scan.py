@@ -55,14 +55,20 @@ def select_sources(agents: tuple[str, ...]) -> list[Source]:
 
 
 def discover(
-    srcs: list[Source], settings: Settings, env: dict[str, str] | None = None
+    srcs: list[Source],
+    settings: Settings,
+    env: dict[str, str] | None = None,
+    older: list[int] | None = None,
 ) -> Iterator[tuple[Source, SourceFile]]:
-    """Yield every transcript file of the chosen sources, skipping files older than --since."""
+    """Yield every transcript file of the chosen sources, skipping files older than --since
+    (counted in `older[0]` when given: a person told "nothing found" wants to know)."""
     env = dict(os.environ) if env is None else env
     floor = _since_ns(settings)
     for src in srcs:
         for sf in src.discover(env):
             if floor and sf.mtime_ns < floor:
+                if older is not None:
+                    older[0] += 1
                 continue  # not written since the date: it cannot hold a newer call
             yield src, sf
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_cli.deliver import Pause, clamp_wait
-from agent_cli.errors import SpoolCorrupt
+from agent_cli.errors import SpoolCorrupt, SpoolError
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.outbox import SinkState
 from agent_cli.spool import DB_NAME, Spool
@@ -78,8 +78,12 @@ class Status:
 def read_status(folder: Path) -> Status:
     """Return the health of the spool in `folder` (not initialized when there is none)."""
     path = folder / DB_NAME
-    if not path.exists():
-        return Status(state_dir=str(folder), spool=str(path))
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return Status(state_dir=str(folder), spool=str(path))  # nothing spooled yet
+    except OSError as e:  # a folder that cannot be read is not "nothing spooled"
+        raise SpoolError(f"The state folder {folder} cannot be read ({e.strerror}).") from None
     try:
         spool = Spool(folder, readonly=True)
     except SpoolCorrupt as e:

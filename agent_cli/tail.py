@@ -146,6 +146,10 @@ def read_chunks(
     with f:
         fd = f.fileno()
         p = plan(fd, cursor, st.st_size)
+        if p.reset_reason and cursor is not None and cursor.size > cursor.offset:
+            # bytes that were on disk past the cursor (a line still being written) and are
+            # gone with the old content: never read, so counted
+            skipped[f"lost_unread_bytes_{p.reset_reason}"] += cursor.size - cursor.offset
         reader = make_reader(p.state)
         offset = p.start
         f.seek(offset)

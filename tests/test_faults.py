@@ -272,3 +272,19 @@ def test_a_stuck_request_never_blocks_reading_new_lines(
             wait_until(lambda: call.llm_id in _spooled_ids(state), 60,
                        "the new call to be read while a request is stuck")  # fmt: skip
             assert d.alive(), d.stderr()
+
+
+def test_status_of_a_state_folder_that_cannot_be_read_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    p = agent(["status", "--home", str(blocker / "state")], agent_env())
+    no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "cannot be read" in p.stderr and "nothing spooled" not in p.stdout
+
+
+def test_a_since_after_every_file_says_how_many_were_older(isolated_home: Path) -> None:
+    write_history(isolated_home, sessions=2, calls=2, seed=42)
+    p = agent(["start", "--once", "--dry-run", "--since", "2999-01-01"], agent_env())
+    assert p.returncode == 0 and p.stdout == ""
+    assert "no transcripts written since 2999-01-01; 2 older ones were not read" in p.stderr

@@ -341,7 +341,8 @@ def test_check_endpoint_rejects(bad: str) -> None:
 
 
 def test_mask_key_and_repr() -> None:
-    assert mask_key(KEY) == "…abcd" and mask_key("short") == "…" and mask_key("") == "…"
+    assert mask_key(KEY) == "…abcd" and mask_key("") == "…"
+    assert mask_key("shrt") == "… (4 characters: too short to show any)"
     sink, _ = make()
     assert KEY not in repr(sink) and "…abcd" in repr(sink)
 

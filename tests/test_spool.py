@@ -134,6 +134,20 @@ def test_truncation_starts_a_new_generation(project: Path, tmp_path: Path) -> No
     assert spool.cursor(str(f)).generation == 1
 
 
+def test_bytes_lost_unread_to_a_truncation_are_counted(project: Path, tmp_path: Path) -> None:
+    f = project / "s.jsonl"
+    partial = jsonl(assistant("m2", "r2"))[:-40]  # a line still being written
+    f.write_bytes(jsonl(assistant("m1", "r1")) + partial)
+    spool, report = run_scan(tmp_path / "st")
+    assert len(calls(spool)) == 1 and not report.skipped
+    spool.close()
+    f.write_bytes(b"{}\n")  # truncated before the line was finished: those bytes are gone
+    spool, report = run_scan(tmp_path / "st")
+    assert report.resets == {"truncated": 1}
+    assert report.skipped == {"lost_unread_bytes_truncated": len(partial)}
+    assert len(calls(spool)) == 1
+
+
 def test_rewrite_with_same_size_is_detected(project: Path, tmp_path: Path) -> None:
     f = project / "s.jsonl"
     f.write_bytes(jsonl(assistant("aaaa", "r1")))

@@ -45,5 +45,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def mask_key(key: str) -> str:
-    """Show only the last 4 characters of a key, and nothing of a short one."""
-    return "…" + key[-4:] if len(key) >= 8 else "…"
+    """Show only the last 4 characters of a key; of a short one only how short it is."""
+    if len(key) >= 8:
+        return "…" + key[-4:]
+    return f"… ({len(key)} characters: too short to show any)" if key else "…"
