@@ -222,3 +222,21 @@ def test_follower_scans_a_changed_idle_file_and_ignores_what_discovery_does_not_
     fol._last_full -= 2  # the walk gap has passed (no waiting in tests)
     assert [sf.path for _, sf in fol.files()] == [str(f)] and walks == [1]
     assert w.ignored == {other}  # never recorded again
+
+
+def test_a_watch_that_cannot_start_leaves_the_daemon_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from watchdog.observers import Observer
+
+    import agent_cli.watch as watch
+
+    class Full(Observer):  # type: ignore[misc,valid-type]
+        def schedule(self, *a: object, **kw: object) -> object:
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(watch, "Observer", Full)
+    assert start_watcher([str(tmp_path)], {}) is None
+    assert not [t for t in threading.enumerate() if isinstance(t, BaseObserver)]  # joined
