@@ -63,6 +63,8 @@ class Watcher(FileSystemEventHandler):
         self._ignored: set[str] = set()
         self._structure = False  # a folder came or went under (or above) a root
         self._watches: dict[tuple[str, bool], ObservedWatch] = {}
+        # some backends (FSEvents) name files by their real path: mapped back to the root's
+        self._real: dict[str, str] = {}
         self._observer = observer if observer is not None else Observer()
 
     def start(self) -> None:
@@ -75,6 +77,7 @@ class Watcher(FileSystemEventHandler):
     def refresh(self) -> None:
         """Watch each root that exists (recursively), else its nearest existing parent."""
         want = {_target(r) for r in self.roots}
+        self._real = {os.path.realpath(r): r for r in self.roots if os.path.realpath(r) != r}
         for key in list(self._watches.keys() - want):
             self._observer.unschedule(self._watches.pop(key))
         self.live = True
@@ -92,8 +95,8 @@ class Watcher(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         """Record a written or arrived file; note a folder that came or went near a root."""
-        src = os.fsdecode(event.src_path)
-        dest = os.fsdecode(event.dest_path) if event.dest_path else ""
+        src = self._as_given(os.fsdecode(event.src_path))
+        dest = self._as_given(os.fsdecode(event.dest_path)) if event.dest_path else ""
         if event.is_directory:
             if any(_near(p, r) for p in (src, dest) if p for r in self.roots):
                 with self._lock:
@@ -106,6 +109,12 @@ class Watcher(FileSystemEventHandler):
                 return
             self._changed.add(path)
             self.wake.set()
+
+    def _as_given(self, path: str) -> str:
+        for real, root in self._real.items():
+            if path == real or path.startswith(real + os.sep):
+                return root + path[len(real) :]
+        return path
 
     def take(self) -> tuple[set[str], bool]:
         """The files changed since the last take, and whether folders changed (refresh, walk)."""

@@ -240,3 +240,44 @@ def test_a_watch_that_cannot_start_leaves_the_daemon_polling(
     monkeypatch.setattr(watch, "Observer", Full)
     assert start_watcher([str(tmp_path)], {}) is None
     assert not [t for t in threading.enumerate() if isinstance(t, BaseObserver)]  # joined
+
+
+def test_a_symlinked_agent_folder_is_followed_by_the_name_discovery_uses(
+    isolated_home: Path, tmp_path: Path, daemon: tuple
+) -> None:
+    real = tmp_path / "elsewhere"
+    (real / "projects" / "-p").mkdir(parents=True)
+    (isolated_home / ".claude").symlink_to(real)
+    f = isolated_home / ".claude" / "projects" / "-p" / "s.jsonl"
+    f.write_bytes(jsonl(assistant("m0", "r0")))
+    old = time.time() - 7200
+    os.utime(f, (old, old))
+    run, stop = daemon
+    sink = ListSink()
+    run(_settings(tmp_path), sink)
+    _until(lambda: len(sink.got) == 1, stop)
+    with f.open("ab") as fh:
+        fh.write(jsonl(assistant("m1", "r1")))
+    _until(lambda: len(sink.got) == 2, stop)
+    assert len(sink.got) == 2
+
+
+def test_an_event_named_by_the_real_path_is_recorded_by_the_root_s_name(tmp_path: Path) -> None:
+    from watchdog.events import FileModifiedEvent
+
+    from agent_cli.watch import Watcher
+
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    w = Watcher([str(link)])
+    w.refresh()  # not started: no thread, the events are fed by hand
+    w.on_any_event(FileModifiedEvent(str(real / "p" / "s.jsonl")))  # as FSEvents names it
+    assert w.wake.is_set()
+    assert w.take() == ({str(link / "p" / "s.jsonl")}, False)
+    assert not w.wake.is_set()
+    w.ignore({str(link / "h.jsonl")})
+    w.on_any_event(FileModifiedEvent(str(link / "h.jsonl")))
+    assert w.take() == (set(), False) and not w.wake.is_set()
+    w.close()
