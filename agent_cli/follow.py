@@ -22,7 +22,6 @@ REDISCOVER_SECONDS = 60.0  # a full walk finds long-idle files written again
 HOT_SECONDS = 1800.0  # files modified this recently are re-checked on every poll
 WATCHED_WALK_FACTOR = 5.0  # with file events the full walk is only a safety net
 EVENT_WALK_GAP = 1.0  # unknown changed paths trigger a full walk at most this often
-STOP_CHECK_SECONDS = 0.1  # how soon a wait on file events notices the stop signal
 _WATCH_DIRS_SECONDS = 86_400  # folders of files written in the last day are watched
 
 Files = list[tuple[Source, SourceFile]]
@@ -66,8 +65,8 @@ class Follower:
     def wait(self, wait: Callable[[float], bool], stop: Callable[[], bool], seconds: float) -> None:
         """Wait up to `seconds`; with file events, until one comes (or a pending walk is due).
 
-        Without a watcher this is `wait(seconds)` (the stop event's wait). With one, the
-        wake event is waited on in slices of STOP_CHECK_SECONDS so `stop` still ends it soon.
+        Without a watcher this is `wait(seconds)` (the stop event's wait). With one, it waits
+        on the watcher's `wake`, which the stop signal sets too (`Watcher.wake_on`).
         """
         w = self._watcher
         if w is None:
@@ -75,11 +74,8 @@ class Follower:
             return
         if self._pending:
             seconds = min(seconds, self._last_full + EVENT_WALK_GAP - time.monotonic())
-        end = time.monotonic() + seconds
-        while not stop():
-            left = end - time.monotonic()
-            if left <= 0 or w.wake.wait(min(left, STOP_CHECK_SECONDS)):
-                return
+        if not stop():
+            w.wake.wait(max(seconds, 0.0))
 
     def _walk_every(self) -> float:
         live = self._watcher is not None and self._watcher.live

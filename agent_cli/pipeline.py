@@ -252,7 +252,7 @@ class Session:
         s, spool, stop = self.settings, self.spool, self.shipper.stop
         e = dict(os.environ) if env is None else env
         # watching starts before the backfill: a line written while it reads is not missed
-        watcher = start_watcher([r for src in self.sources for r in src.where(e)], e, s.watch)
+        watcher = start_watcher([r for src in self.sources for r in src.where(e)], e, s.watch, stop)
         if watcher is not None:
             self._stack.callback(watcher.close)  # stopped and joined when the session ends
         builder, files, _ = self._backfill(env, progress)

@@ -32,6 +32,7 @@ log = logging.getLogger("agent_cli")
 
 WATCH_ENV = "AGENT_CLI_WATCH"  # "0" (or off/no/false/poll): poll, never use file events
 _OFF = ("0", "off", "no", "false", "poll")
+RELAY_CHECK_SECONDS = 1.0  # how often the stop relay looks whether the watcher was closed
 _IGNORED_MAX = 100_000  # paths known not to be transcripts; forgotten beyond this (bounded)
 
 # Only writes and arrivals: opening or reading a file (as the daemon itself does) is no event,
@@ -66,6 +67,8 @@ class Watcher(FileSystemEventHandler):
         # some backends (FSEvents) name files by their real path: mapped back to the root's
         self._real: dict[str, str] = {}
         self._observer = observer if observer is not None else Observer()
+        self._closed = threading.Event()
+        self._relay: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the observer thread and the watches; raises (OSError...) when it cannot."""
@@ -131,15 +134,40 @@ class Watcher(FileSystemEventHandler):
                 self._ignored.clear()
             self._ignored |= paths
 
+    def wake_on(self, stop: threading.Event) -> None:
+        """Set `wake` when `stop` is set too, so one wait ends on a file event or the stop.
+
+        A thread blocks on `stop` (waking once per RELAY_CHECK_SECONDS to see whether the
+        watcher was closed): cheaper than the loop waiting in short slices, and immediate.
+        """
+
+        def relay() -> None:
+            while not self._closed.is_set():
+                if stop.wait(RELAY_CHECK_SECONDS):
+                    self.wake.set()
+                    return
+
+        self._relay = threading.Thread(target=relay, name="agent-cli-stop-relay", daemon=True)
+        self._relay.start()
+
     def close(self) -> None:
-        """Stop the observer thread and join it (idempotent)."""
+        """Stop the observer and relay threads and join them (idempotent)."""
+        self._closed.set()
         self._observer.stop()
         if self._observer.is_alive():
             self._observer.join(10)
+        if self._relay is not None:
+            self._relay.join(10)
 
 
-def start_watcher(roots: list[str], env: Mapping[str, str], enabled: bool = True) -> Watcher | None:
-    """A started watcher of `roots`, or None (disabled, or events unavailable: poll instead)."""
+def start_watcher(
+    roots: list[str],
+    env: Mapping[str, str],
+    enabled: bool = True,
+    stop: threading.Event | None = None,
+) -> Watcher | None:
+    """A started watcher of `roots` whose `wake` `stop` sets too, or None (disabled, or
+    events unavailable: poll instead)."""
     if not enabled or env.get(WATCH_ENV, "").strip().lower() in _OFF:
         return None
     w = Watcher(roots)
@@ -149,6 +177,8 @@ def start_watcher(roots: list[str], env: Mapping[str, str], enabled: bool = True
         log.warning("file events unavailable (%s): polling", e)
         w.close()
         return None
+    if stop is not None:
+        w.wake_on(stop)
     return w
 
 

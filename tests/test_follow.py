@@ -98,8 +98,9 @@ def daemon(tmp_path: Path) -> Iterator[object]:
     for t in started:
         t.join(CEILING)
         assert not t.is_alive()
-    # the session stopped and joined the observer thread
+    # the session stopped and joined the observer and stop-relay threads
     assert not [t for t in threading.enumerate() if isinstance(t, BaseObserver)]
+    assert not [t for t in threading.enumerate() if t.name == "agent-cli-stop-relay"]
 
 
 def test_a_line_written_to_an_idle_transcript_ships_on_its_file_event(
