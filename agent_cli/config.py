@@ -74,6 +74,7 @@ class Settings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     outbox_cap: int = DEFAULT_OUTBOX_CAP
     rediscover_seconds: float = DEFAULT_REDISCOVER_SECONDS  # full walks of the daemon
+    watch: bool = True  # the daemon uses file events (False, or AGENT_CLI_WATCH=0: it polls)
     parallel_min_bytes: int = DEFAULT_PARALLEL_MIN_BYTES  # backfills this big use --workers
     privacy: Privacy = field(default_factory=Privacy)
     progress: bool = False

@@ -33,6 +33,7 @@ from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sources import Source, SourceFile
 from agent_cli.spool import Lock, Spool, is_corrupt, secure_dir, secure_file
+from agent_cli.watch import start_watcher
 
 if TYPE_CHECKING:
     import httpx
@@ -171,11 +172,16 @@ class Session:
     def backfill_and_follow(
         self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
     ) -> RunResult:
-        builder, files, _ = self._backfill(env, progress)
         s, spool, stop = self.settings, self.spool, self.shipper.stop
+        e = dict(os.environ) if env is None else env
+        # watching starts before the backfill: a line written while it reads is not missed
+        watcher = start_watcher([r for src in self.sources for r in src.where(e)], e, s.watch, stop)
+        if watcher is not None:
+            self._stack.callback(watcher.close)  # stopped and joined when the session ends
+        builder, files, _ = self._backfill(env, progress)
         spool.hold_seconds = s.settle_seconds
         follower = Follower(
-            lambda: discover(self.sources, s, env), files, rediscover_seconds=s.rediscover_seconds
+            lambda: discover(self.sources, s, env), files, s.rediscover_seconds, watcher
         )
         self._tell_start(len(files))
         while not stop.is_set():
@@ -189,7 +195,7 @@ class Session:
                 shipper.ship_ready(block=False)  # a slow server never holds up reading
                 if shipper.blocked_for() and shipper.queue.depth():
                     wait = min(wait, shipper.blocked_for())
-            self.shipper.wait(wait)
+            follower.wait(self.shipper.wait, stop.is_set, wait)  # a file event ends it early
         for shipper in self.shippers:
             shipper.land(LAND_SECONDS)
         return self._result(builder.report, 0)

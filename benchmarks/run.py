@@ -9,8 +9,10 @@ Measures (medians over --runs, agent-cli and ccusage runs alternating):
   2. backfill into the spool (endpoint down), then delivery to the reference receiver on
      127.0.0.1: wall, events/s delivered, peak RSS
   3. re-run with nothing new (`start --once` again): wall
-  4. tail latency: a line appended while `start` runs -> stored by the receiver (p50/p95)
-  5. idle CPU of `start` with nothing new
+  4. tail latency: a line appended while `start` runs to a transcript idle for two hours (a
+     resumed session) -> stored by the receiver (p50/p95); with file events, then polling
+     (AGENT_CLI_WATCH=0, --poll-appends samples, each waits for the full walk)
+  5. idle CPU of `start` with nothing new, with file events and polling
   6. ccusage (`daily --json --offline`) on the same corpus, and the ratios
 Nothing here asserts a time; the numbers go to stdout and benchmarks/out/results.json.
 Every process it starts talks to 127.0.0.1 only and is stopped before it exits.
@@ -227,70 +229,113 @@ def check_exact(home: Path, work: Path, truth: dict) -> str:
     return "exact" if not problems else f"{len(problems)} differences, e.g. {problems[0]}"
 
 
-def tail_latency(
-    env: dict[str, str], home: Path, appends: int, receiver: Receiver, idle_seconds: float
-) -> tuple[list[float], float]:
-    """Append calls to a live transcript; time until the receiver stores each."""
+def _call_line(tag: str, i: int) -> tuple[str, str]:
+    """One settled Claude Code call as a JSON line, and its event id."""
     from agent_cli.events import event_id
 
-    proj = home / ".claude" / "projects" / "-bench-tail"
+    mid, rid = f"msg_bench_{os.getpid()}_{tag}_{i}", f"req_bench_{tag}_{i}"
+    line = {
+        "type": "assistant",
+        "uuid": f"u{tag}{i}",
+        "parentUuid": None,
+        "sessionId": "bench-tail",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestId": rid,
+        "cwd": "/bench",
+        "version": "2.1.200",
+        "isSidechain": False,
+        "message": {
+            "id": mid,
+            "model": "claude-sonnet-4-5-20250929",
+            "stop_reason": "end_turn",
+            "content": [],
+            "usage": {
+                "input_tokens": 3,
+                "output_tokens": 7,
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 0,
+            },
+        },
+    }
+    return json.dumps(line) + "\n", event_id("claude-code", mid, rid)
+
+
+def _idle_files(home: Path, tag: str, n: int) -> list[Path]:
+    """`n` transcripts last written two hours ago (older than HOT_SECONDS), in an old folder."""
+    proj = home / ".claude" / "projects" / f"-bench-idle-{tag}"
     proj.mkdir(parents=True, exist_ok=True)
-    f = proj / "tail-session.jsonl"
-    f.touch()
+    old = time.time() - 7200
+    files = [proj / f"idle-{i}.jsonl" for i in range(n)]
+    for i, f in enumerate(files):
+        f.write_text(_call_line(f"{tag}old", i)[0])
+        os.utime(f, (old, old))
+    os.utime(proj, (old, old))
+    return files
+
+
+def _time_append(f: Path, line: str, eid: str, receiver: Receiver, ceiling: float) -> float:
+    t0 = time.monotonic()
+    with f.open("a") as fh:
+        fh.write(line)
+    while not receiver.has(eid) and time.monotonic() - t0 < ceiling:
+        time.sleep(0.01)
+    return time.monotonic() - t0
+
+
+def tail_latency(
+    env: dict[str, str],
+    home: Path,
+    appends: int,
+    receiver: Receiver,
+    idle_seconds: float,
+    tag: str = "w",
+) -> tuple[list[float], float]:
+    """Append a call to each of `appends` idle transcripts while `start` runs; time until the
+    receiver stores each (the case a resumed session is in); then `start`'s idle CPU."""
+    hot_dir = home / ".claude" / "projects" / "-bench-tail"
+    hot_dir.mkdir(parents=True, exist_ok=True)
+    hot = hot_dir / "tail-session.jsonl"
+    hot.touch()
+    idle = _idle_files(home, tag, appends)
     proc = subprocess.Popen(
         [*AGENT_CLI, "start"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     lat = []
     try:
-        # Wait for the daemon to be tailing: its first appended call arrives.
         time.sleep(1.0)
-        for i in range(appends + 1):
-            mid, rid = f"msg_bench_{os.getpid()}_{i}", f"req_bench_{i}"
-            line = {
-                "type": "assistant",
-                "uuid": f"u{i}",
-                "parentUuid": None,
-                "sessionId": "bench-tail",
-                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                "requestId": rid,
-                "cwd": "/bench",
-                "version": "2.1.200",
-                "isSidechain": False,
-                "message": {
-                    "id": mid,
-                    "model": "claude-sonnet-4-5-20250929",
-                    "stop_reason": "end_turn",
-                    "content": [],
-                    "usage": {
-                        "input_tokens": 3,
-                        "output_tokens": 7,
-                        "cache_read_input_tokens": 0,
-                        "cache_creation_input_tokens": 0,
-                    },
-                },
-            }
-            eid = event_id("claude-code", mid, rid)
-            t0 = time.monotonic()
-            with f.open("a") as fh:
-                fh.write(json.dumps(line) + "\n")
-            while not receiver.has(eid):
-                if time.monotonic() - t0 > 30:
-                    break
-                time.sleep(0.01)
-            if i:  # the first one only proves the daemon is up
-                lat.append(time.monotonic() - t0)
+        # the daemon is tailing once a call appended to a hot file arrives
+        _time_append(hot, *_call_line(f"{tag}up", 0), receiver, 90)
+        for i, f in enumerate(idle):
+            lat.append(_time_append(f, *_call_line(tag, i), receiver, 90))
             time.sleep(0.1)
         cpu0 = proc_cpu(proc.pid)
         time.sleep(idle_seconds)
-        idle = (proc_cpu(proc.pid) - cpu0) / idle_seconds * 100
+        cpu = (proc_cpu(proc.pid) - cpu0) / idle_seconds * 100
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        shutil.rmtree(proj, ignore_errors=True)  # leave the generated history as it was
-    return lat, idle
+        shutil.rmtree(hot_dir, ignore_errors=True)  # leave the generated history as it was
+        shutil.rmtree(idle[0].parent if idle else hot_dir, ignore_errors=True)
+    return lat, cpu
+
+
+def tails(res: dict, up: dict[str, str], home: Path, rx: Receiver, args: object) -> None:
+    """Tail latency (idle files) and idle CPU, with file events, then polling (watching off)."""
+    a = vars(args)
+    runs = [("", up, a["appends"])]
+    if a["poll_appends"]:
+        runs.append(("_polling", dict(up, AGENT_CLI_WATCH="0"), a["poll_appends"]))
+    for suffix, env, n in runs:
+        lat, idle = tail_latency(env, home, n, rx, a["idle"], tag="p" if suffix else "w")
+        res["tail_latency" + suffix] = {
+            "p50": pct(lat, 0.5),
+            "p95": pct(lat, 0.95),
+            "samples": len(lat),
+        }
+        res["idle_cpu_pct" + suffix] = idle
 
 
 def proc_cpu(pid: int) -> float:
@@ -312,14 +357,21 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--appends", type=int, default=30, help="tail-latency samples")
     ap.add_argument("--idle", type=float, default=30.0, help="idle CPU window, seconds")
+    ap.add_argument(
+        "--poll-appends",
+        type=int,
+        default=3,
+        help="tail-latency samples with file events off (each waits for a full walk, ~60 s)",
+    )
     ap.add_argument("--quick", action="store_true", help="no ccusage, short tail/idle phases")
     args = ap.parse_args()
     if args.quick:
-        args.appends, args.idle = 3, 2.0
+        args.appends, args.idle, args.poll_appends = 3, 2.0, 0
     from tests.synth import parse_size
 
     home, truth = corpus(parse_size(args.size), args.seed)
-    shutil.rmtree(home / ".claude" / "projects" / "-bench-tail", ignore_errors=True)
+    for old in (home / ".claude" / "projects").glob("-bench-*"):
+        shutil.rmtree(old, ignore_errors=True)
     nfiles, nbytes = tree_bytes(home)
     res: dict = {
         "size_bytes": nbytes,
@@ -359,13 +411,7 @@ def main() -> int:
                 ship_runs[-1]["events"] = events
                 rerun.append(measure([*AGENT_CLI, "start", "--once"], up))
                 if i == args.runs - 1:
-                    lat, idle = tail_latency(up, home, args.appends, rx, args.idle)
-                    res["tail_latency"] = {
-                        "p50": pct(lat, 0.5),
-                        "p95": pct(lat, 0.95),
-                        "samples": len(lat),
-                    }
-                    res["idle_cpu_pct"] = idle
+                    tails(res, up, home, rx, args)
             finally:
                 rx.stop()
         res["into_spool"] = {k: med(spool_runs, k) for k in ("wall", "cpu", "rss_mb")}
@@ -410,9 +456,16 @@ def render(r: dict) -> str:
         t = r["tail_latency"]
         rows.append(
             f"{'4. tail latency p50 / p95 s':<34}{t['p50']:>9.2f}{t['p95']:>9.2f}"
-            f"  ({t['samples']} appends)"
+            f"  ({t['samples']} appends to idle files, file events)"
         )
-        rows.append(f"{'5. idle CPU of start':<34}{r['idle_cpu_pct']:>8.2f}%")
+        rows.append(f"{'5. idle CPU of start':<34}{r['idle_cpu_pct']:>8.2f}%  (file events)")
+    if "tail_latency_polling" in r:
+        t = r["tail_latency_polling"]
+        rows.append(
+            f"{'4p. the same, polling':<34}{t['p50']:>9.2f}{t['p95']:>9.2f}"
+            f"  ({t['samples']} appends, AGENT_CLI_WATCH=0)"
+        )
+        rows.append(f"{'5p. idle CPU, polling':<34}{r['idle_cpu_pct_polling']:>8.2f}%")
     if "ccusage" in r:
         c = r["ccusage"]
         rows.append(
