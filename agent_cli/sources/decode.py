@@ -109,3 +109,13 @@ def decode_value(decode: Callable[[bytes], T], data: bytes) -> T | Failed:
         return decode(data)
     except Exception:
         return FAILED
+
+
+def decode_state(decode: Callable[[bytes], T], data: bytes, skipped: Counter[str]) -> T | None:
+    """A reader's stored state, or None after counting `unreadable_state` (the reader goes on
+    from the cursor without it: never a crash over a blob this code did not write)."""
+    state = decode_value(decode, data)
+    if state is FAILED:
+        skipped["unreadable_state"] += 1
+        return None
+    return state

@@ -29,7 +29,7 @@ from agent_cli.sources.claude_code.format import (
 from agent_cli.sources.claude_code.group import Group
 from agent_cli.sources.common import ms, norm_ts
 from agent_cli.sources.common import to_int as _int
-from agent_cli.sources.decode import FAILED, decode_value, recover, skip
+from agent_cli.sources.decode import FAILED, decode_state, decode_value, recover, skip
 
 _RECENT_UUIDS = 256
 _MAX_PENDING_TOOLS = 2000
@@ -90,9 +90,8 @@ class ClaudeReader:
 
     # -- state -------------------------------------------------------------------------
     def _load(self, state: bytes) -> None:
-        s = decode_value(_decode_state, state)
-        if s is FAILED:
-            self.skipped["unreadable_state"] += 1  # go on from the cursor without it
+        s = decode_state(_decode_state, state, self.skipped)
+        if s is None:
             return
         for g in s.groups:
             grp = Group.from_json(g)

@@ -39,7 +39,7 @@ from agent_cli.sources.codex.format import (
 from agent_cli.sources.codex.tools import ToolMatching
 from agent_cli.sources.common import ms, norm_ts
 from agent_cli.sources.common import to_int as _int
-from agent_cli.sources.decode import FAILED, decode_value, recover, skip
+from agent_cli.sources.decode import decode_state, recover, skip
 
 _REPLAY_BURST_MS = 1000  # a subagent's replayed lines share its creation time
 
@@ -130,9 +130,8 @@ class CodexReader(ToolMatching):
 
     # -- state -------------------------------------------------------------------------
     def _load(self, state: bytes) -> None:
-        s = decode_value(_decode_state, state)
-        if s is FAILED:
-            self.skipped["unreadable_state"] += 1  # go on from the cursor without it
+        s = decode_state(_decode_state, state, self.skipped)
+        if s is None:
             return
         for k in STATE_FIELDS:
             setattr(self, k, getattr(s, k))

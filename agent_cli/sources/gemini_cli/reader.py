@@ -20,6 +20,7 @@ from agent_cli.sources.decode import (
     FAILED,
     UNRECOGNIZED_LINE,
     classify,
+    decode_state,
     decode_value,
     recover,
     skip,
@@ -258,9 +259,8 @@ class GeminiJsonlReader(_Reader):
             self._load(state)
 
     def _load(self, state: bytes) -> None:
-        s = decode_value(_decode_state, state)
-        if s is FAILED:
-            self.skipped["unreadable_state"] += 1  # go on from the cursor without it
+        s = decode_state(_decode_state, state, self.skipped)
+        if s is None:
             return
         if s.session is not msgspec.UNSET:  # else the session the file name gives
             self.session = s.session
