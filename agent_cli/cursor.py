@@ -39,3 +39,24 @@ class Cursor:
     # The strictest --since that applied to any part read so far (None: nothing was held
     # back). A run with an earlier or no --since reads the file again from the start.
     since: str | None = None
+
+
+# SQLite integers are signed 64-bit; a stat field need not be (a far-future mtime, an inode
+# of 2^63 or more on some filesystems) and must never crash the spool. Device and inode
+# numbers are unsigned: stored wrapped, read back exactly. An mtime is clamped: one past
+# year 2262 only makes the file look changed, and the tail's checks find nothing new.
+_I64_MAX = (1 << 63) - 1
+
+
+def wrap64(v: int) -> int:
+    """An unsigned 64-bit stat number as SQLite can store it (read back with `unwrap64`)."""
+    return v - (1 << 64) if v > _I64_MAX else v
+
+
+def unwrap64(v: int) -> int:
+    return v + (1 << 64) if v < 0 else v
+
+
+def clamp64(v: int) -> int:
+    """A signed value clamped into SQLite's integers."""
+    return max(min(v, _I64_MAX), -_I64_MAX - 1)

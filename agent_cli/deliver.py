@@ -12,11 +12,13 @@ from __future__ import annotations
 import enum
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
+from agent_cli.errors import is_full
 from agent_cli.outbox import SinkQueue, SinkState
 from agent_cli.sinks import RETRY_AFTER_MAX, Outgoing, SendResult, Sink, Verdict
 
@@ -60,6 +62,11 @@ def clamp_wait(state: SinkState, now: float) -> float:
     if last is not None and last > now:
         until = now + max(until - last, 0.0)
     return min(until, now + RETRY_AFTER_MAX)
+
+
+def request_keys(res: SendResult) -> list[int]:
+    """Every row a result speaks of."""
+    return [*res.delivered, *(k for k, _ in res.quarantined), *res.pending]
 
 
 class Pause(enum.Enum):
@@ -146,7 +153,19 @@ class Shipper:
         finally:
             self.in_flight -= 1
         ok = res.verdict is Verdict.OK
-        self.queue.settle(res.delivered, res.quarantined, res.pending, success=bool(res.delivered))
+        try:
+            self.queue.settle(
+                res.delivered, res.quarantined, res.pending, success=bool(res.delivered)
+            )
+        except sqlite3.OperationalError as e:
+            if not is_full(e):
+                raise
+            # Delivered, but the spool cannot record it: the rows stay and are sent again
+            # once there is room (the server keeps one copy); back off meanwhile, no storm.
+            self.queue.release(request_keys(res))
+            res = SendResult(pending=request_keys(res), verdict=Verdict.RETRY,
+                             detail="the disk holding the spool is full; will retry")  # fmt: skip
+            ok = False
         self.delivered += len(res.delivered)
         self.quarantined += len(res.quarantined)
         self._record(res, ok)

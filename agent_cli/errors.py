@@ -32,3 +32,15 @@ class SpoolCorrupt(SpoolError):
 
 class AlreadyRunning(SpoolError):
     """Another agent-cli process holds the spool lock."""
+
+
+def is_full(e: BaseException) -> bool:
+    """Whether SQLite said the disk is full (its result code, not the message)."""
+    return str(getattr(e, "sqlite_errorname", "")).startswith("SQLITE_FULL")
+
+
+def is_corrupt(e: BaseException) -> bool:
+    """Whether SQLite said the file is damaged (its result code, not the message)."""
+    if isinstance(e, SpoolCorrupt):
+        return True
+    return str(getattr(e, "sqlite_errorname", "")).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))

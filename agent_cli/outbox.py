@@ -15,6 +15,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from agent_cli.errors import is_full
+
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
 
 
@@ -133,6 +135,10 @@ class SinkQueue:
         self.leased.difference_update(r for r, _ in quarantined)
         self.leased.difference_update(pending)
 
+    def release(self, keys: list[int]) -> None:
+        """Forget the leases of `keys` without a write (they are claimed again later)."""
+        self.leased.difference_update(keys)
+
     def _done(self, db: sqlite3.Connection, ids: list[int]) -> None:
         """Clear this sink's bit on `ids`; a row no sink needs any more is deleted."""
         marks = ",".join("?" * len(ids))
@@ -157,7 +163,13 @@ class SinkQueue:
         if unknown:
             raise ValueError(f"not sink state fields: {sorted(unknown)}")
         sets = ", ".join(f"{k} = ?" for k in values)
-        with self.spool.atomic():
-            self.spool.db.execute(
-                f"UPDATE sinks SET {sets} WHERE name = ?", (*values.values(), self.name)
-            )
+        try:
+            with self.spool.atomic():
+                self.spool.db.execute(
+                    f"UPDATE sinks SET {sets} WHERE name = ?", (*values.values(), self.name)
+                )
+        except sqlite3.OperationalError as e:
+            # a full disk: the shipper keeps its state in memory; it is written when there
+            # is room (a restart meanwhile forgets a backoff, never an event)
+            if not is_full(e):
+                raise

@@ -16,8 +16,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from agent_cli.errors import SpoolCorrupt
-from agent_cli.spool import DB_NAME, Spool, is_corrupt
+from agent_cli.errors import SpoolCorrupt, is_corrupt
+from agent_cli.spool import DB_NAME, Spool
 
 log = logging.getLogger("agent_cli")
 

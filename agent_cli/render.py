@@ -48,6 +48,11 @@ def render_status(s: dict[str, Any]) -> str:
             f"last attempts failed ({s['consecutive_failures']} in a row): "
             f"{s.get('last_error') or 'see the log'}"
         )
+    if s.get("disk_full"):
+        out.append(
+            f"disk full: {s['disk_free_bytes'] / 1e6:.1f} MB free where the spool is; reading "
+            "pauses until there is room (delivery goes on)"
+        )
     rec = s.get("recovered")
     if rec:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec["at"]))

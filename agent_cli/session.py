@@ -11,11 +11,11 @@ import contextlib
 import hashlib
 import logging
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from agent_cli.config import Settings
 from agent_cli.deliver import Pause, Shipper, clamp_wait, drain_all
 from agent_cli.enrich import Enricher
-from agent_cli.errors import ConfigError
+from agent_cli.errors import ConfigError, is_corrupt, is_full
 from agent_cli.follow import Follower
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.prepare import Builder, Report
@@ -32,7 +32,8 @@ from agent_cli.scan import discover, scan, select_sources
 from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sources import Source, SourceFile
-from agent_cli.spool import Lock, Spool, is_corrupt, secure_dir, secure_file
+from agent_cli.spool import Lock, Spool, secure_dir
+from agent_cli.statedir import file_log, room_left
 from agent_cli.watch import start_watcher
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class Session:
         self._client = client
         self._stop = stop
         self._given_sinks = sinks
+        self.disk_full = False
         self._say = say
         self._next_summary = self._next_wait_line = 0.0
         self._clean = True
@@ -102,7 +104,7 @@ class Session:
             lock = Lock(folder)
             unclean = lock.acquire()
             stack.callback(lambda: lock.release(clean=self._clean))
-            stack.enter_context(_file_log(folder / LOG_NAME))
+            stack.enter_context(file_log(folder / LOG_NAME))
             self.spool = open_spool(folder, unclean)
             stack.callback(self.spool.close)
             self.sinks = self._given_sinks or [self._open_sutrace()]
@@ -143,11 +145,9 @@ class Session:
         self.spool.attach([sink.name])  # its state must exist before a stale pause is cleared
         s = self.settings
         _forget_stale_pause(self.spool, self.endpoint, key, s.once, s.drain_timeout)
-        self.spool.set_meta(
-            endpoint=self.endpoint,
-            key_hint=mask_key(key),
-            pid=os.getpid(),
-            key_fp=_fingerprint(key),
+        # only a change is written: a full disk must not stop a start that could deliver
+        self.spool.set_meta_if_changed(
+            endpoint=self.endpoint, key_hint=mask_key(key), key_fp=_fingerprint(key)
         )
         return sink
 
@@ -159,9 +159,15 @@ class Session:
         s = self.settings
         empty = drain_all(self.shippers, time.monotonic() + s.drain_timeout, self._tell_wait)
         stopped = self.shipper.stop.is_set()  # interrupted: files may be left unread
-        result = self._result(builder.report, 0 if empty and not full and not stopped else 1)
+        unread = stopped or self.disk_full
+        result = self._result(builder.report, 0 if empty and not full and not unread else 1)
         if stopped:
             result.detail = "stopped by a signal before the run finished"
+        if self.disk_full:
+            result.detail = (
+                f"the disk holding the spool ({self.settings.state_dir}) is full, so reading "
+                "paused; free some space and run again (nothing is lost)"
+            )
         if full:
             result.detail = (
                 f"the outbox reached its cap of {s.outbox_cap} events, so reading paused; "
@@ -188,7 +194,7 @@ class Session:
             self._tell_summary()
             batch = follower.files()
             if spool.depth() < s.outbox_cap:
-                scan(s, spool, builder, batch, stop.is_set)
+                self._read(builder, batch, stop.is_set)
                 self._persist_counts(builder.report)
             wait = s.poll_seconds
             for shipper in self.shippers:
@@ -254,7 +260,7 @@ class Session:
                 drain_all(self.shippers, time.monotonic() + s.drain_timeout)
                 full = spool.depth() >= s.outbox_cap
 
-        scan(s, spool, builder, files, lambda: stop.is_set() or full, after_file)
+        self._read(builder, files, lambda: stop.is_set() or full, after_file)
         if full:
             log.warning("outbox at its cap (%d events): reading paused", s.outbox_cap)
         if progress is not None and files:
@@ -265,8 +271,36 @@ class Session:
     def _persist_counts(self, report: Report) -> None:
         for name in ("skipped", "not_emitted", "resets"):
             counts = getattr(report, name)
-            self.spool.add_counts(name, dict(counts))
+            try:
+                self.spool.add_counts(name, dict(counts))
+            except sqlite3.OperationalError as e:
+                if not is_full(e):
+                    raise
+                return  # kept in memory, written with the next counts once there is room
             counts.clear()
+
+    def _read(
+        self,
+        builder: Builder,
+        files: list[tuple[Source, SourceFile]],
+        should_stop: Callable[[], bool],
+        on_file: Callable[[SourceFile], None] | None = None,
+    ) -> None:
+        """Scan into the spool; a full disk pauses reading (the chunk rolls back: its lines are
+        read again later) and delivery goes on. Reading resumes once there is room again."""
+        if self.disk_full and not room_left(self.settings.state_dir):
+            return
+        if self.disk_full:
+            log.info("there is room again where the spool is: reading resumes")
+            self.disk_full = False
+        try:
+            scan(self.settings, self.spool, builder, files, should_stop, on_file)
+        except sqlite3.OperationalError as e:
+            if not is_full(e):
+                raise
+            self.disk_full = True
+            log.error("the disk holding the spool is full: reading paused, delivery goes on")
+            self._tell("the disk holding the spool is full: reading paused, delivery goes on")
 
     def _result(self, report: Report, code: int) -> RunResult:
         last = next((sh.last for sh in self.shippers if sh.last and sh.queue.depth()), None)
@@ -281,21 +315,6 @@ class Session:
             exit_code=code,
             counts=self.spool.counters(),
         )
-
-
-@contextlib.contextmanager
-def _file_log(path: Path) -> Iterator[None]:
-    """Log to `path` (0600, rotated) for the session: deliveries, pauses, never content."""
-    secure_file(path)
-    handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-        handler.close()
 
 
 def enricher_for(settings: Settings) -> Enricher:

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from agent_cli.atomic import atomic
-from agent_cli.cursor import Cursor
-from agent_cli.errors import SpoolCorrupt, SpoolError
+from agent_cli.cursor import Cursor, clamp64, unwrap64, wrap64
+from agent_cli.errors import SpoolCorrupt, SpoolError, is_corrupt
 from agent_cli.ledger import Ledger, SqliteStore
 from agent_cli.migrations import FIRST_SINK, MIGRATIONS, Migration, check_readable, migrate
 from agent_cli.outbox import STATE_FIELDS, SinkQueue, SinkState
@@ -43,30 +43,10 @@ DB_NAME = "spool.sqlite"
 GROUP_OPS = 20_000  # events + cursors per group commit
 GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
-_I64_MAX = (1 << 63) - 1
 
 
-# SQLite integers are signed 64-bit; a stat field need not be (a far-future mtime, an inode
-# of 2^63 or more on some filesystems) and must never crash the spool. Device and inode
-# numbers are unsigned: stored wrapped, read back exactly. An mtime is clamped: one past
-# year 2262 only makes the file look changed, and the tail's checks find nothing new.
-def _i64(v: int) -> int:
-    return v - (1 << 64) if v > _I64_MAX else v
-
-
-def _u64(v: int) -> int:
-    return v + (1 << 64) if v < 0 else v
-
-
-def is_corrupt(e: BaseException) -> bool:
-    """Whether SQLite said the file is damaged (its result code, not the message)."""
-    if isinstance(e, SpoolCorrupt):
-        return True
-    return str(getattr(e, "sqlite_errorname", "")).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
-
-
-def _clamp64(v: int) -> int:
-    return max(min(v, _I64_MAX), -_I64_MAX - 1)
+def _text(v: Any) -> str | None:
+    return None if v is None else str(v)
 
 
 class Spool:
@@ -238,7 +218,7 @@ class Spool:
         if row is None:
             return None
         offset, generation, dev, ino, *rest = row
-        return Cursor(path, offset, generation, _u64(dev), _u64(ino), *rest)
+        return Cursor(path, offset, generation, unwrap64(dev), unwrap64(ino), *rest)
 
     def seen(self, path: str) -> tuple[int, int, str | None] | None:
         """(size, mtime_ns, since) of a file when its cursor was stored: unchanged files are
@@ -330,8 +310,8 @@ class Spool:
             q.added(-sum(1 for _, mask in stale if mask & q.bit))
 
     def _write_cursor(self, agent: str, c: Cursor, now: float) -> None:
-        row = (c.path, agent, c.offset, c.generation, _i64(c.dev), _i64(c.ino), c.size,
-               _clamp64(c.mtime_ns),
+        row = (c.path, agent, c.offset, c.generation, wrap64(c.dev), wrap64(c.ino), c.size,
+               clamp64(c.mtime_ns),
                c.head_len, c.head_sha, c.marker_sha, c.state, now, c.since)  # fmt: skip
         self.db.execute(
             'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, '
@@ -379,6 +359,15 @@ class Spool:
         self.db.execute(
             "INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", (k, None if v is None else str(v))
         )
+
+    def set_meta_if_changed(self, **values: Any) -> None:
+        """`set_meta` for the values that differ from what is stored (no write otherwise)."""
+        stored = self.meta()
+        changed = {
+            k: v for k, v in values.items() if stored.get(k) != (None if v is None else str(v))
+        }
+        if changed:
+            self.set_meta(**changed)
 
     def set_meta(self, **values: Any) -> None:
         with self.transaction():

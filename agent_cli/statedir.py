@@ -1,10 +1,15 @@
-"""The state folder: private files (folder 0700, files 0600) and the one-instance lock."""
+"""The state folder: private files (folder 0700, files 0600), the one-instance lock, the log
+file, and whether its disk has room."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import shutil
+from collections.abc import Iterator
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from agent_cli.errors import AlreadyRunning
@@ -61,3 +66,39 @@ class Lock:
                     os.ftruncate(self.fd, 0)
             os.close(self.fd)
             self.fd = None
+
+
+log = logging.getLogger("agent_cli")
+
+
+@contextlib.contextmanager
+def file_log(path: Path) -> Iterator[None]:
+    """Log to `path` (0600, rotated) for the session: deliveries, pauses, never content."""
+    secure_file(path)
+    handler = _QuietFileHandler(path, maxBytes=1_000_000, backupCount=2)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+class _QuietFileHandler(RotatingFileHandler):
+    """A log file that cannot be written (a full disk) never prints a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
+RESUME_FREE_BYTES = 16 * 1024 * 1024  # room enough to go on reading after a full disk
+
+
+def room_left(folder: Path) -> bool:
+    """Whether the state folder's disk has room to go on reading after it was full."""
+    try:
+        return shutil.disk_usage(folder).free >= RESUME_FREE_BYTES
+    except OSError:
+        return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from agent_cli.errors import SpoolCorrupt, SpoolError
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.outbox import SinkState
 from agent_cli.spool import DB_NAME, Spool
+from agent_cli.statedir import RESUME_FREE_BYTES
 
 STALE_SECONDS = 3600.0
 
@@ -70,6 +72,8 @@ class Status:
     sinks: dict[str, SinkStatus] = field(default_factory=dict)
     # a damaged spool that a start moved aside: when, the file kept, and what was wrong
     recovered: dict[str, Any] | None = None
+    disk_free_bytes: int | None = None  # where the spool is; too little is unhealthy
+    disk_full: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,11 +105,15 @@ def _read(spool: Spool, folder: Path) -> Status:
     counters = spool.counters()
     sinks = {name: _sink(spool, bit, state) for name, bit, state in spool.sink_states()}
     main = sinks.get(FIRST_SINK) or next(iter(sinks.values()))
+    free = _free(folder)
+    full = free is not None and free < RESUME_FREE_BYTES
     return Status(
         state_dir=str(folder),
         spool=str(spool.path),
         initialized=True,
-        healthy=all(s.healthy for s in sinks.values()),
+        healthy=all(s.healthy for s in sinks.values()) and not full,
+        disk_free_bytes=free,
+        disk_full=full,
         outbox={"depth": spool.rows(), "oldest_age_seconds": main.oldest_age_seconds},
         endpoint=meta.get("endpoint"),
         api_key=meta.get("key_hint"),
@@ -147,6 +155,13 @@ def _sink(spool: Spool, bit: int, state: SinkState) -> SinkStatus:
         last_error=state.pause_detail,
         healthy=not (pause is not None and pause.needs_person) and not stale,
     )
+
+
+def _free(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 def _agents(spool: Spool) -> dict[str, dict[str, int]]:

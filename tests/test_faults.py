@@ -3,10 +3,13 @@ reference receiver on 127.0.0.1; every moment is chosen by a condition, never by
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import sqlite3
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -288,3 +291,42 @@ def test_a_since_after_every_file_says_how_many_were_older(isolated_home: Path) 
     p = agent(["start", "--once", "--dry-run", "--since", "2999-01-01"], agent_env())
     assert p.returncode == 0 and p.stdout == ""
     assert "no transcripts written since 2999-01-01; 2 older ones were not read" in p.stderr
+
+
+@contextlib.contextmanager
+def _tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs of our own (root only): a disk that really fills up."""
+    path.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                           str(path)], capture_output=True)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_a_full_disk_pauses_reading_keeps_delivering_and_resumes(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    write_history(isolated_home, sessions=4, calls=300, seed=43, pad=20)
+    with _tmpfs(tmp_path / "state", "1m") as state, Receiver(tmp_path / "rx") as rx:
+        env = ship_env(rx, AGENT_CLI_HOME=str(state))
+        want = dry_run(env)
+        p = agent(["start", "--once", "--drain-timeout", "600"], env)
+        no_traceback(p)
+        assert p.returncode == 1, p.stderr  # said, not an internal error
+        assert "internal error" not in p.stderr and "is full" in p.stderr
+        assert 0 < len(rx.events()) < len(want)  # what was spooled was delivered
+        code, info = status_json(env)
+        assert code == 1 and not info["healthy"] and info["disk_full"]
+        assert "disk full" in agent(["status"], env).stdout
+        # room again (a bigger tmpfs): it resumes by itself and everything arrives, once
+        remount = ["mount", "-o", "remount,size=64m", str(state)]
+        assert subprocess.run(remount, capture_output=True).returncode == 0
+        p = agent(["start", "--once", "--drain-timeout", "600"], env)
+        no_traceback(p)
+        assert p.returncode == 0, p.stderr
+        assert set(rx.events()) == set(want)
+        assert status_json(env)[0] == 0
