@@ -118,6 +118,7 @@ class Shipper:
         self.last: SendResult | None = None
         self.drain_verdict: Verdict | None = None  # the last verdict of the current drain
         self.flying: deque[_Request] = deque()  # batches on the wire, oldest first
+        self._failed_at = float("-inf")  # monotonic time the last failure was recorded
         self.request_seconds = REQUEST_SECONDS
 
     def blocked_for(self) -> float:
@@ -168,11 +169,11 @@ class Shipper:
             ok = False
         self.delivered += len(res.delivered)
         self.quarantined += len(res.quarantined)
-        self._record(res, ok)
+        self._record(res, ok, request.started)
         self.last = res
         return res
 
-    def _record(self, res: SendResult, ok: bool) -> None:
+    def _record(self, res: SendResult, ok: bool, started: float) -> None:
         now = self.clock()
         if ok:
             if res.delivered or res.quarantined:
@@ -198,11 +199,13 @@ class Shipper:
                     last_attempt_at=now,
                 )
             return
-        new_failure = self.until <= now
+        # Batches in flight together fail together: one outage is one failure, or the backoff
+        # would grow by the number of batches in flight (and be logged as many). A batch
+        # started before the last failure was recorded is part of that failure.
+        new_failure = started >= self._failed_at
         if new_failure:
-            # Batches in flight together fail together: one outage is one failure, or the
-            # backoff would grow by the number of batches in flight (and be logged as many).
             self.failures += 1
+            self._failed_at = time.monotonic()
         delay = backoff_delay(self.failures, res.retry_after, self.rng)
         pause = Pause.BACKOFF
         if res.verdict is not Verdict.RETRY:
