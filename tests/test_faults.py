@@ -87,7 +87,7 @@ def test_a_persisted_wait_from_a_clock_that_jumped_back_is_clamped(
         with db:
             db.execute(
                 "UPDATE sinks SET backoff_until = ?, last_attempt_at = ?, pause_reason = 'backoff'",
-                (now + 1e7, now + 1e7 - 5),
+                (now + 1e7, now + 1e7 - 3000),  # a 3000 s wait chosen then
             )
         db.close()
         _code, info = status_json(env)
