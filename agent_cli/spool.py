@@ -351,7 +351,7 @@ class Spool:
     def add_counts(self, prefix: str, counts: dict[str, int]) -> None:
         if not counts:
             return
-        with self.transaction():
+        with self.atomic():
             for name, n in counts.items():
                 self.bump(f"{prefix}.{name}", n)
 
@@ -370,7 +370,7 @@ class Spool:
             self.set_meta(**changed)
 
     def set_meta(self, **values: Any) -> None:
-        with self.transaction():
+        with self.atomic():
             for k, v in values.items():
                 self._set(k, v)
 

@@ -324,9 +324,8 @@ def test_requests_are_served_concurrently(serve, client_for) -> None:
     assert sum(r["duplicates"] for r in summary["requests"]) == 4
 
 
-def test_hold_before_commit_stores_nothing(serve, client_for) -> None:
-    server = serve(ingest.Faults(hold="before_commit"))
-    admin = client_for(server)
+def _send_in_background(server: Any) -> tuple[threading.Thread, list[int]]:
+    """POST one event from another thread (the server may hold it); its status lands in the list."""
     codes: list[int] = []
 
     def send() -> None:
@@ -335,6 +334,13 @@ def test_hold_before_commit_stores_nothing(serve, client_for) -> None:
 
     sender = threading.Thread(target=send)
     sender.start()
+    return sender, codes
+
+
+def test_hold_before_commit_stores_nothing(serve, client_for) -> None:
+    server = serve(ingest.Faults(hold="before_commit"))
+    admin = client_for(server)
+    sender, codes = _send_in_background(server)
     _wait_held(admin, 1)
     assert stats(admin)["events"] == 0
     assert admin.post("/admin/faults", json={"hold": None}).status_code == 200
@@ -347,14 +353,7 @@ def test_hold_before_commit_stores_nothing(serve, client_for) -> None:
 def test_hold_after_commit_stores_before_answering(serve, client_for) -> None:
     server = serve(ingest.Faults(hold="after_commit"))
     admin = client_for(server)
-    codes: list[int] = []
-
-    def send() -> None:
-        with httpx.Client(base_url=server.url, timeout=120.0) as own:
-            codes.append(post(own, [ev("h")]).status_code)
-
-    sender = threading.Thread(target=send)
-    sender.start()
+    sender, codes = _send_in_background(server)
     _wait_held(admin, 1)
     assert stats(admin)["events"] == 1 and codes == []  # stored, not yet answered
     assert admin.post("/admin/faults", json={"hold": None}).status_code == 200
