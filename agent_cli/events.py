@@ -28,8 +28,9 @@ LLM_FIELDS = (
     "session_id", "parent_session_id", "agent_id", "is_subagent", "turn_index", "call_index",
     "provider", "model", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_creation_tokens", "cache_creation_1h_tokens", "reasoning_tokens", "output_final",
-    "cost_usd", "duration_ms", "status", "error_code", "repo_path", "repo_name", "git_branch",
-    "host", "user", "shipper_version",
+    "cost_usd", "cost_source", "granularity", "billed_quantity", "billed_unit", "duration_ms",
+    "status", "error_code", "repo_path", "repo_name", "git_branch", "host", "user",
+    "shipper_version",
 )  # fmt: skip
 TOOL_FIELDS = (
     "event_id", "kind", "timestamp", "agent", "session_id", "call_event_id", "tool_name",
@@ -102,6 +103,15 @@ class CallFact:
     speed: str | None = None  # "fast" selects the fast-mode price
     alias: str | None = None  # message id shared by /btw replays (Claude only)
     is_sidechain: bool = False
+    # The agent's own recorded cost of the call (USD); when set it wins over genai-prices.
+    cost_usd: float | None = None
+    # "call": one API call; "session_delta": the growth of a session-level total between two
+    # snapshots of a format that records no per-call usage (never mistaken for a call).
+    granularity: str = "call"
+    # What the agent bills in when it is not USD tokens (e.g. 1.0 "premium_request"): kept
+    # as the agent recorded it, never converted to dollars.
+    billed_quantity: float | None = None
+    billed_unit: str | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +183,10 @@ def _llm_fields(fact: CallFact, place: Place, cost_usd: float | None) -> dict[st
         "reasoning_tokens": u.reasoning_tokens,
         "output_final": fact.output_final,
         "cost_usd": cost_usd,
+        "cost_source": _cost_source(fact, cost_usd),
+        "granularity": fact.granularity,
+        "billed_quantity": fact.billed_quantity,
+        "billed_unit": fact.billed_unit,
         "duration_ms": fact.duration_ms,
         "status": fact.status,
         "error_code": fact.error_code,
@@ -183,6 +197,13 @@ def _llm_fields(fact: CallFact, place: Place, cost_usd: float | None) -> dict[st
         "user": place.user,
         "shipper_version": __version__,
     }
+
+
+def _cost_source(fact: CallFact, cost_usd: float | None) -> str | None:
+    """Say where `cost_usd` came from: the agent's own record, genai-prices, or nowhere."""
+    if cost_usd is None:
+        return None
+    return "agent" if fact.cost_usd is not None else "genai-prices"
 
 
 def encode_tool_call(fact: ToolFact, place: Place) -> bytes:

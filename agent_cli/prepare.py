@@ -128,7 +128,9 @@ class Preparer:
 
     def _call(self, f: CallFact, place: Place) -> Prepared:
         u = f.usage
-        cost = self.pricer.cost(f.model, f.provider, u, f.speed)
+        cost = f.cost_usd
+        if cost is None:
+            cost = self.pricer.cost(f.model, f.provider, u, f.speed)
         tokens = (
             u.input_tokens,
             u.output_tokens,
