@@ -22,6 +22,7 @@ from agent_cli import __version__
 from agent_cli import config as config_mod
 from agent_cli.errors import AgentCliError, ConfigError
 from agent_cli.render import render_run, render_status, render_summary
+from agent_cli.sources import AGENT_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -127,7 +128,8 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     "agents",
     multiple=True,
     metavar="NAME",
-    help="Read only this agent (claude-code or claude, codex, gemini-cli or gemini); repeatable.",
+    help="Read only this agent (" + ", ".join(AGENT_NAMES) + "; claude and gemini are "
+    "accepted for claude-code and gemini-cli); repeatable.",
 )
 @click.option(
     "--since",

@@ -49,6 +49,8 @@ class Report:
     resets: Counter[str] = field(default_factory=Counter)
     rereads: Counter[str] = field(default_factory=Counter)  # files read again from 0, and why
     by_agent: Counter[str] = field(default_factory=Counter)
+    files_by_agent: Counter[str] = field(default_factory=Counter)  # files found, per agent
+    unread: list[str] = field(default_factory=list)  # agents found here but not read, and why
     partial_lines: int = 0  # files ending in a line still being written (read once complete)
 
     @property

@@ -32,6 +32,7 @@ from agent_cli.scan import discover, scan, select_sources
 from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sources import Source, SourceFile
+from agent_cli.sources.unread import unread
 from agent_cli.spool import Lock, Spool, secure_dir
 from agent_cli.statedir import file_log, room_left
 from agent_cli.watch import start_watcher
@@ -266,6 +267,9 @@ class Session:
         if progress is not None and files:
             progress(len(files), len(files))  # unchanged files were skipped, not counted
         self._persist_counts(builder.report)
+        builder.report.unread = unread(
+            self.sources, builder.report.files_by_agent, os.environ if env is None else env
+        )
         return builder, files, full
 
     def _persist_counts(self, report: Report) -> None:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from agent_cli.sources.base import Source, SourceFile, walk_files
 
-__all__ = ["Source", "SourceFile", "registry", "walk_files"]
+__all__ = ["AGENT_NAMES", "Source", "SourceFile", "registry", "walk_files"]
+
+# The registry's names, in its order, known without importing an agent (for --help);
+# tests/test_source_registry.py checks that the two agree.
+AGENT_NAMES = ("claude-code", "codex", "gemini-cli")
 
 
 def registry() -> dict[str, Source]:
