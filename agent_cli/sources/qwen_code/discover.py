@@ -3,7 +3,8 @@
 Qwen writes under its runtime folder: `$QWEN_RUNTIME_DIR`, else `$QWEN_HOME`, else `~/.qwen`
 (`packages/core/src/config/storage.ts` and the cli's `getRuntimeBaseDir`), the same on every
 OS (Node's `os.homedir()`: %USERPROFILE% on Windows). `$QWEN_DATA_DIR` (a comma list, the
-name ccusage reads) is looked in too. Files: `projects/<project>/chats/**.jsonl`.
+name ccusage reads) is looked in too. Files: `projects/<project>/chats/**.jsonl`, sidecars
+(`<id>.ledger.jsonl`, a dotted stem) left out.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def discover(env: Mapping[str, str], platform: str = sys.platform) -> Iterator[S
             continue
         for proj in dirs:
             for e in walk_files(Path(proj) / "chats", (".jsonl",)):
+                if "." in e.name.removesuffix(".jsonl"):
+                    continue  # a sidecar (`<id>.ledger.jsonl`), not a chat
                 try:
                     st = e.stat()
                 except OSError:

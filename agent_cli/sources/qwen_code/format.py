@@ -43,6 +43,7 @@ class Record(msgspec.Struct):
     timestamp: str | None = None
     type: str | None = None
     subtype: str | None = None
+    provenance: str | None = None
     cwd: str | None = None
     version: str | None = None
     gitBranch: str | None = None

@@ -25,7 +25,6 @@ from agent_cli.sources.qwen_code.format import (
 )
 
 _OPEN_TOOLS = 512
-_TURN_SUBTYPES = (None, "mid_turn_user_message")  # user records a person typed
 
 
 class State(msgspec.Struct):
@@ -108,7 +107,8 @@ class QwenReader:
     def _record(self, r: Record) -> None:
         t_ms = ms(r.timestamp)
         if r.type == "user":
-            if r.subtype in _TURN_SUBTYPES:
+            # a person's prompt; Qwen's own continuations (goal_runtime, notifications) are not
+            if r.provenance == "real_user" or (r.provenance is None and r.subtype is None):
                 self.s.turns += 1
         elif r.type == "assistant":
             self._assistant(r, t_ms)
