@@ -6,10 +6,11 @@ next shutdown repeats the earlier process's models with the same totals (cumulat
 found per-process totals in older files. The file itself decides, per snapshot:
 
 1. with nothing counted yet for the session, both readings agree: the snapshot is the delta;
-2. the `assistant.message.outputTokens` written since the last snapshot (`seg_out`, per
-   model) sum to the process's output (toolpath's real 1.0.68 capture: 13 messages, 3141 =
-   the shutdown's outputTokens): if every model's output equals counted + seg_out the
-   snapshot is cumulative; if it equals seg_out alone it is per process;
+2. the `assistant.message.outputTokens` written since the process started (`seg_out`, per
+   model; reset at `session.start` / `session.resume`) sum to the process's output
+   (toolpath's real 1.0.68 capture: 13 messages, 3141 = the shutdown's outputTokens): if
+   every model's output equals counted + seg_out the snapshot is cumulative; if it equals
+   seg_out alone it is per process;
 3. else cumulative when it covers every model counted with no counter below it, per process
    otherwise (a wrong guess undercounts, never counts twice).
 

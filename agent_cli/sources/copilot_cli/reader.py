@@ -120,6 +120,8 @@ class CopilotReader:
     def _event(self, e: Event) -> None:
         t, d = e.type, e.data or Data()
         if t in ("session.start", "session.resume"):
+            # a new process: the output of one killed before its shutdown is in no snapshot
+            self.s.seg_out = {}
             if t == "session.start" and d.sessionId and not self.s.session:
                 self.s.session = d.sessionId
             self.s.version = d.copilotVersion or self.s.version
