@@ -227,3 +227,17 @@ def test_canary_never_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tool,) = [e for e in events if e["kind"] == "tool_call"]
     assert (tool["status"], tool["error_code"]) == ("error", "validation")
     assert "qwen-code 2" in result.stderr
+
+
+def test_records_glued_on_one_line_are_recovered(tmp_path: Path) -> None:
+    """A crash can leave a record cut off with the next appended to it (Qwen's own reader,
+    `_recoverObjectsFromLine`, recovers those); two whole records on a line are both read."""
+    rows = (CHATS / f"{S1}.jsonl").read_bytes().splitlines()
+    a1, a2 = rows[1], rows[4]  # the two qwen3.8-sglang calls
+    f = tmp_path / "g.jsonl"
+    f.write_bytes(a1[:40] + a2 + b"\n" + a1 + a2 + b"\n")
+    skipped: Counter[str] = Counter()
+    calls = [x for x in read(f, skipped) if isinstance(x, CallFact)]
+    assert [c.usage.input_tokens for c in calls] == [1000, 10935, 1000]  # a2 twice: one id
+    assert len({c.event_id for c in calls}) == 2
+    assert skipped == Counter(malformed_json=1)  # the cut-off prefix

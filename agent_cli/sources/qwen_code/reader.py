@@ -6,6 +6,7 @@ calls still waiting for their result) is the persisted format and must stay read
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from typing import Any
@@ -73,6 +74,50 @@ def _tool_status(status: str | None, error_type: str | None) -> tuple[str, str |
     return "error", "validation" if "invalid" in t or "param" in t else "error"
 
 
+_MAX_STARTS = 64
+
+
+def glued(line: bytes) -> list[bytes] | None:
+    """Split a line holding several records written without a newline between them.
+
+    Qwen's own reader recovers these (`jsonl-utils` `_recoverObjectsFromLine`): a crash can
+    leave a record cut off with the next one appended to it. Returns [b"" or the cut-off
+    prefix, record, record, ...] when the line, from its start or from a `{"uuid"`, is a run
+    of complete JSON objects; None when it is not (then the line is an ordinary bad line).
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # a record starts with its uuid (`createBaseRecord`): only those places are tried
+    starts = [0]
+    i = text.find('{"uuid"', 1)
+    while i > 0 and len(starts) < _MAX_STARTS:
+        starts.append(i)
+        i = text.find('{"uuid"', i + 1)
+    for start in starts:
+        records = _objects(text, start)
+        if records is not None and (len(records) > 1 or start > 0):
+            return [text[:start].encode(), *records]
+    return None
+
+
+def _objects(text: str, start: int) -> list[bytes] | None:
+    dec, i, out = json.JSONDecoder(), start, []
+    end = len(text.rstrip())
+    while i < end:
+        try:
+            obj, i = dec.raw_decode(text, i)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        out.append(json.dumps(obj).encode())
+        while i < end and text[i] in " \t":
+            i += 1
+    return out or None
+
+
 class QwenReader:
     """The reader of one chat file; nothing is held (every record is final when written)."""
 
@@ -97,7 +142,14 @@ class QwenReader:
         try:
             r = decode(line)
         except Exception:
-            recover(line, self.skipped)
+            parts = glued(line)
+            if parts is None:
+                recover(line, self.skipped)
+                return
+            if parts[0]:
+                self.skipped["malformed_json"] += 1  # a record cut off by a crash
+            for part in parts[1:]:
+                self.feed(part)
             return
         try:
             self._record(r)
