@@ -334,3 +334,22 @@ def test_tool_facts_have_latency_and_error_class() -> None:
     assert task.duration_ms == 4874  # 15:28:48.478 -> 15:28:53.352
     failed = [t for t in tools if t.status == "error"]
     assert [(t.tool_name, t.error_code) for t in failed] == [("view", "error")]
+
+
+def test_shapes_other_releases_may_write_do_not_lose_the_line(tmp_path: Path) -> None:
+    """A tool error given as text and a null modelMetrics entry still read the rest."""
+    rows = [
+        {"type": "session.start", "id": "a", "timestamp": "2026-04-01T09:00:00.000Z",
+         "data": {"sessionId": "s-3"}},
+        {"type": "tool.execution_start", "id": "b", "timestamp": "2026-04-01T09:00:01.000Z",
+         "data": {"toolCallId": "t", "toolName": "bash"}},
+        {"type": "tool.execution_complete", "id": "c", "timestamp": "2026-04-01T09:00:02.500Z",
+         "data": {"toolCallId": "t", "success": False, "error": "denied by the user"}},
+        _shutdown(4, {"gpt-5": _m(50, 5), "gone": None}),
+    ]  # fmt: skip
+    skipped: Counter[str] = Counter()
+    facts = read(_write(tmp_path / "s-3" / "events.jsonl", rows), skipped)
+    (tool,) = [f for f in facts if isinstance(f, ToolFact)]
+    assert (tool.status, tool.error_code, tool.duration_ms) == ("error", "error", 1500)
+    assert [(c.model, c.usage.input_tokens) for c in calls(facts)] == [("gpt-5", 50)]
+    assert skipped == Counter()

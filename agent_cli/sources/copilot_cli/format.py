@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 AGENT = "copilot-cli"  # the `agent` of every event, and the registry key
+NO_RAW = msgspec.Raw(b"")
 
 
 class WorkContext(msgspec.Struct):
@@ -52,10 +53,10 @@ class Data(msgspec.Struct):
     toolCallId: str | None = None
     toolName: str | None = None
     success: Any = None
-    error: ToolError | None = None
+    error: msgspec.Raw = NO_RAW  # only a failed tool's `code` is ever looked at
     errorType: str | None = None
     statusCode: Any = None
-    modelMetrics: dict[str, ModelMetric] | None = None
+    modelMetrics: dict[str, ModelMetric | None] | None = None
 
 
 class Event(msgspec.Struct):
@@ -67,3 +68,4 @@ class Event(msgspec.Struct):
 
 
 decode = msgspec.json.Decoder(Event).decode
+decode_error = msgspec.json.Decoder(ToolError | None).decode

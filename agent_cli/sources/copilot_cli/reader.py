@@ -16,8 +16,15 @@ import msgspec
 from agent_cli.events import CallFact, Context, ToolFact, Usage, event_id
 from agent_cli.sources.common import ms, norm_ts, to_int
 from agent_cli.sources.copilot_cli import counters as cn
-from agent_cli.sources.copilot_cli.format import AGENT, Data, Event, decode
-from agent_cli.sources.decode import decode_state, recover, skip
+from agent_cli.sources.copilot_cli.format import (
+    AGENT,
+    Data,
+    Event,
+    ToolError,
+    decode,
+    decode_error,
+)
+from agent_cli.sources.decode import decode_state, decode_value, recover, skip
 
 _SEEN = 256  # snapshot ids kept (a session shuts down once per process run)
 _OPEN_TOOLS = 512
@@ -163,7 +170,9 @@ class CopilotReader:
             return
         name, start_ts = opened
         start, end = ms(start_ts), ms(e.timestamp)
-        status, code = _tool_status(d.success, d.error.code if d.error is not None else None)
+        status, code = _tool_status(
+            d.success, self._error_code(d) if d.success is not True else None
+        )
         self.out.append(
             ToolFact(
                 agent=AGENT,
@@ -178,6 +187,12 @@ class CopilotReader:
                 context=self._context(),
             )
         )
+
+    def _error_code(self, d: Data) -> object:
+        if not d.error:
+            return None
+        err = decode_value(decode_error, d.error)
+        return err.code if isinstance(err, ToolError) else None
 
     def _api_error(self, e: Event, d: Data) -> None:
         if not e.id or not e.timestamp:
@@ -213,7 +228,7 @@ class CopilotReader:
             return
         self.s.seen.append(key)
         del self.s.seen[:-_SEEN]
-        snap = {m: cn.counters(v) for m, v in (d.modelMetrics or {}).items() if m}
+        snap = {m: cn.counters(v) for m, v in (d.modelMetrics or {}).items() if m and v}
         cumulative = cn.is_cumulative(snap, self.s.counted, self.s.seg_out)
         self.s.seg_out = {}
         for model, now in snap.items():
