@@ -128,6 +128,13 @@ def test_sidecars_are_not_read() -> None:
     assert sorted(found) == sorted([f"{S1}.jsonl", f"{S2}.jsonl", "agent-explore-7f3c.jsonl"])
 
 
+def test_archived_sessions_are_found(tmp_path: Path) -> None:
+    chats = tmp_path / ".qwen" / "projects" / "p" / "chats"
+    (chats / "archive").mkdir(parents=True)
+    shutil.copy(CHATS / f"{S1}.jsonl", chats / "archive" / f"{S1}.jsonl")
+    assert len(dry(tmp_path).calls) == 4
+
+
 def test_discovery_roots_and_overrides(tmp_path: Path) -> None:
     home = tmp_path / "h"
     rt, qh, d1, d2 = (tmp_path / n for n in ("rt", "qh", "d1", "d2"))
