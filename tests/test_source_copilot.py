@@ -260,11 +260,13 @@ def test_discovery_roots_and_overrides(tmp_path: Path) -> None:
         _write(root / "session-state" / f"id-{root.parent.name}" / "events.jsonl", [])
     env = {"HOME": str(home), "COPILOT_HOME": str(custom), "XDG_CONFIG_HOME": str(xdg)}
     src = CopilotCli()
-    assert src.where(env) == [
+    assert src.where(env)[:3] == [
         str(custom / "session-state"),
         str(home / ".copilot" / "session-state"),
         str(xdg / ".copilot" / "session-state"),
     ]
+    assert src.where(env)[3:] == [str(p).replace("session-state", "history-session-state")
+                                  for p in src.where(env)[:3]]  # fmt: skip
     assert len(list(src.discover(env))) == 3
     # Windows: %USERPROFILE% when HOME is not set; POSIX ignores it
     win = {"USERPROFILE": str(home)}
@@ -353,3 +355,16 @@ def test_shapes_other_releases_may_write_do_not_lose_the_line(tmp_path: Path) ->
     assert (tool.status, tool.error_code, tool.duration_ms) == ("error", "error", 1500)
     assert [(c.model, c.usage.input_tokens) for c in calls(facts)] == [("gpt-5", 50)]
     assert skipped == Counter()
+
+
+def test_only_the_old_layout_is_named_as_found_but_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = tmp_path / ".copilot" / "history-session-state"
+    old.mkdir(parents=True)
+    (old / "session_1.json").write_text('{"sessionId": "1", "chatMessages": []}')
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, ["start", "--once", "--dry-run", "--agent", AGENT])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stderr.splitlines() if x.startswith("found, not read: "))
+    assert "copilot-cli (" in line and "history-session-state" in line

@@ -21,7 +21,10 @@ class CopilotCli(JsonlSource):
         self.platform = platform
 
     def where(self, env: Mapping[str, str]) -> list[str]:
-        return [str(r / "session-state") for r in discover.roots(env, self.platform)]
+        """The session folders, then the pre-1.0 `history-session-state/` ones, which hold no
+        token counts: a home with only those is named as found but not read."""
+        roots = discover.roots(env, self.platform)
+        return [str(r / d) for d in ("session-state", "history-session-state") for r in roots]
 
     def discover(self, env: Mapping[str, str]) -> Iterator[SourceFile]:
         return discover.discover(env, self.platform)
