@@ -41,7 +41,13 @@ class Target(Protocol):
 
 
 # Names people type for an agent, besides its own.
-ALIASES = {"claude": "claude-code", "gemini": "gemini-cli", "codex-cli": "codex"}
+ALIASES = {
+    "claude": "claude-code",
+    "gemini": "gemini-cli",
+    "codex-cli": "codex",
+    "copilot": "copilot-cli",
+    "qwen": "qwen-code",
+}
 
 
 def select_sources(agents: tuple[str, ...]) -> list[Source]:

@@ -14,14 +14,16 @@ __all__ = ["AGENT_NAMES", "Source", "SourceFile", "registry", "walk_files"]
 
 # The registry's names, in its order, known without importing an agent (for --help);
 # tests/test_source_registry.py checks that the two agree.
-AGENT_NAMES = ("claude-code", "codex", "gemini-cli")
+AGENT_NAMES = ("claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code")
 
 
 def registry() -> dict[str, Source]:
     """Return every known source by agent name, in reading order."""
     from agent_cli.sources.claude_code import ClaudeCode
     from agent_cli.sources.codex import Codex
+    from agent_cli.sources.copilot_cli import CopilotCli
     from agent_cli.sources.gemini_cli import GeminiCli
+    from agent_cli.sources.qwen_code import QwenCode
 
-    found: tuple[Source, ...] = (ClaudeCode(), Codex(), GeminiCli())
+    found: tuple[Source, ...] = (ClaudeCode(), Codex(), GeminiCli(), CopilotCli(), QwenCode())
     return {s.agent: s for s in found}
