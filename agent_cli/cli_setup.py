@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -168,4 +169,24 @@ def service_status(as_json: bool) -> None:
         click.echo(f"running: {running} ({s.detail or 'no answer'})")
         click.echo(f"its output: {s.logs}")
     if not s.running:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGENT_CLI_HOME",
+    show_envvar=True,
+    help="State folder to check.",
+)
+def doctor_command(as_json: bool, home: Path | None) -> None:
+    """Check what a week of shipping needs: key, endpoint, agents, retention, spool, disk,
+    service, log. Read-only. Exit 1 with one line per problem and what to do."""
+    from agent_cli import doctor
+
+    findings = doctor.diagnose(doctor.Probe(), home)
+    click.echo(doctor.as_json(findings) if as_json else doctor.render(findings))
+    if not all(f.ok for f in findings):
         raise click.exceptions.Exit(1)

@@ -277,7 +277,10 @@ class ServiceStatus:
 
 
 def status(t: Target, runner: Runner) -> ServiceStatus:
-    """Ask the service manager (read-only commands only)."""
+    """Ask the service manager (read-only commands only; none when nothing is installed)."""
+    if t.platform != "windows" and not t.definition.exists():
+        logs = f"journalctl --user -u {UNIT_NAME}" if t.platform == "linux" else str(t.log_dir)
+        return ServiceStatus(t.platform, str(t.definition), False, False, "not installed", logs)
     if t.platform == "linux":
         installed = t.definition.exists()
         done = runner(("systemctl", "--user", "is-active", UNIT_NAME))

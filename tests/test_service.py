@@ -193,7 +193,13 @@ def test_uninstall_stops_and_removes(isolated_home: Path) -> None:
 def test_status_asks_the_manager(
     isolated_home: Path, platform: str, answers: dict[str, service.Ran], running: bool | None
 ) -> None:
-    s = service.status(_target(platform, isolated_home), Recorder(answers))
+    t = _target(platform, isolated_home)
+    rec = Recorder(answers)
+    if platform != "windows":
+        assert service.status(t, rec).installed is False and rec.calls == []  # nothing asked
+        t.definition.parent.mkdir(parents=True)
+        t.definition.write_text("defined")
+    s = service.status(t, rec)
     assert s.running is running
 
 
