@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,8 @@ def read(file: Path) -> dict[str, Any]:
         return {}
     except OSError as e:
         raise ConfigError(f"The config file {file} cannot be read ({e.strerror}).") from None
+    import tomllib  # here: a command that reads no config file does not pay for the parser
+
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:

@@ -164,3 +164,17 @@ def test_log_level_and_log_dir(isolated_home: Path, tmp_path: Path) -> None:
     assert config.log_dir(None, {"AGENT_CLI_LOG_DIR": str(tmp_path / "l")}) == tmp_path / "l"
     r = config.resolve({}, {"AGENT_CLI_LOG_LEVEL": "debug"}, tmp_path / "none.toml")
     assert r.values["log_level"] == "DEBUG"
+
+
+@pytest.mark.parametrize(("level", "info_kept"), [(None, True), ("WARNING", False)])
+def test_the_log_level_decides_what_the_log_keeps(
+    tmp_path: Path, level: str | None, info_kept: bool
+) -> None:
+    env = {"SUTRACE_ENDPOINT": "http://127.0.0.1:9", "SUTRACE_API_KEY": KEY}
+    args = ["start", "--once", "--drain-timeout", "0"]
+    if level:
+        assert invoke("config", "set", "log_level", level).exit_code == 0
+    invoke(*args, env=env)
+    log = (tmp_path / "state" / "agent-cli.log").read_text()
+    assert ("INFO start (once=True)" in log) is info_kept
+    assert KEY not in log

@@ -22,6 +22,7 @@ from agent_cli.cli import cli
 from agent_cli.finding import Finding
 from tests.test_faults import _damage
 from tests.test_ingest_server import ingest
+from tests.test_privacy import CANARY, canary_home  # noqa: F401 - the fixture
 
 KEY = "sk_test_doctor_canary_0123456789"
 FIXTURE = (
@@ -255,3 +256,12 @@ def test_the_command_exits_1_with_one_line_per_problem_and_0_when_well(
     r = CliRunner().invoke(cli, ["doctor"], env=env)
     bad = [line for line in r.output.splitlines() if line.startswith("PROBLEM")]
     assert len(bad) == 1 and "fix:" in bad[0]
+
+
+@pytest.mark.usefixtures("canary_home")
+def test_the_canary_never_shows_in_doctor() -> None:
+    """Doctor lists transcripts (count, age) and never reads them: no content in its output."""
+    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as c:
+        found = run(dict(os.environ, SUTRACE_API_KEY=KEY), c)
+    assert CANARY not in doctor.render(found) + doctor.as_json(found)
+    assert any(f.check == "agent claude-code" and "2 transcripts" in f.detail for f in found)
