@@ -249,7 +249,8 @@ def check_service(probe: Probe) -> list[Finding]:
         fix = "run `agent-cli service install` so it starts at login"
         return [Finding("service", False, f"not installed ({s.definition})", fix)]
     if s.running is None:
-        return [Finding("service", False, f"installed; running unknown: {s.detail}", "")]
+        fix = f"check the service manager ({s.logs})"
+        return [Finding("service", False, f"installed; running unknown: {s.detail}", fix)]
     if not s.running:
         fix = f"see why: {s.logs}; then `agent-cli service install` starts it again"
         return [Finding("service", False, f"installed but not running ({s.detail})", fix)]

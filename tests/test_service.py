@@ -230,3 +230,31 @@ def test_the_cli_runs_the_manager_found_on_path(isolated_home: Path, tmp_path: P
         "--user daemon-reload",
     ]
     assert invoke("service", "status", env={"PATH": str(tmp_path / "none")}).exit_code == 1
+
+
+def test_a_program_path_with_spaces_and_percent_is_quoted_for_systemd(tmp_path: Path) -> None:
+    from agent_cli.service_units import systemd_unit
+
+    odd = tmp_path / "My Tools 100%"
+    odd.mkdir()
+    (odd / "python").symlink_to(sys.executable)
+    unit = systemd_unit([str(odd / "python"), "-m", "agent_cli", "start"], tmp_path / "x.env")
+    assert f'ExecStart="{odd}/python" -m agent_cli start'.replace("%", "%%") in unit
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
+    (tmp_path / "agent-cli.service").write_text(unit)
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    done = subprocess.run(
+        [analyze, "verify", "--user", str(tmp_path / "agent-cli.service")],
+        env={"PATH": os.environ.get("PATH", ""), "XDG_RUNTIME_DIR": str(runtime),
+             "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stderr
+
+
+def test_the_windows_user_has_its_domain(isolated_home: Path) -> None:
+    env = {**os.environ, "USERNAME": "dain", "USERDOMAIN": "WORK"}
+    assert service.target("windows", env).user == "WORK\\dain"
