@@ -104,6 +104,7 @@ def cli() -> None:
       agent-cli start --once --dry-run     # print the events that would be sent
       SUTRACE_API_KEY=... agent-cli start  # backfill, then tail and ship until stopped
       agent-cli status                     # spool depth, last delivery, pauses, drops
+      agent-cli doctor                     # what is wrong, and what to do about it
     """
 
 
