@@ -91,7 +91,8 @@ def where(settings: Settings, env: dict[str, str] | None = None) -> list[str]:
 
 def status(settings: Settings) -> Status:
     """The spool's health, read without the lock (works while `start` runs)."""
-    return read_status(settings.state_dir)
+    found = read_status(settings.state_dir)
+    return dataclasses.replace(found, log=str(settings.log_file)) if found.initialized else found
 
 
 def start_once(

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("agent_cli")
-LOG_NAME = "agent-cli.log"
 SUMMARY_SECONDS = 60.0  # between the daemon's one-line summaries on a terminal
 LAND_SECONDS = 10.0  # a stopping daemon waits this long for the answers still on the wire
 
@@ -105,7 +104,7 @@ class Session:
             lock = Lock(folder)
             unclean = lock.acquire()
             stack.callback(lambda: lock.release(clean=self._clean))
-            stack.enter_context(file_log(folder / LOG_NAME))
+            stack.enter_context(file_log(self.settings.log_file, self.settings.log_level))
             self.spool = open_spool(folder, unclean)
             stack.callback(self.spool.close)
             self.sinks = self._given_sinks or [self._open_sutrace()]

@@ -33,6 +33,17 @@ _AGENT_VARS = (
     "USERPROFILE",
     "SUTRACE_API_KEY",
     "SUTRACE_ENDPOINT",
+    # the config file's layers and the log (config.KEYS, config.log_dir)
+    "XDG_STATE_HOME",
+    "AGENT_CLI_CONFIG",
+    "AGENT_CLI_LOG_DIR",
+    "AGENT_CLI_LOG_LEVEL",
+    "AGENT_CLI_AGENTS",
+    "AGENT_CLI_PATHS",
+    "AGENT_CLI_IDENTITY",
+    "AGENT_CLI_SINKS",
+    "AGENT_CLI_RETENTION_DAYS",
+    "AGENT_CLI_POLL_INTERVAL",
 )
 
 
