@@ -66,7 +66,7 @@ class Privacy:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a run needs; built by `cli.py`, passed down unchanged."""
+    """Everything a run needs; built by `agent_cli.cli`, passed down unchanged."""
 
     agents: tuple[str, ...] = ()  # empty: every agent found
     since: date | None = None

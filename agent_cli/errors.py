@@ -1,4 +1,4 @@
-"""The one error tree of agent-cli; `cli.py` turns these into one-line messages.
+"""The one error tree of agent-cli; `agent_cli.cli` turns these into one-line messages.
 
 AgentCliError
 ├── ConfigError        a user mistake: bad flag, missing key, bad endpoint (exit 2)

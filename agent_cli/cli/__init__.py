@@ -363,7 +363,7 @@ def _guarded(cmd: click.Command) -> click.Command:
 
 
 def _add_setup_commands() -> None:
-    from agent_cli import cli_setup
+    from agent_cli.cli import setup as cli_setup
 
     for cmd in (cli_setup.config_group, cli_setup.service_group, cli_setup.doctor_command):
         cli.add_command(_guarded(cmd))
