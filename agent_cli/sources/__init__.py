@@ -22,7 +22,8 @@ def registry() -> dict[str, Source]:
     from agent_cli.sources.claude_code import ClaudeCode
     from agent_cli.sources.codex import Codex
     from agent_cli.sources.gemini_cli import GeminiCli
+    from agent_cli.sources.kimi_cli import KimiCli
     from agent_cli.sources.pi import Pi
 
-    found: tuple[Source, ...] = (ClaudeCode(), Codex(), GeminiCli(), Pi())
+    found: tuple[Source, ...] = (ClaudeCode(), Codex(), GeminiCli(), Pi(), KimiCli())
     return {s.agent: s for s in found}

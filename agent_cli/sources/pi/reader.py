@@ -20,6 +20,14 @@ from agent_cli.sources.pi.format import AGENT, Entry, Message, Part, decode
 from agent_cli.sources.pi.usage import cost, error_code, usage
 
 _MAX_PENDING_TOOLS = 2000
+# pi's provider names where genai-prices knows the same provider under another id (so a
+# call pi recorded no cost for is still priced); any other name is kept as pi wrote it.
+_PROVIDERS = {
+    "google-vertex": "google", "google-gemini-cli": "google", "google-antigravity": "google",
+    "amazon-bedrock": "aws", "xai": "x-ai", "openai-codex": "openai",
+    "azure-openai-responses": "azure", "moonshotai-cn": "moonshotai",
+    "kimi-coding": "moonshotai", "zai-coding-cn": "zai", "minimax-cn": "minimax",
+}  # fmt: skip
 
 
 class State(msgspec.Struct):
@@ -46,6 +54,10 @@ def session_of(path: str | None) -> str | None:
     name = os.path.basename(path.replace("\\", "/"))
     stem = name.removesuffix(".jsonl")
     return stem.split("_", 1)[1] if "_" in stem else (stem or None)
+
+
+def _provider(name: str | None) -> str | None:
+    return _PROVIDERS.get(name, name) if name else None
 
 
 def _msg_ms(m: Message) -> int | None:
@@ -139,7 +151,7 @@ class PiReader:
                 parent_session_id=self.s.parent,
                 turn_index=self.s.turns,
                 call_index=self.s.calls,
-                provider=m.provider or self.s.provider,
+                provider=_provider(m.provider or self.s.provider),
                 output_final=m.stopReason != "aborted",
                 duration_ms=duration,
                 status="error" if failed else "ok",
