@@ -201,6 +201,37 @@ def test_tool_codes() -> None:
     assert tool_code(None) == "error"
 
 
+# -- Kimi Code (the successor): flat usage.record lines, the model recorded ------------------
+
+
+def test_kimi_code_usage_records(tmp_path: Path) -> None:
+    home = tmp_path / "code-home"
+    shutil.copytree(FIX / "code-home", home)
+    run = dry(home)
+    want = []
+    for p in sorted((home / ".kimi-code").rglob("wire.jsonl")):
+        for line in p.read_text().splitlines():
+            d = json.loads(line)
+            if d["type"] == "usage.record":
+                want.append(d["usage"])
+    assert len(run.calls) == len(want) == 4  # every scope: the compaction's request too
+    assert totals(run) == {
+        "input_tokens": sum(u["inputOther"] for u in want),
+        "output_tokens": sum(u["output"] for u in want),
+        "cache_read_tokens": sum(u["inputCacheRead"] for u in want),
+        "cache_creation_tokens": sum(u["inputCacheCreation"] for u in want),
+    }
+    first = run.calls[0]
+    assert first["timestamp"] == "2026-06-27T02:27:25.226Z"
+    assert (first["model"], first["provider"]) == ("kimi-code/kimi-for-coding", "moonshotai")
+    assert first["session_id"] == "session_90dbd78a-5176-4f37-88e8-43d27da01ed4"
+    assert first["repo_path"] == pseudonym("/nonexistent/agent-cli-tests/kimi-code", "path")
+    (sub,) = [c for c in run.calls if c["is_subagent"]]
+    assert (sub["agent_id"], sub["model"]) == ("agent-7", "kimi-code/kimi-k2-turbo")
+    assert [c["turn_index"] for c in run.calls if not c["is_subagent"]] == [1, 1, 1]
+    assert not run.report.skipped
+
+
 # -- the model: where it comes from ------------------------------------------------------------
 
 
@@ -304,7 +335,19 @@ def test_discovery_env_and_platforms(tmp_path: Path) -> None:
         os.path.join("sessions", "w", "s1", "wire.jsonl"),
         os.path.join("sessions", "w", "s1", "subagents", "a", "wire.jsonl"),
     ]
-    assert kimi_cli.KimiCli().where(env) == [str(share / "sessions")]
+    assert kimi_cli.KimiCli().where(env)[0] == str(share / "sessions")
+    code = tmp_path / "code"
+    for rel in ("sessions/ws/s/agents/main/wire.jsonl", "sessions/ws/s/agents/a-1/wire.jsonl",
+                "sessions/ws/s/wire.jsonl", "sessions/ws/s/agents/main/x.jsonl"):  # fmt: skip
+        (code / rel).parent.mkdir(parents=True, exist_ok=True)
+        (code / rel).write_text("")
+    env = {"HOME": str(tmp_path / "nohome"), "KIMI_CODE_HOME": str(code)}
+    found = [os.path.relpath(f.path, code) for f in discover(env)]
+    assert found == [
+        os.path.join("sessions", "ws", "s", "agents", "main", "wire.jsonl"),
+        os.path.join("sessions", "ws", "s", "agents", "a-1", "wire.jsonl"),
+    ]
+    assert kimi_cli.KimiCli().where(env)[1] == str(code / "sessions")
     home = tmp_path / "h"
     for platform in ("linux", "darwin"):
         assert share_dir({"HOME": str(home)}, platform) == home / ".kimi"
@@ -334,15 +377,32 @@ def test_canary_never_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     )
     text = (FIX / "canary.jsonl.in").read_text().replace("@@CANARY@@", c)
     (sdir / "wire.jsonl").write_text(text)
+    # Kimi Code: content in every record kind beside the usage
+    cdir = home / ".kimi-code" / "sessions" / "ws" / "s-code" / "agents" / "main"
+    cdir.mkdir(parents=True)
+    (home / ".kimi-code" / "workspaces.json").write_text(
+        json.dumps({"workspaces": {"ws": {"root": f"/x/{c}"}}})
+    )
+    code = [
+        {"type": "metadata", "protocol_version": "1.4", "created_at": 1, "time": 1},
+        {"type": "turn.prompt", "input": [{"type": "text", "text": c}], "time": 2},
+        {"type": "context.append_message", "message": {"role": "user", "content": c}, "time": 3},
+        {"type": "config.update", "systemPrompt": c, "time": 4},
+        {"type": "usage.record", "model": "kimi-code/k2", "usageScope": "turn",
+         "time": 1780000000000,
+         "usage": {"inputOther": 1, "output": 2, "inputCacheRead": 3, "inputCacheCreation": 0}},
+    ]  # fmt: skip
+    (cdir / "wire.jsonl").write_text("".join(json.dumps(r) + "\n" for r in code))
     monkeypatch.setenv("HOME", str(home))
     result = CliRunner().invoke(cli, ["start", "--once", "--dry-run", "--agent", "kimi-cli"])
     assert result.exit_code == 0, result.output
     assert CANARY not in result.stdout
     assert CANARY not in result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert sum(e["kind"] == "llm_call" for e in events) == 3  # two calls and one retry
+    # two calls and one retry (Kimi CLI), one call (Kimi Code)
+    assert sum(e["kind"] == "llm_call" for e in events) == 4
     assert sum(e["kind"] == "tool_call" for e in events) == 1
-    assert "by agent: kimi-cli 3" in result.stderr
+    assert "by agent: kimi-cli 4" in result.stderr
 
 
 def test_dry_run_summary_names_kimi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,10 @@
 The share folder is `$KIMI_SHARE_DIR`, else `<home>/.kimi` on every OS (Windows:
 `%USERPROFILE%`, as Python's `Path.home()`); wire files are
 `sessions/<workdir md5>/<session id>/wire.jsonl` and
-`.../<session id>/subagents/<agent id>/wire.jsonl`. A session's main file is read before
-its subagents' files, sessions oldest first (by the main file's mtime).
+`.../<session id>/subagents/<agent id>/wire.jsonl`. Kimi Code (the successor) keeps
+`$KIMI_CODE_HOME` or `<home>/.kimi-code`, with `sessions/<workspace>/<session>/agents/
+<main | agent id>/wire.jsonl`. A session's main file is read before its subagents' files,
+sessions oldest first (by the main file's mtime).
 """
 
 from __future__ import annotations
@@ -33,21 +35,40 @@ def share_dir(env: Mapping[str, str], platform: str = sys.platform) -> Path:
     return home(env, platform) / ".kimi"
 
 
+def code_dir(env: Mapping[str, str], platform: str = sys.platform) -> Path:
+    """Kimi Code's data folder: $KIMI_CODE_HOME, else <home>/.kimi-code."""
+    if env.get("KIMI_CODE_HOME"):
+        return Path(env["KIMI_CODE_HOME"]).expanduser()
+    return home(env, platform) / ".kimi-code"
+
+
+def _wanted(rel: list[str], code: bool) -> bool | None:
+    """None: not a wire file of the layout; else whether it is a subagent's."""
+    if code:  # <ws>/<session>/agents/<agent>/wire.jsonl
+        return None if len(rel) != 5 or rel[2] != "agents" else rel[3] != "main"
+    if len(rel) == 3:
+        return False
+    return True if len(rel) == 5 and rel[2] == "subagents" else None
+
+
 def discover(env: Mapping[str, str], platform: str = sys.platform) -> Iterator[SourceFile]:
     """Yield the wire files: per session its main file, then its subagents' files."""
-    sessions = share_dir(env, platform) / "sessions"
     found = []
-    for e in walk_files(sessions, (".jsonl",)):
-        if e.name != "wire.jsonl":
-            continue
-        rel = os.path.relpath(e.path, sessions).split(os.sep)
-        if len(rel) not in (3, 5) or (len(rel) == 5 and rel[2] != "subagents"):
-            continue
-        try:
-            st = e.stat()
-        except OSError:
-            continue
-        found.append((os.path.join(*rel[:2]), len(rel) == 5, e.path, st.st_size, st.st_mtime_ns))
+    for root, code in ((share_dir(env, platform), False), (code_dir(env, platform), True)):
+        sessions = root / "sessions"
+        for e in walk_files(sessions, (".jsonl",)):
+            if e.name != "wire.jsonl":
+                continue
+            rel = os.path.relpath(e.path, sessions).split(os.sep)
+            sub = _wanted(rel, code)
+            if sub is None:
+                continue
+            try:
+                st = e.stat()
+            except OSError:
+                continue
+            session = os.path.join(str(sessions), *rel[:2])
+            found.append((session, sub, e.path, st.st_size, st.st_mtime_ns))
     first: dict[str, int] = {}
     for session, sub, _, _, mtime in found:
         if not sub:

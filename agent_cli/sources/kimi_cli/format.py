@@ -1,5 +1,8 @@
 """The Kimi CLI wire line: msgspec structs naming only the fields the counting rules use.
 
+Kimi Code (MoonshotAI/kimi-code, the TypeScript successor) writes flat records instead:
+`{"type": "usage.record", "model": ..., "usage": {...}, "usageScope": ..., "time": <ms>}`.
+
 `wire.jsonl` starts with `{"type": "metadata", "protocol_version": ...}`; every other line is
 `{"timestamp": <epoch seconds>, "message": {"type": <WireMessage class>, "payload": {...}}}`.
 User input, content parts, tool arguments and outputs are never named: the decoder skips
@@ -23,16 +26,30 @@ class TokenUsage(msgspec.Struct):
     input_cache_creation: Any = 0
 
 
+class CodeUsage(msgspec.Struct):
+    """Kimi Code's TokenUsage (packages/kosong/src/usage.ts): the same four counts."""
+
+    inputOther: Any = 0  # the agent's own field names
+    output: Any = 0
+    inputCacheRead: Any = 0
+    inputCacheCreation: Any = 0
+
+
 class Envelope(msgspec.Struct):
     type: str | None = None
     payload: msgspec.Raw = NO_RAW
 
 
 class Record(msgspec.Struct):
-    type: str | None = None  # "metadata" on the header line
+    type: str | None = None  # "metadata" on the header line; Kimi Code: the record type
     protocol_version: str | None = None
     timestamp: Any = None
     message: Envelope | None = None
+    # Kimi Code (`{"type": "usage.record", "model", "usage", "usageScope", "time"}`)
+    model: str | None = None
+    usage: CodeUsage | None = None
+    usageScope: str | None = None
+    time: Any = None  # epoch ms
 
 
 class Status(msgspec.Struct):

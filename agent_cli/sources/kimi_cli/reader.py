@@ -17,7 +17,9 @@ from agent_cli.sources.common import fmt_ms, to_int
 from agent_cli.sources.decode import decode_state, recover, skip
 from agent_cli.sources.kimi_cli.format import (
     AGENT,
+    CodeUsage,
     Envelope,
+    Record,
     TokenUsage,
     dec_call,
     dec_record,
@@ -51,6 +53,13 @@ def _ms(ts: Any) -> int | None:
     if isinstance(ts, bool) or not isinstance(ts, int | float) or ts != ts or ts <= 0:
         return None
     return int(ts * 1000)
+
+
+def _code_provider(model: str | None) -> str | None:
+    """Kimi Code's model aliases are `<provider>/<model>`; its own are Moonshot's."""
+    if model and model.split("/", 1)[0] in ("kimi-code", "kimi", "moonshot", "moonshotai"):
+        return "moonshotai"
+    return None
 
 
 def usage(t: TokenUsage, kind: str | None) -> Usage:
@@ -111,6 +120,8 @@ class KimiReader:
         try:
             if r.message is not None:
                 self._message(r.message, _ms(r.timestamp), self.place.agent_id, 0)
+            elif self.place.code and r.type is not None:
+                self._code_record(r)
             elif r.type != "metadata":
                 self.skipped["unrecognized_line"] += 1
         except Exception:
@@ -216,6 +227,32 @@ class KimiReader:
             status="ok" if retry is None else "error",
             error_code=None if retry is None else retry_code(retry.status_code, retry.error_type),
         )
+
+    # -- Kimi Code -----------------------------------------------------------------------
+    def _code_record(self, r: Record) -> None:
+        """A Kimi Code record: `usage.record` is one LLM request (every scope: `turn` for a
+        turn's step, `session` for compaction and other requests outside a turn)."""
+        if r.type == "turn.prompt":
+            self.s.turns += 1
+            return
+        if r.type != "usage.record" or r.usage is None:
+            return  # state records with no usage
+        t = r.time if isinstance(r.time, int) and not isinstance(r.time, bool) else None
+        if t is None or t <= 0:
+            self.skipped["no_timestamp"] += 1
+            return
+        cu = r.usage
+        counts = [to_int(getattr(cu, f)) for f in CodeUsage.__struct_fields__]
+        u = Usage(counts[0], counts[1], counts[2], counts[3])
+        ts = fmt_ms(t)
+        key = "/".join(map(str, counts))
+        # a forked session copies the agents' files: no session id in the key
+        eid = event_id(AGENT, "code", ts, r.model or "", r.usageScope or "", key)
+        fact = self._fact(eid, ts, u, t, self.place.agent_id, Model(r.model, None, None), None)
+        fact.duration_ms = None  # no step start recorded beside the usage
+        fact.provider = _code_provider(r.model)
+        self.out.append(fact)
+        self.s.calls += 1
 
     # -- tools ---------------------------------------------------------------------------
     def _tool_call(self, env: Envelope, t: int | None) -> None:

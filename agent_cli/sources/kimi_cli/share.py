@@ -130,7 +130,21 @@ class Share:
                 kaos = wd.get("kaos")
                 local = kaos in (None, "local")
                 self._dirs[digest if local else f"{kaos}_{digest}"] = path
+            self._code_workspaces()
         return self._dirs.get(folder)
+
+    def _code_workspaces(self) -> None:
+        """Kimi Code's `workspaces.json`: `{"workspaces": {<id>: {"root": <path>}}}`."""
+        assert self._dirs is not None
+        raw = _read(os.path.join(self.share, "workspaces.json"))
+        try:
+            data = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return
+        for wid, ws in _table(data, "workspaces").items():
+            root = ws.get("root") if isinstance(ws, dict) else None
+            if isinstance(root, str):
+                self._dirs.setdefault(wid, root)
 
 
 def subagent_alias(agent_dir: str) -> str | None:

@@ -23,7 +23,10 @@ class KimiCli(JsonlSource):
         self.shares: dict[str, Share] = {}  # per run: config and work dirs, read once
 
     def where(self, env: Mapping[str, str]) -> list[str]:
-        return [str(discover.share_dir(env, self.platform) / "sessions")]
+        return [
+            str(discover.share_dir(env, self.platform) / "sessions"),
+            str(discover.code_dir(env, self.platform) / "sessions"),
+        ]
 
     def discover(self, env: Mapping[str, str]) -> Iterator[SourceFile]:
         return discover.discover(env, self.platform)
