@@ -52,7 +52,7 @@ _decode_state = msgspec.json.Decoder(State).decode
 def _ms(ts: Any) -> int | None:
     if isinstance(ts, bool) or not isinstance(ts, int | float) or ts != ts or ts <= 0:
         return None
-    return int(ts * 1000)
+    return round(ts * 1000)  # float seconds: rounding, not flooring, keeps the written ms
 
 
 def _code_provider(model: str | None) -> str | None:
