@@ -301,3 +301,25 @@ def test_dry_run_summary_names_pi(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = CliRunner().invoke(cli, ["start", "--once", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "pi 11" in result.stderr
+
+
+def test_odd_content_still_counts_the_call(tmp_path: Path) -> None:
+    usage = (
+        '"usage":{"input":7,"output":3,"cacheRead":0,"cacheWrite":0,"totalTokens":10,"cost":0.5}'
+    )
+    lines = [
+        '{"type":"session","version":3,"id":"s-odd","timestamp":"2026-06-01T10:00:00.000Z"}',
+        '{"type":"message","id":"a","timestamp":"2026-06-01T10:00:02.000Z","message":{"role":'
+        f'"assistant","content":[1,2],{usage},"stopReason":"error","errorMessage":{{"x":1}}}}}}',
+    ]
+    p = tmp_path / "odd.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    facts, skipped = read_facts(p)
+    (c,) = calls_of(facts)
+    assert (c.usage.input_tokens, c.status, c.error_code, c.cost_usd) == (
+        7,
+        "error",
+        "server_error",
+        None,  # a cost that is not pi's {..., total} object is not taken
+    )
+    assert skipped == Counter(unrecognized_content=1)

@@ -12,10 +12,7 @@ from typing import Any
 import msgspec
 
 AGENT = "pi"  # the `agent` of every event, and the registry key
-
-
-class Cost(msgspec.Struct):
-    total: Any = None
+NO_RAW = msgspec.Raw(b"")
 
 
 class Usage(msgspec.Struct):
@@ -26,7 +23,7 @@ class Usage(msgspec.Struct):
     cacheWrite1h: Any = 0
     reasoning: Any = 0
     totalTokens: Any = 0
-    cost: Cost | None = None
+    cost: Any = None  # {input, output, cacheRead, cacheWrite, total}: only `total` is read
 
 
 class Part(msgspec.Struct):
@@ -46,9 +43,9 @@ class Message(msgspec.Struct):
     responseId: str | None = None
     usage: Usage | None = None
     stopReason: str | None = None
-    errorMessage: str | None = None  # classified, never kept
+    errorMessage: Any = None  # classified, never kept
     timestamp: Any = None  # Unix ms: when the request started (assistant), or was made
-    content: list[Part] | str | None = None
+    content: msgspec.Raw = NO_RAW  # decoded only for an assistant's toolCall blocks
     toolCallId: str | None = None
     toolName: str | None = None
     isError: Any = None
@@ -70,3 +67,4 @@ class Entry(msgspec.Struct):
 
 
 decode = msgspec.json.Decoder(Entry).decode
+decode_parts = msgspec.json.Decoder(list[Part]).decode

@@ -15,8 +15,8 @@ import msgspec
 
 from agent_cli.events import CallFact, Context, ToolFact, event_id
 from agent_cli.sources.common import fmt_ms, ms, norm_ts, to_int
-from agent_cli.sources.decode import decode_state, recover, skip
-from agent_cli.sources.pi.format import AGENT, Entry, Message, Part, decode
+from agent_cli.sources.decode import FAILED, decode_state, decode_value, recover, skip
+from agent_cli.sources.pi.format import AGENT, Entry, Message, Part, decode, decode_parts
 from agent_cli.sources.pi.usage import cost, error_code, usage
 
 _MAX_PENDING_TOOLS = 2000
@@ -160,8 +160,12 @@ class PiReader:
             )
         )
         self.s.calls += 1
-        if isinstance(m.content, list):
-            self._tool_calls(m.content, end, eid)
+        if m.content:
+            parts = decode_value(decode_parts, m.content)
+            if parts is FAILED:
+                self.skipped["unrecognized_content"] += 1  # the call counts; its tools cannot
+            elif isinstance(parts, list):
+                self._tool_calls(parts, end, eid)
 
     def _tool_calls(self, parts: list[Part], start: int | None, eid: str) -> None:
         for p in parts:

@@ -38,15 +38,15 @@ def cost(u: PiUsage) -> float | None:
     Zero is what pi writes for a model its catalogue has no price for (local and custom
     models too), so it is left to genai-prices rather than taken as free.
     """
-    c = u.cost.total if u.cost is not None else None
+    c = u.cost.get("total") if isinstance(u.cost, dict) else None
     if isinstance(c, bool) or not isinstance(c, int | float) or c != c or c <= 0:
         return None
     return float(c)
 
 
-def error_code(message: str | None) -> str:
+def error_code(message: object) -> str:
     """Map an assistant `errorMessage` (read here, never kept) to the contract's codes."""
-    low = (message or "")[:2000].lower()
+    low = (message if isinstance(message, str) else "")[:2000].lower()
     if "context" in low and ("length" in low or "window" in low or "exceed" in low):
         return "context_overflow"
     if "too long" in low or "too many tokens" in low or "maximum context" in low:
