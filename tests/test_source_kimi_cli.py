@@ -257,6 +257,25 @@ def test_model_resolution(tmp_path: Path) -> None:
     assert Share(str(share)).model().name is None
 
 
+def test_a_wire_file_without_usage_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "sessions" / "w" / "s-old" / "wire.jsonl"
+    p.parent.mkdir(parents=True)
+
+    def rec(t: float, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"timestamp": t, "message": {"type": kind, "payload": payload}}
+
+    old = [
+        {"type": "metadata", "protocol_version": "1.1"},
+        rec(1765000000.0, "TurnBegin", {"user_input": "x"}),
+        rec(1765000001.0, "StepBegin", {"n": 1}),
+        rec(1765000002.0, "StatusUpdate", {"context_usage": 0.1}),
+        rec(1765000003.0, "TurnEnd", {}),
+    ]
+    p.write_text("".join(json.dumps(r) + "\n" for r in old))
+    facts, skipped = read_facts(p)
+    assert facts == [] and skipped == Counter(wire_without_token_usage=1)
+
+
 def test_gemini_cache_inside_input_is_taken_out() -> None:
     tu = kimi_cli.format.TokenUsage(input_other=1000, output=10, input_cache_read=900)
     assert kimi_cli.reader.usage(tu, "gemini").input_tokens == 100

@@ -42,6 +42,8 @@ class State(msgspec.Struct):
     turns: int = 0
     calls: int = 0
     step_ms: int | None = None
+    ended: bool = False  # a turn ended
+    told: bool = False  # a file with finished turns but no usage was counted as skipped once
     # tool call id -> [name, start ms, call event id | None, [end ms, status, code] | None]
     tools: dict[str, list[Any]] = msgspec.field(default_factory=dict)
 
@@ -155,6 +157,8 @@ class KimiReader:
         self._release()
         if kind == "TurnBegin":
             self.s.turns += 1
+        elif kind == "TurnEnd":
+            self.s.ended = True
         if kind in ("StepBegin", "StepRetry"):
             self.s.step_ms = t
         if kind == "StepRetry" and t is not None:
@@ -313,5 +317,10 @@ class KimiReader:
 
     def flush(self, eof: bool) -> list[object]:
         """Return the facts found so far (finished tools wait for their step's usage)."""
+        if eof and self.s.ended and not self.s.calls and not self.s.told:
+            # Finished turns but no usage: a release before token usage was recorded (kimi-cli #490,
+            # 2025-12), named in the summary rather than read as an idle session.
+            self.skipped["wire_without_token_usage"] += 1
+            self.s.told = True
         out, self.out = self.out, []
         return out
