@@ -370,8 +370,8 @@ def test_discovery_env_and_platforms(tmp_path: Path) -> None:
     home = tmp_path / "h"
     for platform in ("linux", "darwin"):
         assert share_dir({"HOME": str(home)}, platform) == home / ".kimi"
-    win = {"USERPROFILE": str(tmp_path / "win")}
-    assert share_dir(win, "win32") == tmp_path / "win" / ".kimi"
+    win = {"USERPROFILE": str(tmp_path / "win"), "HOME": str(tmp_path / "msys")}
+    assert share_dir(win, "win32") == tmp_path / "win" / ".kimi"  # Python ignores HOME there
 
 
 # -- the canary: no content ever leaves -------------------------------------------------------

@@ -1,7 +1,8 @@
 """Where Kimi CLI keeps its wire files, and the order to read them in.
 
 The share folder is `$KIMI_SHARE_DIR`, else `<home>/.kimi` on every OS (Windows:
-`%USERPROFILE%`, as Python's `Path.home()`); wire files are
+`%USERPROFILE%`, as Python's `Path.home()`; Kimi Code, on Node, takes HOME first as libuv
+does, but its folder is found from the same home); wire files are
 `sessions/<workdir md5>/<session id>/wire.jsonl` and
 `.../<session id>/subagents/<agent id>/wire.jsonl`. Kimi Code (the successor) keeps
 `$KIMI_CODE_HOME` or `<home>/.kimi-code`, with `sessions/<workspace>/<session>/agents/
@@ -22,8 +23,9 @@ from agent_cli.sources.kimi_cli.format import AGENT
 
 
 def home(env: Mapping[str, str], platform: str = sys.platform) -> Path:
-    """The home Kimi CLI resolves `~` against: HOME, else USERPROFILE on Windows."""
-    if platform == "win32" and not env.get("HOME") and env.get("USERPROFILE"):
+    """The home Kimi CLI's `Path.home()` gives: on Windows USERPROFILE (Python ignores HOME
+    there), elsewhere HOME."""
+    if platform == "win32" and env.get("USERPROFILE"):
         return Path(env["USERPROFILE"])
     return config.home(env)
 
@@ -31,14 +33,14 @@ def home(env: Mapping[str, str], platform: str = sys.platform) -> Path:
 def share_dir(env: Mapping[str, str], platform: str = sys.platform) -> Path:
     """Kimi CLI's share folder: $KIMI_SHARE_DIR, else <home>/.kimi."""
     if env.get("KIMI_SHARE_DIR"):
-        return Path(env["KIMI_SHARE_DIR"]).expanduser()
+        return Path(env["KIMI_SHARE_DIR"])  # as Kimi CLI takes it: no ~ expansion
     return home(env, platform) / ".kimi"
 
 
 def code_dir(env: Mapping[str, str], platform: str = sys.platform) -> Path:
     """Kimi Code's data folder: $KIMI_CODE_HOME, else <home>/.kimi-code."""
     if env.get("KIMI_CODE_HOME"):
-        return Path(env["KIMI_CODE_HOME"]).expanduser()
+        return Path(env["KIMI_CODE_HOME"])  # as Kimi Code takes it: no ~ expansion
     return home(env, platform) / ".kimi-code"
 
 
