@@ -1,8 +1,8 @@
 """Where Kimi CLI keeps its wire files, and the order to read them in.
 
 The share folder is `$KIMI_SHARE_DIR`, else `<home>/.kimi` on every OS (Windows:
-`%USERPROFILE%`, as Python's `Path.home()`; Kimi Code, on Node, takes HOME first as libuv
-does, but its folder is found from the same home); wire files are
+`%USERPROFILE%`, as Python's `Path.home()`; Kimi Code, on Node, takes HOME first as
+libuv does); wire files are
 `sessions/<workdir md5>/<session id>/wire.jsonl` and
 `.../<session id>/subagents/<agent id>/wire.jsonl`. Kimi Code (the successor) keeps
 `$KIMI_CODE_HOME` or `<home>/.kimi-code`, with `sessions/<workspace>/<session>/agents/
@@ -41,7 +41,9 @@ def code_dir(env: Mapping[str, str], platform: str = sys.platform) -> Path:
     """Kimi Code's data folder: $KIMI_CODE_HOME, else <home>/.kimi-code."""
     if env.get("KIMI_CODE_HOME"):
         return Path(env["KIMI_CODE_HOME"])  # as Kimi Code takes it: no ~ expansion
-    return home(env, platform) / ".kimi-code"
+    if platform == "win32" and not env.get("HOME") and env.get("USERPROFILE"):
+        return Path(env["USERPROFILE"]) / ".kimi-code"  # Node's os.homedir(): HOME first
+    return config.home(env) / ".kimi-code"
 
 
 def _wanted(rel: list[str], code: bool) -> bool | None:
