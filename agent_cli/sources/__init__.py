@@ -14,7 +14,7 @@ __all__ = ["AGENT_NAMES", "Source", "SourceFile", "registry", "walk_files"]
 
 # The registry's names, in its order, known without importing an agent (for --help);
 # tests/test_source_registry.py checks that the two agree.
-AGENT_NAMES = ("claude-code", "codex", "gemini-cli")
+AGENT_NAMES = ("claude-code", "codex", "gemini-cli", "pi", "kimi-cli")
 
 
 def registry() -> dict[str, Source]:
