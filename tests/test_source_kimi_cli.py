@@ -296,6 +296,7 @@ def test_bad_lines_are_skipped_by_reason(tmp_path: Path) -> None:
         b'{"hello": "world"}\n',
         b'{"message": {"type": "StatusUpdate", "payload": {"token_usage": {"output": 1}}}}\n',
         b'{"timestamp": 2, "message": {"type": "ToolResult", "payload": {"tool_call_id": "z"}}}\n',
+        b'{"timestamp": 3, "message": {"type": "StatusUpdate", "payload": {"message_id": "m"}}}\n',
     ]
     p = tmp_path / "sessions" / "w" / S1 / "wire.jsonl"
     p.parent.mkdir(parents=True)
@@ -309,6 +310,7 @@ def test_bad_lines_are_skipped_by_reason(tmp_path: Path) -> None:
         unrecognized_line=2,
         no_timestamp=1,
         tool_result_without_call=1,
+        step_without_usage=1,
     )
 
 

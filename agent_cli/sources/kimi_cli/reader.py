@@ -175,7 +175,9 @@ class KimiReader:
         st = dec_status(env.payload)
         tu = st.token_usage
         if tu is None:
-            return  # context, plan mode or MCP status only
+            if st.message_id and not nested:
+                self.skipped["step_without_usage"] += 1  # the provider reported none
+            return  # else context, plan mode or MCP status only
         if t is None:
             self.skipped["no_timestamp"] += 1
             return
