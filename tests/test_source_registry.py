@@ -14,7 +14,7 @@ import pytest
 from agent_cli import sources
 from agent_cli.sources.base import Source
 
-AGENTS = ["claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code"]
+AGENTS = ["claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code", "pi", "kimi-cli"]
 _METHODS = ("discover", "where", "read")
 
 

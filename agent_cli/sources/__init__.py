@@ -14,7 +14,9 @@ __all__ = ["AGENT_NAMES", "Source", "SourceFile", "registry", "walk_files"]
 
 # The registry's names, in its order, known without importing an agent (for --help);
 # tests/test_source_registry.py checks that the two agree.
-AGENT_NAMES = ("claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code")
+AGENT_NAMES = (
+    "claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code", "pi", "kimi-cli",
+)  # fmt: skip
 
 
 def registry() -> dict[str, Source]:
@@ -23,7 +25,11 @@ def registry() -> dict[str, Source]:
     from agent_cli.sources.codex import Codex
     from agent_cli.sources.copilot_cli import CopilotCli
     from agent_cli.sources.gemini_cli import GeminiCli
+    from agent_cli.sources.kimi_cli import KimiCli
+    from agent_cli.sources.pi import Pi
     from agent_cli.sources.qwen_code import QwenCode
 
-    found: tuple[Source, ...] = (ClaudeCode(), Codex(), GeminiCli(), CopilotCli(), QwenCode())
+    found: tuple[Source, ...] = (
+        ClaudeCode(), Codex(), GeminiCli(), CopilotCli(), QwenCode(), Pi(), KimiCli(),
+    )  # fmt: skip
     return {s.agent: s for s in found}
