@@ -31,7 +31,8 @@ def test_every_agent_name_is_accepted_by_agent(tmp_path: Path) -> None:
     for name in AGENTS:
         r = CliRunner().invoke(cli, ["start", "--once", "--dry-run", "--agent", name])
         assert r.exit_code == 0, (name, r.stderr)
-    assert all(name in CliRunner().invoke(cli, ["start", "--help"]).stdout for name in AGENTS)
+    out = CliRunner().invoke(cli, ["start", "--help"], terminal_width=400).stdout
+    assert all(name in out for name in AGENTS)
 
 
 def test_agents_found_but_not_read_are_named_in_the_summary(isolated_home: Path) -> None:
