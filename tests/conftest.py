@@ -34,6 +34,11 @@ _AGENT_VARS = (
     "QWEN_RUNTIME_DIR",
     "QWEN_DATA_DIR",
     "USERPROFILE",
+    "XDG_DATA_HOME",
+    "OPENCODE_DB",
+    "OPENCODE_DISABLE_CHANNEL_DB",
+    "LOCALAPPDATA",
+    "APPDATA",
     "SUTRACE_API_KEY",
     "SUTRACE_ENDPOINT",
     # the config file's layers and the log (config.KEYS, config.log_dir)

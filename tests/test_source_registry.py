@@ -14,7 +14,9 @@ import pytest
 from agent_cli import sources
 from agent_cli.sources.base import Source
 
-AGENTS = ["claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code", "pi", "kimi-cli"]
+AGENTS = [
+    "claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code", "pi", "kimi-cli", "opencode",
+]  # fmt: skip
 _METHODS = ("discover", "where", "read")
 
 
@@ -79,5 +81,5 @@ def test_help_imports_no_agent_package() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
-    agents = tuple(f"agent_cli.sources.{p}" for p in ("claude_code", "codex", "gemini_cli"))
+    agents = tuple(f"agent_cli.sources.{a.replace('-', '_')}" for a in AGENTS)
     assert [m for m in json.loads(out) if m.startswith(agents)] == []

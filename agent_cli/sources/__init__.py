@@ -26,10 +26,11 @@ def registry() -> dict[str, Source]:
     from agent_cli.sources.copilot_cli import CopilotCli
     from agent_cli.sources.gemini_cli import GeminiCli
     from agent_cli.sources.kimi_cli import KimiCli
+    from agent_cli.sources.opencode import OpenCode
     from agent_cli.sources.pi import Pi
     from agent_cli.sources.qwen_code import QwenCode
 
     found: tuple[Source, ...] = (
-        ClaudeCode(), Codex(), GeminiCli(), CopilotCli(), QwenCode(), Pi(), KimiCli(),
+        ClaudeCode(), Codex(), GeminiCli(), CopilotCli(), QwenCode(), Pi(), KimiCli(), OpenCode(),
     )  # fmt: skip
     return {s.agent: s for s in found}

@@ -1,0 +1,131 @@
+"""Read OpenCode's legacy JSON storage: one session folder at a time, whole.
+
+`storage/message/<session>/<message>.json` holds one message (ids from the file names, as
+OpenCode's own migration takes them), `storage/part/<message>/<part>.json` its parts and
+`storage/session/<project>/<session>.json` the session (parent, version, directory). OpenCode
+copies these into its database and keeps the files, so the same message is in both: the
+event id is the message id, and the copy read second is a duplicate, never counted twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from agent_cli.events import CallFact
+from agent_cli.sources.decode import FAILED, decode_value
+from agent_cli.sources.opencode.format import (
+    decode_message,
+    decode_part,
+    decode_part_type,
+    decode_session,
+)
+from agent_cli.sources.opencode.record import (
+    SessionMeta,
+    ToolRow,
+    call_fact,
+    rejected,
+    tool_fact,
+)
+
+MAX_FILE = 16 * 1024 * 1024  # one message or part; a larger file is skipped, never held
+
+
+class Sessions:
+    """Legacy session files by id, found once per storage folder (a per-run cache)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, dict[str, str]] = {}
+
+    def meta(self, storage: Path, sid: str) -> SessionMeta:
+        key = str(storage)
+        if key not in self.index:
+            found: dict[str, str] = {}
+            base = storage / "session"
+            try:
+                projects = [e.path for e in os.scandir(base) if e.is_dir()]
+            except OSError:
+                projects = []
+            for p in sorted(projects):
+                try:
+                    for e in os.scandir(p):
+                        if e.name.endswith(".json"):
+                            found.setdefault(e.name[:-5], e.path)
+                except OSError:
+                    continue
+            self.index[key] = found
+        path = self.index[key].get(sid)
+        data = _read(path) if path else None
+        s = decode_value(decode_session, data) if data is not None else FAILED
+        if s is FAILED:
+            return SessionMeta()
+        return SessionMeta(s.parentID or None, s.version or None, s.directory or None)
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE + 1)
+    except OSError:
+        return None
+    return data if len(data) <= MAX_FILE else None
+
+
+def read_session(folder: str, sessions: Sessions, skipped: Counter[str]) -> list[object]:
+    """The calls and tools of one legacy session folder, in message order."""
+    sid = os.path.basename(folder)
+    storage = Path(folder).parent.parent
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".json"))
+    except OSError:
+        skipped["unreadable_file"] += 1
+        return []
+    meta = sessions.meta(storage, sid)
+    out: list[object] = []
+    turns = calls = 0
+    for name in names:
+        data = _read(os.path.join(folder, name))
+        m = decode_value(decode_message, data) if data is not None else FAILED
+        if m is FAILED:
+            skipped["unrecognized_message_file"] += 1
+            continue
+        if m.role == "user":
+            turns += 1
+            continue
+        if m.role != "assistant":
+            continue
+        calls += 1
+        call = call_fact(name[:-5], sid, m, meta, (turns, calls - 1), skipped)
+        if call is not None:
+            out.append(call)
+            out.extend(_tools(storage / "part" / name[:-5], call, skipped))
+    return out
+
+
+def _tools(folder: Path, call: CallFact, skipped: Counter[str]) -> list[object]:
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".json"))
+    except OSError:
+        return []
+    out: list[object] = []
+    for name in names:
+        data = _read(str(folder / name))
+        p = decode_value(decode_part, data) if data is not None else FAILED
+        if p is FAILED:
+            kind = decode_value(decode_part_type, data) if data is not None else FAILED
+            if kind is FAILED or kind.type == "tool":  # another part's shape is not ours
+                skipped["unrecognized_part_file"] += 1
+            continue
+        if p.type != "tool" or p.state is None:
+            continue
+        s = p.state
+        t = s.time
+        status = s.status if isinstance(s.status, str) else None
+        error = s.error if isinstance(s.error, str) else None
+        row = ToolRow(p.callID, p.tool, status, t.start if t else None,
+                      t.end if t else None, rejected(error))  # fmt: skip
+        fact = tool_fact(call, row)
+        if fact is not None:
+            out.append(fact)
+    return out
