@@ -47,6 +47,10 @@ class State(msgspec.Struct):
 
 _decode_state = msgspec.json.Decoder(State).decode
 
+# A row's JSON as SQLite may read it: a damaged value is an empty object (counted in Python),
+# never an error that would fail the whole query.
+_J = "(CASE WHEN json_valid(data) THEN data ELSE '{}' END)"
+
 # Sessions touched since the mark, their messages in order (for turn and call indexes), and
 # of those the assistant messages updated since the mark or still open.
 _MESSAGES = """
@@ -54,25 +58,25 @@ WITH want AS (
   SELECT id, session_id FROM message
   WHERE time_updated >= :hw OR id IN (SELECT value FROM json_each(:open))
 ), ordered AS (
-  SELECT id, session_id, time_updated, data, json_extract(data, '$.role') AS role,
-    SUM(json_extract(data, '$.role') = 'user') OVER w AS turns,
-    SUM(json_extract(data, '$.role') = 'assistant') OVER w AS calls
+  SELECT id, session_id, time_updated, data, json_extract(J, '$.role') AS role,
+    SUM(json_extract(J, '$.role') = 'user') OVER w AS turns,
+    SUM(json_extract(J, '$.role') = 'assistant') OVER w AS calls
   FROM message WHERE session_id IN (SELECT session_id FROM want)
   WINDOW w AS (PARTITION BY session_id ORDER BY time_created, id ROWS UNBOUNDED PRECEDING)
 )
 SELECT id, session_id, time_updated, data, turns, calls FROM ordered
-WHERE role = 'assistant' AND id IN (SELECT id FROM want)
+WHERE (role = 'assistant' OR NOT json_valid(data)) AND id IN (SELECT id FROM want)
 ORDER BY time_updated, id
-"""
+""".replace("J", _J)
 
 # Only usage fields are extracted, in SQL: no tool input or output is ever read.
 _TOOLS = """
-SELECT json_extract(data, '$.callID'), json_extract(data, '$.tool'),
-  json_extract(data, '$.state.status'), json_extract(data, '$.state.time.start'),
-  json_extract(data, '$.state.time.end'),
-  instr(substr(json_extract(data, '$.state.error'), 1, 200), 'rejected') > 0
-FROM part WHERE message_id = ? AND json_extract(data, '$.type') = 'tool' ORDER BY id
-"""
+SELECT json_extract(J, '$.callID'), json_extract(J, '$.tool'),
+  json_extract(J, '$.state.status'), json_extract(J, '$.state.time.start'),
+  json_extract(J, '$.state.time.end'),
+  instr(substr(json_extract(J, '$.state.error'), 1, 200), 'rejected') > 0
+FROM part WHERE message_id = ? AND json_extract(J, '$.type') = 'tool' ORDER BY id
+""".replace("J", _J)
 
 
 def connect(path: str, busy_ms: int = BUSY_MS) -> sqlite3.Connection:

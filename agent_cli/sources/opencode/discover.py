@@ -62,9 +62,10 @@ def db_stat(path: str) -> tuple[int, int] | None:
     size, mtime = st.st_size, st.st_mtime_ns
     try:
         wal = os.stat(path + "-wal")
-        size, mtime = size + wal.st_size, max(mtime, wal.st_mtime_ns)
     except OSError:
-        pass
+        return size, mtime
+    if wal.st_size:  # an empty WAL (as a reader leaves it) holds nothing new
+        size, mtime = size + wal.st_size, max(mtime, wal.st_mtime_ns)
     return size, mtime
 
 
