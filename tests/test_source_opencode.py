@@ -443,3 +443,32 @@ def test_dry_run_summary_names_opencode(tmp_path: Path, monkeypatch: pytest.Monk
     assert result.exit_code == 0, result.output
     assert "opencode" in result.stderr
     assert sum('"agent":"opencode"' in line for line in result.stdout.splitlines()) == 21
+
+
+def test_retry_parts_are_error_calls_in_both_stores(tmp_path: Path) -> None:
+    export = load_export()
+    m = export["messages"][1]
+    retry = {
+        "id": "prt_e03b4b61f001retryretryre",
+        "sessionID": SID,
+        "messageID": m["info"]["id"],
+        "type": "retry",
+        "attempt": 1,
+        "error": {"name": "APIError",
+                  "data": {"message": "overloaded", "statusCode": 529, "isRetryable": True}},
+        "time": {"created": m["info"]["time"]["created"] + 5},
+    }  # fmt: skip
+    m["parts"].insert(1, retry)
+    write_db(tmp_path / "r.db", export)
+    write_legacy(tmp_path / "l", export)
+    src = OpenCode()
+    for facts in (
+        _read(src, tmp_path / "r.db"),
+        _read(src, tmp_path / "l" / "storage" / "message" / SID),
+    ):
+        errors = [c for c in _calls(facts) if c.status == "error"]
+        assert len(_calls(facts)) == 12
+        assert [(e.error_code, e.usage.total, e.model) for e in errors] == [
+            ("overloaded", 0, "big-pickle")
+        ]
+        assert errors[0].timestamp == "2026-05-07T18:30:31.283Z"

@@ -24,12 +24,13 @@ import msgspec
 from agent_cli.cursor import Cursor
 from agent_cli.events import CallFact
 from agent_cli.sources.decode import decode_state
-from agent_cli.sources.opencode.format import decode_message
+from agent_cli.sources.opencode.format import ErrorData, MessageError, decode_message
 from agent_cli.sources.opencode.record import (
     SessionMeta,
     ToolRow,
     call_fact,
     pending,
+    retry_fact,
     tool_fact,
 )
 
@@ -76,6 +77,14 @@ SELECT json_extract(J, '$.callID'), json_extract(J, '$.tool'),
   json_extract(J, '$.state.time.end'),
   instr(substr(json_extract(J, '$.state.error'), 1, 200), 'rejected') > 0
 FROM part WHERE message_id = ? AND json_extract(J, '$.type') = 'tool' ORDER BY id
+""".replace("J", _J)
+
+
+# A retry part is one failed API request: its id, error name, status code and time.
+_RETRIES = """
+SELECT id, json_extract(J, '$.error.name'), json_extract(J, '$.error.data.statusCode'),
+  json_extract(J, '$.time.created')
+FROM part WHERE message_id = ? AND json_extract(J, '$.type') = 'retry' ORDER BY id
 """.replace("J", _J)
 
 
@@ -132,6 +141,7 @@ class DbReader:
             if call is not None:
                 facts.append(call)
                 facts.extend(self._tools(call, mid))
+                facts.extend(self._retries(call, mid))
             if n % self.chunk_rows == 0:
                 yield facts, _state(hw, still_open)
                 facts = []
@@ -171,6 +181,14 @@ class DbReader:
             fact = tool_fact(call, t)
             if fact is not None:
                 out.append(fact)
+        return out
+
+    def _retries(self, call: CallFact, mid: str) -> list[object]:
+        out: list[object] = []
+        for pid, name, code, created in self.con.execute(_RETRIES, (mid,)):
+            if isinstance(pid, str):
+                err = MessageError(name=_str(name), data=ErrorData(statusCode=code))
+                out.append(retry_fact(call, pid, err, to_idx(created)))
         return out
 
 

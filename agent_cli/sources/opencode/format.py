@@ -83,12 +83,15 @@ class ToolState(msgspec.Struct):
 
 
 class Part(msgspec.Struct):
-    """A legacy `storage/part/<msg>/<prt>.json`; only `type: "tool"` parts are used."""
+    """A legacy `storage/part/<msg>/<prt>.json`: `tool` and `retry` parts are used."""
 
     type: str | None = None
+    id: str | None = None
     callID: str | None = None
     tool: str | None = None
     state: ToolState | None = None
+    error: MessageError | None = None  # a retry part's APIError
+    time: Times | None = None
 
 
 class PartType(msgspec.Struct):

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from agent_cli.events import CallFact
+from agent_cli.sources.common import to_int
 from agent_cli.sources.decode import FAILED, decode_value
 from agent_cli.sources.opencode.format import (
     decode_message,
@@ -26,6 +27,7 @@ from agent_cli.sources.opencode.record import (
     ToolRow,
     call_fact,
     rejected,
+    retry_fact,
     tool_fact,
 )
 
@@ -114,8 +116,12 @@ def _tools(folder: Path, call: CallFact, skipped: Counter[str]) -> list[object]:
         p = decode_value(decode_part, data) if data is not None else FAILED
         if p is FAILED:
             kind = decode_value(decode_part_type, data) if data is not None else FAILED
-            if kind is FAILED or kind.type == "tool":  # another part's shape is not ours
+            if kind is FAILED or kind.type in ("tool", "retry"):  # others are not ours
                 skipped["unrecognized_part_file"] += 1
+            continue
+        if p.type == "retry" and p.error is not None:
+            created = to_int(p.time.created) if p.time else 0
+            out.append(retry_fact(call, p.id or name[:-5], p.error, created))
             continue
         if p.type != "tool" or p.state is None:
             continue

@@ -155,6 +155,31 @@ def call_fact(
     )  # fmt: skip
 
 
+def retry_fact(call: CallFact, part_id: str, error: MessageError, created: int) -> CallFact:
+    """A `retry` part: an API request that failed before the message's call succeeded.
+
+    It is an error call of its own (no usage), on the message's model and session.
+    """
+    status, code = api_error(error)
+    return CallFact(
+        agent=AGENT,
+        event_id=event_id(AGENT, "retry", part_id),
+        rank=1,
+        timestamp=fmt_ms(created) if created else call.timestamp,
+        session_id=call.session_id,
+        model=call.model,
+        usage=Usage(),
+        context=call.context,
+        parent_session_id=call.parent_session_id,
+        agent_id=call.agent_id,
+        is_subagent=call.is_subagent,
+        turn_index=call.turn_index,
+        provider=call.provider,
+        status="error" if status == "ok" else status,
+        error_code=code,
+    )
+
+
 def tool_fact(call: CallFact, t: ToolRow) -> ToolFact | None:
     """The tool call of a finished tool part (None while it is pending or running)."""
     if t.status not in ("completed", "error") or not t.call_id or not t.tool:
