@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from agent_cli.cli import cli
-from agent_cli.events import CallFact, ToolFact
+from agent_cli.events import LLM_FIELDS, TOOL_FIELDS, CallFact, ToolFact
 from agent_cli.sources.opencode import OpenCode
 from agent_cli.sources.opencode import discover as disc
 from tests.dryrun import dry_run
@@ -434,6 +434,11 @@ def test_canary_never_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert sum(e["kind"] == "llm_call" for e in events) == 11
     assert sum(e["kind"] == "tool_call" for e in events) == 10
     assert any(e.get("error_code") == "server_error" for e in events)
+    for e in events:
+        assert tuple(e) == (LLM_FIELDS if e["kind"] == "llm_call" else TOOL_FIELDS)
+    state = tmp_path / "state"  # AGENT_CLI_HOME (conftest): cursors and their states
+    for p in (p for p in state.rglob("*") if p.is_file()):
+        assert CANARY.encode() not in p.read_bytes(), p
 
 
 def test_dry_run_summary_names_opencode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -472,3 +477,36 @@ def test_retry_parts_are_error_calls_in_both_stores(tmp_path: Path) -> None:
             ("overloaded", 0, "big-pickle")
         ]
         assert errors[0].timestamp == "2026-05-07T18:30:31.283Z"
+
+
+# -- the synthetic history: reproduced exactly ---------------------------------------------------
+
+
+def test_synthetic_history_matches_its_truth(tmp_path: Path) -> None:
+    from tests.synth.common import Pools, Truth
+    from tests.synth.opencode import OpenCodeGen
+
+    home = tmp_path / "home"
+    truth = Truth()
+    OpenCodeGen(home, 300_000, 7, None, truth, Pools(7), 0.05, False).run()
+    for pattern in ("fork_copy", "open_message", "session_both", "session_legacy"):
+        assert truth.patterns.get(f"opencode.{pattern}", 0) > 0, pattern
+    run = dry_run({"HOME": str(home)})
+    got: dict[str, Counter[str]] = {}
+    for e in run.calls:
+        row = got.setdefault(f"opencode|{e['model']}|{e['timestamp'][:10]}", Counter())
+        row["calls"] += 1
+        row["error_calls"] += e["status"] == "error"
+        for f in ("input_tokens", "output_tokens", "cache_read_tokens",
+                  "cache_creation_tokens", "reasoning_tokens"):  # fmt: skip
+            row[f] += e[f]
+    want = {k: Counter({f: v for f, v in row.items() if v}) for k, row in truth.llm.items()}
+    assert {k: +v for k, v in got.items()} == want
+    tools: dict[str, Counter[str]] = {}
+    for e in run.tools:
+        t = tools.setdefault(f"opencode|{e['tool_name']}", Counter())
+        t["calls"] += 1
+        t["errors"] += e["status"] == "error"
+    assert {k: +v for k, v in tools.items()} == {
+        k: Counter({f: v for f, v in row.items() if v}) for k, row in truth.tools.items()
+    }

@@ -16,6 +16,7 @@ __all__ = ["AGENT_NAMES", "Source", "SourceFile", "registry", "walk_files"]
 # tests/test_source_registry.py checks that the two agree.
 AGENT_NAMES = (
     "claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code", "pi", "kimi-cli",
+    "opencode",
 )  # fmt: skip
 
 
