@@ -280,7 +280,7 @@ def test_busy_database_is_left_for_later_never_a_crash(tmp_path: Path) -> None:
     con.execute("BEGIN EXCLUSIVE")
     sk: Counter[str] = Counter()
     assert list(OpenCode(busy_ms=10).read(str(db), None, sk, 1 << 20)) == []
-    assert sk == Counter(database_unreadable=1)
+    assert sk == Counter(opencode_database_unreadable=1)
     con.execute("COMMIT")
     con.close()
     assert len(_calls(_read(OpenCode(busy_ms=10), db))) == 11
@@ -334,7 +334,7 @@ def test_bad_input_is_counted_never_raised(tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     sk.clear()
-    assert _read(OpenCode(), junk, sk) == [] and sk == Counter(database_unreadable=1)
+    assert _read(OpenCode(), junk, sk) == [] and sk == Counter(opencode_database_unreadable=1)
     legacy = tmp_path / "l"
     write_legacy(legacy, load_export())
     (legacy / "storage" / "message" / SID / "msg_zz.json").write_bytes(b"\xff{")

@@ -216,7 +216,7 @@ def read_db(
     try:
         con = connect(path, busy_ms)
     except sqlite3.Error:
-        skipped["database_unreadable"] += 1
+        skipped["opencode_database_unreadable"] += 1
         return
     try:
         state = load_state(cursor.state if cursor else None, skipped)
@@ -229,6 +229,6 @@ def read_db(
         for facts, state in reader.chunks():
             yield facts, msgspec.json.encode(state)
     except sqlite3.Error:
-        skipped["database_unreadable"] += 1  # busy or damaged: the next scan tries again
+        skipped["opencode_database_unreadable"] += 1  # busy or damaged: the next scan tries again
     finally:
         con.close()
