@@ -70,22 +70,22 @@ WHERE (role = 'assistant' OR NOT json_valid(data)) AND id IN (SELECT id FROM wan
 ORDER BY time_updated, id
 """.replace("J", _J)
 
-# Only usage fields are extracted, in SQL: no tool input or output is ever read.
-_TOOLS = """
-SELECT json_extract(J, '$.callID'), json_extract(J, '$.tool'),
-  json_extract(J, '$.state.status'), json_extract(J, '$.state.time.start'),
-  json_extract(J, '$.state.time.end'),
-  instr(substr(json_extract(J, '$.state.error'), 1, 200), 'rejected') > 0
-FROM part WHERE message_id = ? AND json_extract(J, '$.type') = 'tool' ORDER BY id
-""".replace("J", _J)
-
-
-# A retry part is one failed API request: its id, error name, status code and time.
-_RETRIES = """
-SELECT id, json_extract(J, '$.error.name'), json_extract(J, '$.error.data.statusCode'),
-  json_extract(J, '$.time.created')
-FROM part WHERE message_id = ? AND json_extract(J, '$.type') = 'retry' ORDER BY id
-""".replace("J", _J)
+# The tool and retry parts of a batch of messages. Only usage fields are extracted, in SQL
+# (a tool's input and output never reach Python): a tool's call id, name, status, times and
+# whether its error says the user rejected it; a retry's error name, status code and time.
+_PARTS = """
+WITH p AS (
+  SELECT message_id, id, CASE WHEN json_valid(data) THEN data ELSE '{}' END AS j FROM part
+  WHERE message_id IN (SELECT value FROM json_each(?))
+)
+SELECT message_id, id, json_extract(j, '$.type') AS type,
+  json_extract(j, '$.callID'), json_extract(j, '$.tool'), json_extract(j, '$.state.status'),
+  json_extract(j, '$.state.time.start'), json_extract(j, '$.state.time.end'),
+  instr(substr(json_extract(j, '$.state.error'), 1, 200), 'rejected') > 0,
+  json_extract(j, '$.error.name'), json_extract(j, '$.error.data.statusCode'),
+  json_extract(j, '$.time.created')
+FROM p WHERE type IN ('tool', 'retry') ORDER BY message_id, id
+"""
 
 
 def connect(path: str, busy_ms: int = BUSY_MS) -> sqlite3.Connection:
@@ -130,7 +130,7 @@ class DbReader:
         st = self.state
         hw, still_open = st.hw, dict.fromkeys(st.open)
         rows = self.con.execute(_MESSAGES, {"hw": st.hw, "open": json.dumps(st.open)})
-        facts: list[object] = []
+        batch: dict[str, CallFact] = {}
         for n, (mid, sid, updated, data, turns, calls) in enumerate(rows, 1):
             still_open.pop(mid, None)
             if isinstance(updated, int):
@@ -139,13 +139,11 @@ class DbReader:
             if pending:
                 still_open[mid] = None  # asked for again until OpenCode finishes it
             if call is not None:
-                facts.append(call)
-                facts.extend(self._tools(call, mid))
-                facts.extend(self._retries(call, mid))
+                batch[mid] = call
             if n % self.chunk_rows == 0:
-                yield facts, _state(hw, still_open)
-                facts = []
-        yield facts, _state(hw, still_open)
+                yield self._with_parts(batch), _state(hw, still_open)
+                batch = {}
+        yield self._with_parts(batch), _state(hw, still_open)
 
     def _row(
         self, mid: object, sid: object, data: object, index: tuple[int, int]
@@ -174,22 +172,29 @@ class DbReader:
             self.sessions[sid] = meta
         return meta
 
-    def _tools(self, call: CallFact, mid: str) -> list[object]:
+    def _with_parts(self, batch: dict[str, CallFact]) -> list[object]:
+        """The batch's calls, each followed by its tool calls and retries (one query)."""
+        parts: dict[str, list[object]] = {}
+        if batch:
+            for mid, pid, kind, *f in self.con.execute(_PARTS, (json.dumps(list(batch)),)):
+                fact = self._part(batch.get(mid), pid, kind, f)
+                if fact is not None:
+                    parts.setdefault(mid, []).append(fact)
         out: list[object] = []
-        for cid, tool, status, start, end, rej in self.con.execute(_TOOLS, (mid,)):
-            t = ToolRow(_str(cid), _str(tool), _str(status), start, end, bool(rej))
-            fact = tool_fact(call, t)
-            if fact is not None:
-                out.append(fact)
+        for mid, call in batch.items():
+            out.append(call)
+            out.extend(parts.get(mid, ()))
         return out
 
-    def _retries(self, call: CallFact, mid: str) -> list[object]:
-        out: list[object] = []
-        for pid, name, code, created in self.con.execute(_RETRIES, (mid,)):
-            if isinstance(pid, str):
-                err = MessageError(name=_str(name), data=ErrorData(statusCode=code))
-                out.append(retry_fact(call, pid, err, to_idx(created)))
-        return out
+    @staticmethod
+    def _part(call: CallFact | None, pid: object, kind: object, f: list[Any]) -> object | None:
+        if call is None or not isinstance(pid, str):
+            return None
+        cid, tool, status, start, end, rej, name, code, created = f
+        if kind == "retry":
+            err = MessageError(name=_str(name), data=ErrorData(statusCode=code))
+            return retry_fact(call, pid, err, to_idx(created))
+        return tool_fact(call, ToolRow(_str(cid), _str(tool), _str(status), start, end, bool(rej)))
 
 
 def to_idx(v: object) -> int:
