@@ -510,3 +510,24 @@ def test_synthetic_history_matches_its_truth(tmp_path: Path) -> None:
     assert {k: +v for k, v in tools.items()} == {
         k: Counter({f: v for f, v in row.items() if v}) for k, row in truth.tools.items()
     }
+
+
+def test_tool_states_rejections_and_running_tools(tmp_path: Path) -> None:
+    export = load_export()
+    tools = [p for m in export["messages"] for p in m["parts"] if p["type"] == "tool"]
+    failed = next(p for p in tools if p["state"]["status"] == "error")
+    failed["state"]["error"] = "The user rejected permission to use this specific tool call."
+    running = tools[0]
+    running["state"] = {"status": "running", "input": {}, "time": {"start": 1778178635049}}
+    write_db(tmp_path / "t.db", export)
+    write_legacy(tmp_path / "l", export)
+    src = OpenCode()
+    for facts in (
+        _read(src, tmp_path / "t.db"),
+        _read(src, tmp_path / "l" / "storage" / "message" / SID),
+    ):
+        got = _tools(facts)
+        assert len(got) == 9  # the running tool waits for its result
+        assert [(t.tool_name, t.error_code) for t in got if t.status == "error"] == [
+            ("read", "rejected")
+        ]
