@@ -143,6 +143,10 @@ def _one(tokens: dict[str, Any], **info: Any) -> dict[str, Any]:
     m = copy.deepcopy(export["messages"][1])
     m["info"]["tokens"] = tokens
     m["info"].update(info)
+    for p in m["parts"]:  # the step-finish part holds the same tokens and cost
+        if p["type"] == "step-finish":
+            p["tokens"] = tokens
+            p["cost"] = info.get("cost", p["cost"])
     export["messages"] = [export["messages"][0], m]
     return export
 
@@ -179,6 +183,8 @@ def test_api_errors(tmp_path: Path, error: dict[str, Any], code: str | None) -> 
     zero = {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}
     export = _one(zero, error=error)
     del export["messages"][1]["info"]["time"]["completed"]
+    m = export["messages"][1]  # the request failed: the step never finished
+    m["parts"] = [p for p in m["parts"] if p["type"] != "step-finish"]
     write_db(tmp_path / "e.db", export)
     (c,) = _calls(_read(OpenCode(), tmp_path / "e.db"))
     assert (c.status, c.error_code, c.output_final) == ("error", code, True)
@@ -431,7 +437,8 @@ def test_canary_never_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert CANARY not in result.stdout
     assert CANARY not in result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert sum(e["kind"] == "llm_call" for e in events) == 11
+    # the last message's step finished, then its next request failed: one error call more
+    assert sum(e["kind"] == "llm_call" for e in events) == 12
     assert sum(e["kind"] == "tool_call" for e in events) == 10
     assert any(e.get("error_code") == "server_error" for e in events)
     for e in events:
@@ -489,7 +496,8 @@ def test_synthetic_history_matches_its_truth(tmp_path: Path) -> None:
     home = tmp_path / "home"
     truth = Truth()
     OpenCodeGen(home, 300_000, 7, None, truth, Pools(7), 0.05, False).run()
-    for pattern in ("fork_copy", "open_message", "session_both", "session_legacy"):
+    for pattern in ("fork_copy", "open_message", "session_both", "session_legacy",
+                    "multi_step_message"):  # fmt: skip
         assert truth.patterns.get(f"opencode.{pattern}", 0) > 0, pattern
     run = dry_run({"HOME": str(home)})
     got: dict[str, Counter[str]] = {}
@@ -531,3 +539,48 @@ def test_tool_states_rejections_and_running_tools(tmp_path: Path) -> None:
         assert [(t.tool_name, t.error_code) for t in got if t.status == "error"] == [
             ("read", "rejected")
         ]
+
+
+def test_a_message_of_several_steps_is_one_call_per_step(tmp_path: Path) -> None:
+    """Older builds ran many steps in one message: its tokens are the last step's
+    (`tokens = usage.tokens`), its cost their sum; the step-finish parts hold each step."""
+    export = load_export()
+    user, *steps = export["messages"][:4]
+    merged = copy.deepcopy(steps[0])
+    merged["info"]["tokens"] = steps[-1]["info"]["tokens"]
+    merged["info"]["time"]["completed"] = steps[-1]["info"]["time"]["completed"]
+    merged["info"]["cost"] = 0.03
+    merged["parts"] = []
+    for n, s in enumerate(steps):
+        for p in s["parts"]:
+            p = dict(p, messageID=merged["info"]["id"])
+            if p["type"] == "step-finish":
+                p["cost"] = 0.01
+            merged["parts"].append(p)
+        assert merged["parts"][-1]["type"] == "step-finish", n
+    export["messages"] = [user, merged]
+    write_db(tmp_path / "m.db", export)
+    write_legacy(tmp_path / "l", export)
+    want = Counter[str]()
+    for s in steps:
+        k = s["info"]["tokens"]
+        want["output_tokens"] += k["output"] + k["reasoning"]
+        want["input_tokens"] += k["input"]
+        want["cache_read_tokens"] += k["cache"]["read"]
+    src = OpenCode()
+    for facts in (
+        _read(src, tmp_path / "m.db"),
+        _read(src, tmp_path / "l" / "storage" / "message" / SID),
+    ):
+        calls = _calls(facts)
+        assert len(calls) == 3 and len({c.event_id for c in calls}) == 3
+        got = Counter[str]()
+        for c in calls:
+            got["output_tokens"] += c.usage.output_tokens
+            got["input_tokens"] += c.usage.input_tokens
+            got["cache_read_tokens"] += c.usage.cache_read_tokens
+        assert got == want
+        assert [c.cost_usd for c in calls] == [0.01, 0.01, 0.01]
+        assert calls[0].timestamp < calls[1].timestamp < calls[2].timestamp
+        # each tool belongs to the step it ran in
+        assert [t.call_event_id for t in _tools(facts)] == [c.event_id for c in calls]

@@ -46,7 +46,7 @@ class OpenCodeGen(GenBase):
         self.con.executescript(SCHEMA)
         self.counter = 0
         written, i = 0, 0
-        n_min = 8  # every pattern at least once, however small the budget
+        n_min = 9  # every pattern at least once, however small the budget
         while i < n_min or written < self.budget:
             written += self.session(i, self.start_ms())
             i += 1
@@ -110,6 +110,8 @@ class OpenCodeGen(GenBase):
         )
         cr, cw = r.choice([0, r.randint(1000, 90_000)]), r.choice([0, 0, r.randint(100, 5000)])
         kind = self.kind(i, step)
+        if kind == "multi_step":
+            return self.multi_step(sid, user, t, provider, model, cwd, parent)
         m: dict[str, Any] = {
             "id": self.oid("msg", t), "sessionID": sid, "role": "assistant", "parentID": user["id"],
             "modelID": model, "providerID": provider, "mode": "build",
@@ -158,12 +160,55 @@ class OpenCodeGen(GenBase):
         if kind != "api_error":
             for k in range(r.choice([0, 1, 1, 2, 3])):
                 parts.append(self.tool(m, t + 10 + k))
+            if r.random() < 0.85:  # current builds write one; the oldest wrote none
+                parts.append(self.finish(m, m["time"]["completed"] - 1, m["tokens"], m["cost"]))
+        return {"info": m, "parts": parts}
+
+    def finish(
+        self, m: dict[str, Any], t: int, tokens: dict[str, Any], cost: float
+    ) -> dict[str, Any]:
+        pid = self.oid("prt", t)
+        return {"id": pid, "sessionID": m["sessionID"], "messageID": m["id"], "cost": cost,
+                "type": "step-finish", "reason": "tool-calls", "tokens": tokens}  # fmt: skip
+
+    def multi_step(self, sid: str, user: dict[str, Any], t: int, provider: str, model: str,
+                   cwd: str, parent: str | None) -> dict[str, Any]:  # fmt: skip
+        """An older build's message of several steps: tokens = the last step's, cost = sum."""
+        r = self.rng
+        m: dict[str, Any] = {
+            "id": self.oid("msg", t), "sessionID": sid, "role": "assistant", "parentID": user["id"],
+            "modelID": model, "providerID": provider, "mode": "build",
+            "agent": "explore" if parent else "build", "path": {"cwd": cwd, "root": cwd},
+            "cost": 0.0, "time": {"created": t}, "finish": "stop",
+        }  # fmt: skip
+        parts: list[dict[str, Any]] = []
+        start = t
+        for _ in range(r.randint(2, 4)):
+            inp, out, rea = (
+                r.randint(20, 3000),
+                r.randint(10, 2000),
+                r.choice([0, r.randint(5, 900)]),
+            )
+            cr = r.choice([0, r.randint(1000, 90_000)])
+            tokens = {"total": inp + out + rea + cr, "input": inp, "output": out,
+                      "reasoning": rea, "cache": {"read": cr, "write": 0}}  # fmt: skip
+            cost = round(r.random() * 0.02, 6) if provider != "opencode" else 0
+            self.truth.add_call(AGENT_OPENCODE, model, start, input_tokens=inp,
+                                output_tokens=out + rea, cache_read=cr, reasoning=rea)  # fmt: skip
+            parts.append(self.tool(m, start + 5))
+            end = start + r.randint(500, 20_000)
+            parts.append(self.finish(m, end, tokens, cost))
+            m["tokens"], m["cost"] = tokens, round(m["cost"] + cost, 6)
+            start = end
+        m["time"]["completed"] = start + 3
+        self.truth.note("opencode.multi_step_message")
         return {"info": m, "parts": parts}
 
     def kind(self, i: int, step: int) -> str:
-        if step == 0 and i in (3, 4, 5, 6):
-            return ("open", "api_error", "old_accounting", "retry")[i - 3]
-        return self.rng.choices(["call", "retry", "api_error", "old_accounting"], [94, 2, 2, 2])[0]
+        if step == 0 and i in (3, 4, 5, 6, 7):
+            return ("open", "api_error", "old_accounting", "retry", "multi_step")[i - 3]
+        kinds = ["call", "retry", "api_error", "old_accounting", "multi_step"]
+        return self.rng.choices(kinds, [92, 2, 2, 2, 2])[0]
 
     def tool(self, m: dict[str, Any], t: int) -> dict[str, Any]:
         r, ct = self.rng, self.ct

@@ -22,21 +22,24 @@ from typing import Any
 import msgspec
 
 from agent_cli.cursor import Cursor
-from agent_cli.events import CallFact
 from agent_cli.sources.decode import decode_state
-from agent_cli.sources.opencode.format import ErrorData, MessageError, decode_message
-from agent_cli.sources.opencode.record import (
-    SessionMeta,
-    ToolRow,
-    call_fact,
-    pending,
-    retry_fact,
-    tool_fact,
+from agent_cli.sources.opencode.format import (
+    Cache,
+    ErrorData,
+    Message,
+    MessageError,
+    Tokens,
+    decode_message,
 )
+from agent_cli.sources.opencode.record import SessionMeta, ToolRow, pending
+from agent_cli.sources.opencode.steps import PartRow, message_facts
 
 CHUNK_ROWS = 2000
 MAX_OPEN = 1000  # open (in-progress) messages remembered; more is a crash-looping agent
 BUSY_MS = 2000  # wait this long for a lock (a checkpoint, a migration), then try later
+
+
+Row = tuple[str, str, Message, tuple[int, int]]  # message id, session id, message, indexes
 
 
 class State(msgspec.Struct):
@@ -70,9 +73,10 @@ WHERE (role = 'assistant' OR NOT json_valid(data)) AND id IN (SELECT id FROM wan
 ORDER BY time_updated, id
 """.replace("J", _J)
 
-# The tool and retry parts of a batch of messages. Only usage fields are extracted, in SQL
-# (a tool's input and output never reach Python): a tool's call id, name, status, times and
-# whether its error says the user rejected it; a retry's error name, status code and time.
+# The tool, retry and step-finish parts of a batch of messages. Only usage fields are
+# extracted, in SQL (a tool's input and output never reach Python): a tool's call id, name,
+# status, times and whether its error says the user rejected it; a retry's error name, status
+# code and time; a step-finish's tokens and cost.
 _PARTS = """
 WITH p AS (
   SELECT message_id, id, CASE WHEN json_valid(data) THEN data ELSE '{}' END AS j FROM part
@@ -83,8 +87,12 @@ SELECT message_id, id, json_extract(j, '$.type') AS type,
   json_extract(j, '$.state.time.start'), json_extract(j, '$.state.time.end'),
   instr(substr(json_extract(j, '$.state.error'), 1, 200), 'rejected') > 0,
   json_extract(j, '$.error.name'), json_extract(j, '$.error.data.statusCode'),
-  json_extract(j, '$.time.created')
-FROM p WHERE type IN ('tool', 'retry') ORDER BY message_id, id
+  json_extract(j, '$.time.created'),
+  json_extract(j, '$.tokens.total'), json_extract(j, '$.tokens.input'),
+  json_extract(j, '$.tokens.output'), json_extract(j, '$.tokens.reasoning'),
+  json_extract(j, '$.tokens.cache.read'), json_extract(j, '$.tokens.cache.write'),
+  json_extract(j, '$.cost')
+FROM p WHERE type IN ('tool', 'retry', 'step-finish') ORDER BY message_id, id
 """
 
 
@@ -130,35 +138,32 @@ class DbReader:
         st = self.state
         hw, still_open = st.hw, dict.fromkeys(st.open)
         rows = self.con.execute(_MESSAGES, {"hw": st.hw, "open": json.dumps(st.open)})
-        batch: dict[str, CallFact] = {}
+        batch: list[Row] = []
         for n, (mid, sid, updated, data, turns, calls) in enumerate(rows, 1):
             still_open.pop(mid, None)
             if isinstance(updated, int):
                 hw = max(hw, updated)
-            call, pending = self._row(mid, sid, data, (to_idx(turns), to_idx(calls) - 1))
-            if pending:
-                still_open[mid] = None  # asked for again until OpenCode finishes it
-            if call is not None:
-                batch[mid] = call
+            row = self._row(mid, sid, data, (to_idx(turns), to_idx(calls) - 1))
+            if row is not None:
+                batch.append(row)
+                if pending(row[2]):
+                    still_open[row[0]] = None  # asked for again until OpenCode finishes it
             if n % self.chunk_rows == 0:
-                yield self._with_parts(batch), _state(hw, still_open)
-                batch = {}
-        yield self._with_parts(batch), _state(hw, still_open)
+                yield self._facts(batch), _state(hw, still_open)
+                batch = []
+        yield self._facts(batch), _state(hw, still_open)
 
-    def _row(
-        self, mid: object, sid: object, data: object, index: tuple[int, int]
-    ) -> tuple[CallFact | None, bool]:
-        """The row's call (None: not one, or not counted) and whether it is still open."""
+    def _row(self, mid: object, sid: object, data: object, index: tuple[int, int]) -> Row | None:
+        """The row decoded (None, counted, when it is not a message row)."""
         if not isinstance(mid, str) or not isinstance(sid, str) or not isinstance(data, str):
             self.skipped["unrecognized_row"] += 1
-            return None, False
+            return None
         try:
             m = decode_message(data)
         except Exception:
             self.skipped["unrecognized_row"] += 1
-            return None, False
-        call = call_fact(mid, sid, m, self._session(sid), index, self.skipped)
-        return call, pending(m)
+            return None
+        return mid, sid, m, index
 
     def _session(self, sid: str) -> SessionMeta:
         meta = self.sessions.get(sid)
@@ -172,29 +177,36 @@ class DbReader:
             self.sessions[sid] = meta
         return meta
 
-    def _with_parts(self, batch: dict[str, CallFact]) -> list[object]:
-        """The batch's calls, each followed by its tool calls and retries (one query)."""
-        parts: dict[str, list[object]] = {}
+    def _facts(self, batch: list[Row]) -> list[object]:
+        """The batch's calls, each followed by its tool calls and retries (one parts query)."""
+        parts: dict[str, list[PartRow]] = {}
         if batch:
-            for mid, pid, kind, *f in self.con.execute(_PARTS, (json.dumps(list(batch)),)):
-                fact = self._part(batch.get(mid), pid, kind, f)
-                if fact is not None:
-                    parts.setdefault(mid, []).append(fact)
+            ids = json.dumps([r[0] for r in batch])
+            for mid, pid, kind, *f in self.con.execute(_PARTS, (ids,)):
+                p = _part(pid, kind, f)
+                if p is not None:
+                    parts.setdefault(mid, []).append(p)
         out: list[object] = []
-        for mid, call in batch.items():
-            out.append(call)
-            out.extend(parts.get(mid, ()))
+        for mid, sid, m, index in batch:
+            meta = self._session(sid)
+            out.extend(message_facts(mid, sid, m, meta, index, parts.get(mid, []), self.skipped))
         return out
 
-    @staticmethod
-    def _part(call: CallFact | None, pid: object, kind: object, f: list[Any]) -> object | None:
-        if call is None or not isinstance(pid, str):
-            return None
-        cid, tool, status, start, end, rej, name, code, created = f
-        if kind == "retry":
-            err = MessageError(name=_str(name), data=ErrorData(statusCode=code))
-            return retry_fact(call, pid, err, to_idx(created))
-        return tool_fact(call, ToolRow(_str(cid), _str(tool), _str(status), start, end, bool(rej)))
+
+def _part(pid: object, kind: object, f: list[Any]) -> PartRow | None:
+    """A part row's usage fields (None for a row without an id)."""
+    if not isinstance(pid, str):
+        return None
+    cid, tool, status, start, end, rej, name, code, created, *tok, cost = f
+    if kind == "retry":
+        err = MessageError(name=_str(name), data=ErrorData(statusCode=code))
+        return PartRow("retry", pid, error=err, created=to_idx(created))
+    if kind == "step-finish":
+        total, inp, out, rea, cr, cw = tok
+        tokens = Tokens(total=total, input=inp, output=out, reasoning=rea, cache=Cache(cr, cw))
+        return PartRow("step-finish", pid, tokens=tokens, cost=cost)
+    row = ToolRow(_str(cid), _str(tool), _str(status), start, end, bool(rej))
+    return PartRow("tool", pid, tool=row)
 
 
 def to_idx(v: object) -> int:

@@ -83,7 +83,7 @@ class ToolState(msgspec.Struct):
 
 
 class Part(msgspec.Struct):
-    """A legacy `storage/part/<msg>/<prt>.json`: `tool` and `retry` parts are used."""
+    """A legacy `storage/part/<msg>/<prt>.json`: `tool`, `retry` and `step-finish` are used."""
 
     type: str | None = None
     id: str | None = None
@@ -92,6 +92,8 @@ class Part(msgspec.Struct):
     state: ToolState | None = None
     error: MessageError | None = None  # a retry part's APIError
     time: Times | None = None
+    tokens: Tokens | None = None  # a step-finish part's
+    cost: Any = None
 
 
 class PartType(msgspec.Struct):

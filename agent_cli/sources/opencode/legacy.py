@@ -13,23 +13,17 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from agent_cli.events import CallFact
 from agent_cli.sources.common import to_int
 from agent_cli.sources.decode import FAILED, decode_value
 from agent_cli.sources.opencode.format import (
+    Part,
     decode_message,
     decode_part,
     decode_part_type,
     decode_session,
 )
-from agent_cli.sources.opencode.record import (
-    SessionMeta,
-    ToolRow,
-    call_fact,
-    rejected,
-    retry_fact,
-    tool_fact,
-)
+from agent_cli.sources.opencode.record import SessionMeta, ToolRow, rejected
+from agent_cli.sources.opencode.steps import PartRow, message_facts
 
 MAX_FILE = 16 * 1024 * 1024  # one message or part; a larger file is skipped, never held
 
@@ -98,40 +92,48 @@ def read_session(folder: str, sessions: Sessions, skipped: Counter[str]) -> list
         if m.role != "assistant":
             continue
         calls += 1
-        call = call_fact(name[:-5], sid, m, meta, (turns, calls - 1), skipped)
-        if call is not None:
-            out.append(call)
-            out.extend(_tools(storage / "part" / name[:-5], call, skipped))
+        mid = name[:-5]
+        parts = _parts(storage / "part" / mid, skipped)
+        out.extend(message_facts(mid, sid, m, meta, (turns, calls - 1), parts, skipped))
     return out
 
 
-def _tools(folder: Path, call: CallFact, skipped: Counter[str]) -> list[object]:
+def _parts(folder: Path, skipped: Counter[str]) -> list[PartRow]:
+    """The tool, retry and step-finish parts of one message, in id (time) order."""
     try:
         names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".json"))
     except OSError:
         return []
-    out: list[object] = []
+    out: list[PartRow] = []
     for name in names:
         data = _read(str(folder / name))
         p = decode_value(decode_part, data) if data is not None else FAILED
         if p is FAILED:
             kind = decode_value(decode_part_type, data) if data is not None else FAILED
-            if kind is FAILED or kind.type in ("tool", "retry"):  # others are not ours
+            if kind is FAILED or kind.type in _OURS:  # other part shapes are not ours
                 skipped["unrecognized_part_file"] += 1
             continue
-        if p.type == "retry" and p.error is not None:
-            created = to_int(p.time.created) if p.time else 0
-            out.append(retry_fact(call, p.id or name[:-5], p.error, created))
-            continue
-        if p.type != "tool" or p.state is None:
-            continue
-        s = p.state
-        t = s.time
-        status = s.status if isinstance(s.status, str) else None
-        error = s.error if isinstance(s.error, str) else None
-        row = ToolRow(p.callID, p.tool, status, t.start if t else None,
-                      t.end if t else None, rejected(error))  # fmt: skip
-        fact = tool_fact(call, row)
-        if fact is not None:
-            out.append(fact)
+        row = _part(p, name[:-5])
+        if row is not None:
+            out.append(row)
     return out
+
+
+_OURS = ("tool", "retry", "step-finish")
+
+
+def _part(p: Part, pid: str) -> PartRow | None:
+    if p.type == "retry" and p.error is not None:
+        created = to_int(p.time.created) if p.time else 0
+        return PartRow("retry", pid, error=p.error, created=created)
+    if p.type == "step-finish" and p.tokens is not None:
+        return PartRow("step-finish", pid, tokens=p.tokens, cost=p.cost)
+    if p.type != "tool" or p.state is None:
+        return None
+    s = p.state
+    t = s.time
+    status = s.status if isinstance(s.status, str) else None
+    error = s.error if isinstance(s.error, str) else None
+    row = ToolRow(p.callID, p.tool, status, t.start if t else None,
+                  t.end if t else None, rejected(error))  # fmt: skip
+    return PartRow("tool", pid, tool=row)

@@ -104,6 +104,20 @@ def pending(m: Message) -> bool:
     return m.role == "assistant" and not done and m.error is None
 
 
+def created_ms(mid: str, m: Message, skipped: Counter[str]) -> int:
+    """The message's `time.created`, 0 when it is not a countable assistant message."""
+    if m.role != "assistant":
+        return 0
+    created = to_int(m.time.created) if m.time else 0
+    if not created:
+        skipped["message_without_time"] += 1
+        return 0
+    if fork_copy(mid, created):
+        skipped["fork_copy"] += 1
+        return 0
+    return created
+
+
 def call_fact(
     mid: str,
     sid: str,
@@ -112,33 +126,59 @@ def call_fact(
     index: tuple[int, int] | None,
     skipped: Counter[str],
 ) -> CallFact | None:
-    """The call of an assistant message, None when it is not one (yet) or not counted."""
-    if m.role != "assistant":
-        return None
-    created = to_int(m.time.created) if m.time else 0
+    """The call of an assistant message without `step-finish` parts (its own tokens), None
+    when it is not one (yet) or not counted."""
+    created = created_ms(mid, m, skipped)
     if not created:
-        skipped["message_without_time"] += 1
-        return None
-    if fork_copy(mid, created):
-        skipped["fork_copy"] += 1
         return None
     u = usage(m.tokens) if m.tokens else Usage()
     completed = to_int(m.time.completed) if m.time else 0
-    status, code = api_error(m.error)
     if u.total == 0 and not completed and m.error is None:
         skipped["message_in_progress"] += 1  # read again when OpenCode updates it
         return None
-    cost = m.cost if isinstance(m.cost, int | float) and not isinstance(m.cost, bool) else None
+    final = bool(completed) or m.error is not None
+    # grows with the usage; completion (or an error) lifts it once more
+    rank = u.total * 2 + (1 if final else 0)
+    return make_call(mid, sid, m, meta, index, Step(0, u, m.cost, created, completed, final, rank),
+                     m.error)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Step:
+    """One API call of a message: its position, usage, cost, times and rank."""
+
+    k: int
+    usage: Usage
+    cost: object
+    start: int
+    end: int
+    final: bool
+    rank: int
+
+
+def make_call(
+    mid: str,
+    sid: str,
+    m: Message,
+    meta: SessionMeta,
+    index: tuple[int, int] | None,
+    step: Step,
+    error: MessageError | None,
+) -> CallFact:
+    """The call of step `step.k` of message `mid` (step 0 is keyed by the message id alone)."""
+    status, code = api_error(error)
+    cost = step.cost
+    cost = cost if isinstance(cost, int | float) and not isinstance(cost, bool) else None
     sub = meta.parent is not None
+    key = (mid,) if step.k == 0 else (mid, str(step.k))
     return CallFact(
         agent=AGENT,
-        event_id=event_id(AGENT, mid),
-        # grows with the usage; completion (or an error) lifts it once more
-        rank=u.total * 2 + (1 if completed or m.error is not None else 0),
-        timestamp=fmt_ms(created),
+        event_id=event_id(AGENT, *key),
+        rank=step.rank,
+        timestamp=fmt_ms(step.start),
         session_id=sid,
         model=m.modelID,
-        usage=u,
+        usage=step.usage,
         context=Context(cwd=(m.path.cwd if m.path else None) or meta.directory,
                         agent_version=meta.version or None),
         parent_session_id=meta.parent,
@@ -147,8 +187,8 @@ def call_fact(
         turn_index=index[0] if index else None,
         call_index=index[1] if index else None,
         provider=m.providerID,
-        output_final=bool(completed) or m.error is not None,
-        duration_ms=max(completed - created, 0) if completed else None,
+        output_final=step.final,
+        duration_ms=max(step.end - step.start, 0) if step.end else None,
         status=status,
         error_code=code,
         cost_usd=float(cost) if cost is not None and cost > 0 else None,
