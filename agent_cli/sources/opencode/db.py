@@ -202,6 +202,8 @@ def _part(pid: object, kind: object, f: list[Any]) -> PartRow | None:
         err = MessageError(name=_str(name), data=ErrorData(statusCode=code))
         return PartRow("retry", pid, error=err, created=to_idx(created))
     if kind == "step-finish":
+        if all(v is None for v in tok):
+            return None  # a step-finish without tokens (as a legacy file without them)
         total, inp, out, rea, cr, cw = tok
         tokens = Tokens(total=total, input=inp, output=out, reasoning=rea, cache=Cache(cr, cw))
         return PartRow("step-finish", pid, tokens=tokens, cost=cost)
