@@ -23,6 +23,7 @@ from tests.opencode_store import (
     load_export,
     open_db,
     put_message,
+    put_part,
     put_session,
     write_db,
     write_legacy,
@@ -584,3 +585,72 @@ def test_a_message_of_several_steps_is_one_call_per_step(tmp_path: Path) -> None
         assert calls[0].timestamp < calls[1].timestamp < calls[2].timestamp
         # each tool belongs to the step it ran in
         assert [t.call_event_id for t in _tools(facts)] == [c.event_id for c in calls]
+
+
+# -- shipped for real: across processes, while OpenCode writes -----------------------------------
+
+
+def test_shipping_across_runs_counts_each_call_once_with_its_growth(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    """Two `start --once` runs against the reference receiver: the cursor state (high-water
+    mark and open ids) lives in the spool between them; OpenCode finishes a message and adds
+    one in between; the receiver ends with every call once, at its final usage."""
+    from tests.test_e2e import Receiver, agent, ship_env
+
+    export = load_export()
+    db = isolated_home / ".local" / "share" / "opencode" / "opencode.db"
+    last = copy.deepcopy(export["messages"][-1])
+    final = copy.deepcopy(export["messages"][-2])
+    export["messages"] = export["messages"][:-2]
+    write_db(db, export)
+    con = open_db(db)
+    open_step = copy.deepcopy(final["info"])
+    del open_step["time"]["completed"]
+    open_step["tokens"] = {
+        "input": 0,
+        "output": 0,
+        "reasoning": 0,
+        "cache": {"read": 0, "write": 0},
+    }
+    put_message(con, open_step, updated=open_step["time"]["created"])
+    with Receiver(tmp_path / "rx") as rx:
+        env = ship_env(rx)
+        p = agent(["start", "--once"], env)
+        assert p.returncode == 0, p.stderr
+        assert len([e for e in rx.events().values() if e["kind"] == "llm_call"]) == 9
+        # OpenCode finishes the open message and writes the next one
+        put_message(con, final["info"], updated=final["info"]["time"]["completed"])
+        for part in final["parts"]:
+            put_part(con, part, final["info"]["time"]["completed"])
+        put_message(con, last["info"])
+        for part in last["parts"]:
+            put_part(con, part, last["info"]["time"]["completed"])
+        con.close()
+        p = agent(["start", "--once"], env)
+        assert p.returncode == 0, p.stderr
+        calls = [e for e in rx.events().values() if e["kind"] == "llm_call"]
+    full = load_export()
+    assert len(calls) == 11
+    assert sum(e["output_tokens"] for e in calls) == _truth(full)["output_tokens"]
+    assert sum(e["input_tokens"] for e in calls) == _truth(full)["input_tokens"]
+
+
+def test_canary_never_reaches_the_spool_or_the_receiver(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    from tests.test_e2e import Receiver, agent, ship_env
+
+    export = _canary_export()
+    data = isolated_home / ".local" / "share" / "opencode"
+    write_db(data / "opencode.db", export)
+    write_legacy(data, export)
+    with Receiver(tmp_path / "rx") as rx:
+        p = agent(["start", "--once"], ship_env(rx))
+        assert p.returncode == 0, p.stderr
+        assert len(rx.events()) == 22
+    assert CANARY not in p.stdout and CANARY not in p.stderr
+    # the receiver is stopped: what it stored (the HTTP bodies) and the spool are on disk
+    for folder in (tmp_path / "rx", tmp_path / "state"):
+        for f in (f for f in folder.rglob("*") if f.is_file()):
+            assert CANARY.encode() not in f.read_bytes(), f
