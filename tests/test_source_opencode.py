@@ -365,6 +365,8 @@ def test_discovery_on_every_platform(tmp_path: Path) -> None:
     assert disc.roots({**env, "XDG_DATA_HOME": str(home / "x")}, "darwin")[0] == (
         home / "x" / "opencode"
     )
+    profile = {"USERPROFILE": str(home / "u")}  # Windows without HOME: Node's os.homedir()
+    assert disc.roots(profile, "win32") == [home / "u" / ".local" / "share" / "opencode"]
 
 
 def test_channel_databases_override_and_order(tmp_path: Path) -> None:

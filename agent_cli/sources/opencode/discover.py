@@ -18,23 +18,25 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from agent_cli import config
 from agent_cli.sources.base import SourceFile
+from agent_cli.sources.common import user_home
 from agent_cli.sources.opencode.format import AGENT
 
 
-def data_dir(env: Mapping[str, str]) -> Path:
-    """OpenCode's own data folder ($XDG_DATA_HOME/opencode, else ~/.local/share/opencode)."""
+def data_dir(env: Mapping[str, str], platform: str | None = None) -> Path:
+    """OpenCode's own data folder ($XDG_DATA_HOME/opencode, else ~/.local/share/opencode;
+    the home is %USERPROFILE% on Windows, as Node's `os.homedir()` has it)."""
     if env.get("XDG_DATA_HOME"):
         return Path(env["XDG_DATA_HOME"]).expanduser() / "opencode"
-    return config.home(env) / ".local" / "share" / "opencode"
+    home = user_home(env, sys.platform if platform is None else platform)
+    return home / ".local" / "share" / "opencode"
 
 
 def roots(env: Mapping[str, str], platform: str | None = None) -> list[Path]:
     """Every folder looked in: the data folder first, then the platform's own folders."""
     platform = sys.platform if platform is None else platform
-    found = [data_dir(env)]
-    home = config.home(env)
+    found = [data_dir(env, platform)]
+    home = user_home(env, platform)
     if platform == "darwin":
         found.append(home / "Library" / "Application Support" / "opencode")
     elif platform == "win32":
@@ -44,13 +46,13 @@ def roots(env: Mapping[str, str], platform: str | None = None) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def db_override(env: Mapping[str, str]) -> Path | None:
+def db_override(env: Mapping[str, str], platform: str | None = None) -> Path | None:
     """$OPENCODE_DB as OpenCode resolves it (relative to the data folder), None if unset."""
     value = env.get("OPENCODE_DB", "")
     if not value or value == ":memory:":
         return None
     p = Path(value).expanduser()
-    return p if p.is_absolute() else data_dir(env) / p
+    return p if p.is_absolute() else data_dir(env, platform) / p
 
 
 def db_stat(path: str) -> tuple[int, int] | None:
@@ -76,7 +78,7 @@ def _is_db(name: str) -> bool:
 def databases(env: Mapping[str, str], platform: str | None = None) -> list[str]:
     """The database files, the override first, then each root's in name order."""
     paths: list[str] = []
-    over = db_override(env)
+    over = db_override(env, platform)
     if over is not None and over.is_file():
         paths.append(str(over))
     for root in roots(env, platform):
