@@ -14,7 +14,7 @@ import pytest
 from agent_cli import sources
 from agent_cli.sources.base import Source
 
-AGENTS = ["claude-code", "codex", "gemini-cli"]
+AGENTS = ["claude-code", "codex", "gemini-cli", "cline", "roo-code", "kilo-code", "grok-build"]
 _METHODS = ("discover", "where", "read")
 
 

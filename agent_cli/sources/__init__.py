@@ -16,8 +16,18 @@ __all__ = ["Source", "SourceFile", "registry", "walk_files"]
 def registry() -> dict[str, Source]:
     """Return every known source by agent name, in reading order."""
     from agent_cli.sources.claude_code import ClaudeCode
+    from agent_cli.sources.cline import Cline, KiloCode, RooCode
     from agent_cli.sources.codex import Codex
     from agent_cli.sources.gemini_cli import GeminiCli
+    from agent_cli.sources.grok_build import GrokBuild
 
-    found: tuple[Source, ...] = (ClaudeCode(), Codex(), GeminiCli())
+    found: tuple[Source, ...] = (
+        ClaudeCode(),
+        Codex(),
+        GeminiCli(),
+        Cline(),
+        RooCode(),
+        KiloCode(),
+        GrokBuild(),
+    )
     return {s.agent: s for s in found}
