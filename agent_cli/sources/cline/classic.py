@@ -33,6 +33,7 @@ from agent_cli.sources.cline.format import (
     dec_api_req,
     dec_text,
     dec_ui,
+    dec_ui_message,
     encode,
 )
 from agent_cli.sources.cline.side import TaskInfo
@@ -131,11 +132,18 @@ class ClassicReader:
         return encode(self.s)
 
     def read(self, data: bytes) -> list[object]:
-        messages = decode_value(dec_ui, data)
-        if messages is FAILED:
+        raws = decode_value(dec_ui, data)
+        if raws is FAILED:
             not_ours = classify(data) == UNRECOGNIZED_LINE
             self.skipped["not_a_task" if not_ours else "malformed_task_file"] += 1
             return []
+        messages = []
+        for raw in raws:  # one odd message never costs the others
+            m = decode_value(dec_ui_message, raw)
+            if m is FAILED:
+                self.skipped["unrecognized_message"] += 1
+            else:
+                messages.append(m)
         items, condensed = self._items(messages)
         live: dict[str, list[float]] = {}
         deleted = [0.0] * _FIELDS

@@ -153,7 +153,8 @@ class SdkManifest(msgspec.Struct):
     workspace_root: str | None = None
 
 
-dec_ui = msgspec.json.Decoder(list[UiMessage]).decode
+dec_ui = msgspec.json.Decoder(list[msgspec.Raw]).decode  # each message on its own
+dec_ui_message = msgspec.json.Decoder(UiMessage).decode
 dec_api_req = msgspec.json.Decoder(ApiReq).decode
 dec_text = msgspec.json.Decoder(str).decode
 dec_meta = msgspec.json.Decoder(TaskMetadata).decode
