@@ -643,3 +643,33 @@ def test_canary_never_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(e["kind"] == "llm_call" for e in events) == 5
     assert sum(e["kind"] == "tool_call" for e in events) == 1
+
+
+# -- the synthetic generator: its truth, exactly ---------------------------------------------
+
+
+def test_generated_history_matches_its_truth(tmp_path: Path) -> None:
+    from tests.synth.cline import ClineGen
+    from tests.synth.common import TOKEN_FIELDS, Pools, Truth
+
+    truth = Truth()
+    home = tmp_path / "home"
+    ClineGen(home, 400_000, 5, CANARY, truth, Pools(5), 0.05, False).run()
+    run = dry_run({"HOME": str(home)}, Settings(agents=("cline", "roo-code", "kilo-code")))
+    got: dict[str, dict[str, int]] = {}
+    for e in run.calls:
+        key = f"{e['agent']}|{e['model']}|{e['timestamp'][:10]}"
+        row = got.setdefault(key, dict.fromkeys(TOKEN_FIELDS, 0))
+        row["calls"] += 1
+        row["error_calls"] += e["status"] == "error"
+        for f in TOKEN_FIELDS[2:]:
+            row[f] += e[f]
+    assert got == truth.llm
+    tools: dict[str, dict[str, int]] = {}
+    for t in run.tools:
+        row = tools.setdefault(f"{t['agent']}|{t['tool_name']}", {"calls": 0, "errors": 0})
+        row["calls"] += 1
+        row["errors"] += t["status"] == "error"
+    assert tools == truth.tools
+    assert {"cline.deleted_api_reqs", "cline.subagent_usage"} <= set(truth.patterns)
+    assert CANARY not in run.raw.decode()

@@ -214,3 +214,32 @@ def test_canary_never_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert CANARY not in result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["kind"] for e in events] == ["tool_call", "llm_call"]
+
+
+def test_generated_history_matches_its_truth(tmp_path: Path) -> None:
+    from tests.synth.common import TOKEN_FIELDS, Pools, Truth
+    from tests.synth.grok_build import GrokGen
+
+    truth = Truth()
+    home = tmp_path / "home"
+    GrokGen(home, 300_000, 7, CANARY, truth, Pools(7), 0.05, False).run()
+    run = dry_run({"HOME": str(home)}, Settings(agents=("grok-build",)))
+    got: dict[str, dict[str, int]] = {}
+    for e in run.calls:
+        row = got.setdefault(
+            f"grok-build|{e['model']}|{e['timestamp'][:10]}", dict.fromkeys(TOKEN_FIELDS, 0)
+        )
+        row["calls"] += 1
+        row["error_calls"] += e["status"] == "error"
+        for f in TOKEN_FIELDS[2:]:
+            row[f] += e[f]
+    assert got == truth.llm
+    tools: dict[str, dict[str, int]] = {}
+    for t in run.tools:
+        row = tools.setdefault(f"grok-build|{t['tool_name']}", {"calls": 0, "errors": 0})
+        row["calls"] += 1
+        row["errors"] += t["status"] == "error"
+    assert tools == truth.tools
+    assert truth.patterns["grok.fork_repeats_parent"] >= 1
+    assert run.report.not_emitted["duplicate"] > 0
+    assert CANARY not in run.raw.decode()

@@ -270,8 +270,9 @@ class ClassicReader:
             return
         last = max(it.ts for it in items if it.kind == DELETED)
         tin, out, writes, reads = (round(x) for x in left[:4])
-        usage = tokens.classic_usage(self.agent, (tin, out, writes, reads), last, None, None)
         stamped = self.info.timeline.before(None)
+        provider = stamped[1] if stamped else None
+        usage = tokens.classic_usage(self.agent, (tin, out, writes, reads), last, None, provider)
         fact = self._fact(("deleted_api_reqs", str(last)), last, usage)
         fact.model = stamped[0] if stamped else None
         fact.cost_usd = left[4] if left[4] >= 1e-9 else None

@@ -194,7 +194,7 @@ class GrokReader:
         self.out.append(
             ToolFact(
                 agent=AGENT,
-                event_id=event_id(AGENT, "tool", self.info.session, tool_id),
+                event_id=event_id(AGENT, "tool", tool_id),  # a fork repeats the line: once
                 timestamp=fmt_ms(t or start or 0),
                 session_id=self.info.session,
                 call_event_id=None,
