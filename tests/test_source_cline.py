@@ -673,3 +673,22 @@ def test_generated_history_matches_its_truth(tmp_path: Path) -> None:
     assert tools == truth.tools
     assert {"cline.deleted_api_reqs", "cline.subagent_usage"} <= set(truth.patterns)
     assert CANARY not in run.raw.decode()
+
+
+def test_kilo_7_database_is_named_never_read(tmp_path: Path) -> None:
+    db = tmp_path / ".local" / "share" / "kilo" / "kilo.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    env = {"HOME": str(tmp_path)}
+    assert str(db.parent) in KiloCode("linux").where(env)
+    run = dry_run(env, Settings(agents=("kilo-code",)))
+    assert run.events == []
+    assert run.report.skipped["kilo_db_not_read"] == 1
+    other = tmp_path / "k"
+    other.mkdir()
+    (other / "kilo.db").write_bytes(b"x")
+    found = [
+        f.path
+        for f in KiloCode("linux").discover({"HOME": str(tmp_path), "KILO_DATA_DIR": str(other)})
+    ]
+    assert found == [str(other / "kilo.db")]

@@ -8,7 +8,8 @@ in `~/.vscode-server/data` and its forks' twins; `$VSCODE_PORTABLE/user-data` in
 Cline outside VS Code keeps classic tasks in `<cline data>/tasks` and SDK sessions in
 `$CLINE_SESSION_DATA_DIR`, else `<cline data>/sessions`, where `<cline data>` is
 `$CLINE_DATA_DIR`, else `$CLINE_DIR/data`, else `~/.cline/data`. Roo Code's CLI uses
-`~/.vscode-mock/global-storage`.
+`~/.vscode-mock/global-storage`. Kilo Code 7 keeps its sessions in `kilo.db`, which is found
+and named (skipped as `kilo_db_not_read`), never read.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from agent_cli import config
 from agent_cli.sources.base import SourceFile
-from agent_cli.sources.cline.format import CLINE, EXTENSION_IDS, ROO
+from agent_cli.sources.cline.format import CLINE, EXTENSION_IDS, KILO, ROO
 
 EDITORS = (
     "Code",
@@ -35,6 +36,7 @@ EDITORS = (
 )
 SERVERS = (".vscode-server", ".vscode-server-insiders", ".cursor-server", ".windsurf-server")
 UI_MESSAGES = "ui_messages.json"
+KILO_DB = "kilo.db"
 SDK_SUFFIX = ".messages.json"
 
 
@@ -85,6 +87,16 @@ def task_roots(agent: str, env: Mapping[str, str], platform: str) -> list[Path]:
     return roots
 
 
+def kilo_dbs(env: Mapping[str, str]) -> list[Path]:
+    """Kilo Code 7's session database (an OpenCode-derived format this package does not read):
+    `$KILO_DATA_DIR/kilo.db`, else `$XDG_DATA_HOME/kilo/kilo.db` or `~/.local/share/kilo/kilo.db`.
+    """
+    if env.get("KILO_DATA_DIR"):
+        return [Path(env["KILO_DATA_DIR"]).expanduser() / KILO_DB]
+    data = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else None
+    return [(data or config.home(env) / ".local" / "share") / "kilo" / KILO_DB]
+
+
 def _stat(path: str) -> os.stat_result | None:
     try:
         st = os.stat(path)
@@ -133,6 +145,11 @@ def discover(
         yield from _classic(agent, root)
     if agent == CLINE:
         yield from _sdk(agent, sdk_sessions(env))
+    if agent == KILO:  # yielded so that the summary names it (counted, never read)
+        for db in kilo_dbs(env):
+            st = _stat(str(db))
+            if st is not None:
+                yield SourceFile(agent, str(db), st.st_size, st.st_mtime_ns)
 
 
 def where(agent: str, env: Mapping[str, str], platform: str = sys.platform) -> list[str]:
@@ -140,4 +157,6 @@ def where(agent: str, env: Mapping[str, str], platform: str = sys.platform) -> l
     found = [str(r / "tasks") for r in task_roots(agent, env, platform)]
     if agent == CLINE:
         found.append(str(sdk_sessions(env)))
+    if agent == KILO:
+        found += [str(db.parent) for db in kilo_dbs(env)]
     return found

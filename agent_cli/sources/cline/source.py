@@ -11,11 +11,11 @@ from agent_cli.cursor import Cursor
 from agent_cli.sources.base import SourceFile
 from agent_cli.sources.cline import discover
 from agent_cli.sources.cline.classic import ClassicReader
-from agent_cli.sources.cline.discover import SDK_SUFFIX, UI_MESSAGES
+from agent_cli.sources.cline.discover import KILO_DB, SDK_SUFFIX, UI_MESSAGES
 from agent_cli.sources.cline.format import CLINE, KILO, ROO
 from agent_cli.sources.cline.sdk import read_sdk
 from agent_cli.sources.cline.side import Side
-from agent_cli.sources.cline.whole import read_whole_stateful
+from agent_cli.sources.cline.whole import note_whole, read_whole_stateful
 from agent_cli.tail import Chunk
 
 
@@ -55,6 +55,8 @@ class ClineFamily:
 
         if path.endswith(SDK_SUFFIX):
             return read_whole_stateful(path, cursor, skipped, max_line, sdk)
+        if os.path.basename(path) == KILO_DB:
+            return note_whole(path, cursor, skipped, "kilo_db_not_read")
         return read_whole_stateful(path, cursor, skipped, max_line, _unknown(skipped))
 
 

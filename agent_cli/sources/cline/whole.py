@@ -43,3 +43,22 @@ def read_whole_stateful(
         yield Chunk(
             facts, make_cursor(path, f.fileno(), st, st.st_size, generation, state), len(data)
         )
+
+
+def note_whole(
+    path: str, cursor: Cursor | None, skipped: Counter[str], reason: str
+) -> Iterator[Chunk]:
+    """Count a file this package finds but cannot read (under `reason`), once per change,
+    without reading it: the summary then names it, and nothing is guessed from it."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        skipped["unreadable_file"] += 1
+        return
+    with f:
+        st = os.fstat(f.fileno())
+        if unchanged(cursor, st):
+            return
+        skipped[reason] += 1
+        generation = cursor.generation + 1 if cursor is not None else 0
+        yield Chunk([], make_cursor(path, f.fileno(), st, st.st_size, generation, None), 0)
