@@ -207,6 +207,8 @@ class ClassicReader:
         if not _has_counts(r) and tokens.cost(r.cost) is None:
             self.skipped["pending_request"] += 1  # a placeholder; a later rewrite fills it
             return False
+        if self.s.live.get(str(it.ts)) == it.raw():
+            return True  # emitted by an earlier read with these very counts: nothing new
         stamped = self.info.timeline.before(nxt)
         model = it.model or (stamped[0] if stamped else None)
         provider = it.provider or (stamped[1] if stamped else None)
