@@ -693,3 +693,43 @@ def test_kilo_7_database_is_named_never_read(tmp_path: Path) -> None:
         for f in KiloCode("linux").discover({"HOME": str(tmp_path), "KILO_DATA_DIR": str(other)})
     ]
     assert found == [str(other / "kilo.db")]
+
+
+def _deleted(ts: int, say: str, tin: int, out: int, cost: float) -> dict[str, Any]:
+    text = {"tokensIn": tin, "tokensOut": out, "cacheWrites": 0, "cacheReads": 0, "cost": cost}
+    return {"ts": ts, "type": "say", "say": say, "text": json.dumps(text)}
+
+
+def _reads(src: ClineFamily, path: Path, versions: list[list[dict[str, Any]]]) -> list[CallFact]:
+    """Read each version of a task file in turn, resuming from the stored cursor."""
+    out: list[CallFact] = []
+    cur: Cursor | None = None
+    for n, messages in enumerate(versions):
+        write_task(path, messages)
+        os.utime(path, ns=(1, 10 + n))
+        facts, cur, _ = read(src, path, cur)
+        out += calls(facts)
+    return out
+
+
+def test_cline_nested_restores_count_every_request_once(tmp_path: Path) -> None:
+    path = tmp_path / "tasks" / "1770000000000" / "ui_messages.json"
+    a = req(1770000001000, tokensIn=1, tokensOut=1, cacheWrites=0, cacheReads=0, cost=0.0)
+    x = req(1770000002000, tokensIn=10, tokensOut=1, cacheWrites=0, cacheReads=0, cost=0.0)
+    d1 = _deleted(1770000003000, "deleted_api_reqs", 30, 3, 0.0)  # x + an unseen y (20, 2)
+    z = req(1770000004000, tokensIn=100, tokensOut=1, cacheWrites=0, cacheReads=0, cost=0.0)
+    # a restore to after `a` deletes d1 and z, and an unseen w (1000, 10): Cline nests d1 in d2
+    d2 = _deleted(1770000009000, "deleted_api_reqs", 30 + 100 + 1000, 3 + 1 + 10, 0.0)
+    got = _reads(Cline(), path, [[a, x], [a], [a, d1], [a, d1, z], [a, d2]])
+    assert sorted(usage(c)[0] for c in got) == [1, 10, 20, 100, 1000]  # a, x, y, z, w
+
+
+def test_roo_restores_are_not_nested(tmp_path: Path) -> None:
+    path = tmp_path / "tasks" / "t" / "ui_messages.json"
+    a = req(1770000001000, tokensIn=1, tokensOut=1, cacheWrites=0, cacheReads=0, cost=0.0)
+    x = req(1770000002000, tokensIn=10, tokensOut=1, cacheWrites=0, cacheReads=0, cost=0.0)
+    d1 = _deleted(1770000003000, "api_req_deleted", 30, 3, 0.0)  # x + an unseen y (20, 2)
+    z = req(1770000004000, tokensIn=100, tokensOut=1, cacheWrites=0, cacheReads=0, cost=0.0)
+    d2 = _deleted(1770000009000, "api_req_deleted", 100 + 1000, 1 + 10, 0.0)  # z + unseen w
+    got = _reads(RooCode(), path, [[a, x], [a, d1], [a, d1, z], [a, d2]])
+    assert sorted(usage(c)[0] for c in got) == [1, 10, 20, 100, 1000]

@@ -99,7 +99,11 @@ class ClineGen(GenBase):
             t += 1000
             msgs.append(
                 self._usage_msg(
-                    t, "deleted_api_reqs", provider if agent == "cline" else "", last_model, agent
+                    t,
+                    "deleted_api_reqs" if agent == "cline" else "api_req_deleted",
+                    provider if agent == "cline" else "",
+                    last_model,
+                    agent,
                 )
             )
         msgs.append(
@@ -193,7 +197,7 @@ class ClineGen(GenBase):
         self.truth.add_call(
             agent, model, t, input_tokens=uncached, output_tokens=out, cache_read=cr
         )
-        self.truth.note(f"cline.{kind}")
+        self.truth.note(f"cline.{'deleted_api_reqs' if 'deleted' in kind else kind}")
         return {"ts": t, "type": "say", "say": kind, "text": json.dumps(text)}
 
     def _side(

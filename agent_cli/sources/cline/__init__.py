@@ -12,7 +12,8 @@ Counting rules (docs/counting.md):
 - `tokensIn` is mapped per agent and date (`tokens`): the uncached part, or the whole prompt
   with cacheReads and cacheWrites split out; output = tokensOut (reasoning not recorded apart);
 - cost: the recorded `cost` (Cline's or the provider's figure) -> `cost_source` "agent";
-- a restore's `deleted_api_reqs`: only the part not already counted, as one `session_delta`;
+- a restore's `deleted_api_reqs` / `api_req_deleted`: only the part not already counted, as
+  one `session_delta`;
   Cline's `subagent_usage` batch: one `session_delta`, is_subagent; Roo/Kilo
   `condense_context`: a call with only its cost;
 - model: the message's `modelInfo`, else the model stamped before the next request

@@ -1,14 +1,16 @@
 """A classic task's `ui_messages.json` to facts, by the counting rules of the package doc.
 
-The file is rewritten whole, and messages can disappear from it (a checkpoint restore deletes
-every message after the restore point and says `deleted_api_reqs` with their summed usage), so:
+The file is rewritten whole, and messages can disappear from it: a checkpoint restore deletes
+every message after the restore point and then says their summed usage (Cline
+`deleted_api_reqs`, Roo/Kilo `api_req_deleted`). So:
 
 - a call's id is the task id + the message's `ts` (the webview's unique list key), never a
   position in the file;
-- the state remembers the raw usage of every call and subagent batch emitted from this file.
-  When some vanish, their usage joins `vanished`; the part of the file's `deleted_api_reqs`
-  not covered by `vanished` or by what was already emitted for them (`settled`) was spent by
-  requests this reader never saw, and becomes one `session_delta` event.
+- the state remembers the raw usage of everything emitted from this file (`live`) and the
+  deletion messages already settled (`deleted`). What vanishes joins a `pool`; a new deletion
+  message claims from the pool what it sums, and the rest (spent by requests this reader never
+  saw) becomes one `session_delta` event keyed by that message. Cline's sum includes the
+  earlier deletion messages it deletes (nested), so those join the pool too; Roo's does not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from agent_cli.sources.cline import tokens
 from agent_cli.sources.cline.format import (
     API_REQ,
     API_REQ_FINISHED,
+    CLINE,
     CONDENSE,
     DELETED,
     SUBAGENT,
@@ -47,9 +50,9 @@ _ERROR_HEAD = 600
 class State(msgspec.Struct):
     """What a task file's reader keeps between reads (the names are the stored format)."""
 
-    live: dict[str, list[float]] = msgspec.field(default_factory=dict)
-    vanished: list[float] = msgspec.field(default_factory=lambda: [0.0] * _FIELDS)
-    settled: list[float] = msgspec.field(default_factory=lambda: [0.0] * _FIELDS)
+    live: dict[str, list[float]] = msgspec.field(default_factory=dict)  # ts -> raw usage
+    deleted: dict[str, list[float]] = msgspec.field(default_factory=dict)  # settled, by ts
+    pool: list[float] = msgspec.field(default_factory=lambda: [0.0] * _FIELDS)  # unclaimed
 
 
 _decode_state = msgspec.json.Decoder(State).decode
@@ -146,20 +149,22 @@ class ClassicReader:
                 messages.append(m)
         items, condensed = self._items(messages)
         live: dict[str, list[float]] = {}
-        deleted = [0.0] * _FIELDS
+        deleted: dict[str, list[float]] = {}
         nxt: int | None = None
         for idx in range(len(items) - 1, -1, -1):  # backwards: each request knows the next
             it = items[idx]
-            if it.kind == DELETED:
-                deleted = [a + b for a, b in zip(deleted, it.raw(), strict=True)]
+            if it.kind in DELETED:
+                deleted[str(it.ts)] = it.raw()
                 continue
             if self._emit(it, nxt):
                 live[str(it.ts)] = it.raw()
             if it.kind == API_REQ:
                 nxt = it.ts
         for m, turn in condensed:
-            self._condense(m, turn)
-        self._settle(live, deleted, items)
+            cost = self._condense(m, turn)
+            if cost:
+                live["c" + str(to_int(m.ts))] = [0.0, 0.0, 0.0, 0.0, cost]
+        self._settle(live, deleted)
         self.out.sort(key=lambda f: f.timestamp)
         return list(self.out)
 
@@ -246,38 +251,46 @@ class ClassicReader:
             parent_session_id=self.info.parent,
         )
 
-    def _condense(self, m: UiMessage, turn: int) -> None:
-        """A Roo/Kilo context condense: one call whose only record is its cost."""
+    def _condense(self, m: UiMessage, turn: int) -> float | None:
+        """A Roo/Kilo context condense: one call whose only record is its cost (returned)."""
         cost = tokens.cost(m.contextCondense.cost if m.contextCondense else None)
         ts = to_int(m.ts)
         if not cost or not ts:
-            return
+            return None
+        if "c" + str(ts) in self.s.live:
+            return cost  # emitted by an earlier read
         stamped = self.info.timeline.before(ts + 1)
         fact = self._fact(("condense", str(ts)), ts, Usage())
         fact.model, fact.cost_usd, fact.turn_index = stamped[0] if stamped else None, cost, turn
         self.out.append(fact)
+        return cost
 
-    def _settle(
-        self, live: dict[str, list[float]], deleted: list[float], items: list[Item]
-    ) -> None:
-        """Move vanished calls to `vanished`; emit the deleted usage nobody accounted for."""
+    def _settle(self, live: dict[str, list[float]], deleted: dict[str, list[float]]) -> None:
+        """Pool what vanished; let each new deletion message claim its part; emit the rest."""
         s = self.s
-        for ts, raw in s.live.items():
-            if ts not in live:
-                s.vanished = [a + b for a, b in zip(s.vanished, raw, strict=True)]
+        gone = [raw for ts, raw in s.live.items() if ts not in live]
+        if self.agent == CLINE:  # Cline's sum includes the deletion messages it deletes
+            gone += [raw for ts, raw in s.deleted.items() if ts not in deleted]
+        for raw in gone:
+            s.pool = [a + b for a, b in zip(s.pool, raw, strict=True)]
         s.live = live
-        left = [d - v - e for d, v, e in zip(deleted, s.vanished, s.settled, strict=True)]
-        left = [max(x, 0.0) for x in left]
-        if not any(left[:4]) and left[4] < 1e-9:
-            return
-        last = max(it.ts for it in items if it.kind == DELETED)
+        for ts in sorted(deleted, key=int):
+            if ts in s.deleted:
+                continue
+            claim = [min(p, d) for p, d in zip(s.pool, deleted[ts], strict=True)]
+            s.pool = [p - c for p, c in zip(s.pool, claim, strict=True)]
+            left = [d - c for d, c in zip(deleted[ts], claim, strict=True)]
+            if any(left[:4]) or left[4] >= 1e-9:
+                self._delta(int(ts), left)
+        s.deleted = deleted
+
+    def _delta(self, ts: int, left: list[float]) -> None:
         tin, out, writes, reads = (round(x) for x in left[:4])
         stamped = self.info.timeline.before(None)
         provider = stamped[1] if stamped else None
-        usage = tokens.classic_usage(self.agent, (tin, out, writes, reads), last, None, provider)
-        fact = self._fact(("deleted_api_reqs", str(last)), last, usage)
+        usage = tokens.classic_usage(self.agent, (tin, out, writes, reads), ts, None, provider)
+        fact = self._fact(("deleted_api_reqs", str(ts)), ts, usage)
         fact.model = stamped[0] if stamped else None
         fact.cost_usd = left[4] if left[4] >= 1e-9 else None
         fact.granularity = "session_delta"
         self.out.append(fact)
-        s.settled = [a + b for a, b in zip(s.settled, left, strict=True)]

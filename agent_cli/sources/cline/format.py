@@ -35,10 +35,11 @@ NO_RAW = msgspec.Raw(b"")
 # Messages whose `text` carries usage (`say` values).
 API_REQ = "api_req_started"
 API_REQ_FINISHED = "api_req_finished"  # the oldest Cline: counts in a second message
-DELETED = "deleted_api_reqs"  # Cline: the usage of messages a checkpoint restore deleted
+# The summed usage of the messages a checkpoint restore deleted: Cline, Roo/Kilo.
+DELETED = frozenset(("deleted_api_reqs", "api_req_deleted"))
 SUBAGENT = "subagent_usage"  # Cline: a batch of subagents' usage, summed
 CONDENSE = "condense_context"  # Roo/Kilo: a context condense call; only its cost is recorded
-USAGE_SAYS = frozenset((API_REQ, API_REQ_FINISHED, DELETED, SUBAGENT))
+USAGE_SAYS = frozenset((API_REQ, API_REQ_FINISHED, SUBAGENT, *DELETED))
 USER_SAYS = frozenset(("user_feedback",))  # a user turn after the task's first one
 
 
