@@ -733,3 +733,59 @@ def test_roo_restores_are_not_nested(tmp_path: Path) -> None:
     d2 = _deleted(1770000009000, "api_req_deleted", 100 + 1000, 1 + 10, 0.0)  # z + unseen w
     got = _reads(RooCode(), path, [[a, x], [a, d1], [a, d1, z], [a, d2]])
     assert sorted(usage(c)[0] for c in got) == [1, 10, 20, 100, 1000]
+
+
+def test_a_classic_task_resumed_as_an_sdk_session_counts_once(tmp_path: Path) -> None:
+    """Cline >= 4.1 carries a classic task's history into a new SDK session and stamps the last
+    carried assistant message with the classic task's whole totals: not a new call."""
+    folder = tmp_path / "sessions" / "s9"
+    folder.mkdir(parents=True)
+    warning = (
+        "Warning: this is a legacy conversation, which means tool names may have changed."
+        " Please use the most up-to-date tools you are aware of."
+    )
+    carried = {
+        "inputTokens": 9000,
+        "outputTokens": 900,
+        "cacheReadTokens": 0,
+        "cacheWriteTokens": 0,
+        "cost": 1.0,
+    }
+    new = {
+        "inputTokens": 50,
+        "outputTokens": 5,
+        "cacheReadTokens": 20,
+        "cacheWriteTokens": 0,
+        "cost": 0.01,
+    }
+    doc = {
+        "sessionId": "s9",
+        "messages": [
+            {
+                "id": "m1",
+                "role": "user",
+                "ts": 1770000000000,
+                "content": [{"type": "text", "text": "old"}],
+            },
+            {
+                "id": "m2",
+                "role": "assistant",
+                "ts": 1770000000001,
+                "content": [],
+                "metrics": carried,
+                "modelInfo": {"id": "claude-sonnet-4-5", "provider": "unknown"},
+            },
+            {"id": "m3", "role": "user", "ts": 1770000000002, "content": warning},
+            {
+                "id": "m4",
+                "role": "user",
+                "ts": 1770000005000,
+                "content": [{"type": "text", "text": "go on"}],
+            },
+            {"id": "m5", "role": "assistant", "ts": 1770000006000, "content": [], "metrics": new},
+        ],
+    }
+    (folder / "s9.messages.json").write_text(json.dumps(doc))
+    facts, _, skipped = read(Cline(), folder / "s9.messages.json")
+    assert [usage(c) for c in calls(facts)] == [(30, 20, 0, 5)]
+    assert skipped["legacy_carryover"] == 1

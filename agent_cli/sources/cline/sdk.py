@@ -29,6 +29,10 @@ from agent_cli.sources.common import fmt_ms, to_int
 from agent_cli.sources.decode import FAILED, UNRECOGNIZED_LINE, classify, decode_value
 
 SDK_SUFFIX = ".messages.json"
+# The user message Cline appends after a classic task's history carried into an SDK session
+# (apps/vscode/src/sdk/legacy-task-handling.ts `LEGACY_RESUME_MODEL_WARNING`); the last
+# carried assistant message gets the whole classic task's totals as its `metrics`.
+LEGACY_MARK = b"Warning: this is a legacy conversation, which means tool names may have changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,11 @@ def read_sdk(
     out: list[object] = []
     pending: dict[str, tuple[str, int, str]] = {}  # tool id -> (name, ts, call event id)
     turns = calls = 0
-    for m in messages:
+    carried = _carried(messages)
+    for k, m in enumerate(messages):
+        if k < carried:  # a classic task's history: counted from its ui_messages.json
+            skipped["legacy_carryover"] += m.role == "assistant" and m.metrics is not None
+            continue
         ts = to_int(m.ts)
         if m.role == "user":
             if _results(agent, sf, ctx, m, ts, pending, out) == 0:
@@ -134,6 +142,15 @@ def read_sdk(
         )
         calls += 1
     return out
+
+
+def _carried(messages: list[SdkMessage]) -> int:
+    """How many leading messages a resumed classic task carried in (0: none)."""
+    for k in range(len(messages) - 1, -1, -1):
+        m = messages[k]
+        if m.role == "user" and LEGACY_MARK in bytes(m.content):
+            return k
+    return 0
 
 
 def _blocks(m: SdkMessage) -> list[object]:
