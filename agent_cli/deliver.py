@@ -12,13 +12,11 @@ from __future__ import annotations
 import enum
 import logging
 import random
-import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
-from agent_cli.errors import is_full
 from agent_cli.outbox import SinkQueue, SinkState
 from agent_cli.sinks import RETRY_AFTER_MAX, Outgoing, SendResult, Sink, Verdict
 
@@ -154,19 +152,15 @@ class Shipper:
         finally:
             self.in_flight -= 1
         ok = res.verdict is Verdict.OK
-        try:
-            self.queue.settle(
-                res.delivered, res.quarantined, res.pending, success=bool(res.delivered)
-            )
-        except sqlite3.OperationalError as e:
-            if not is_full(e):
-                raise
-            # Delivered, but the spool cannot record it: the rows stay and are sent again
-            # once there is room (the server keeps one copy); back off meanwhile, no storm.
-            self.queue.release(request_keys(res))
-            res = SendResult(pending=request_keys(res), verdict=Verdict.RETRY,
-                             detail="the disk holding the spool is full; will retry")  # fmt: skip
-            ok = False
+        if not self.queue.settle(
+            res.delivered, res.quarantined, res.pending, success=bool(res.delivered)
+        ):
+            # Delivered, but a full disk keeps the spool from recording it: the queue owes
+            # the write and sends these rows no more; the rest goes on being delivered.
+            log.warning("%s: the disk holding the spool is full: %d delivered events are "
+                        "not recorded yet (a restart before there is room sends them again, "
+                        "which the server dedups)", self.sink.name,
+                        len(res.delivered) + len(res.quarantined))  # fmt: skip
         self.delivered += len(res.delivered)
         self.quarantined += len(res.quarantined)
         self._record(res, ok, request.started)
@@ -237,6 +231,8 @@ class Shipper:
         daemon) settles only what has come back and leaves the rest in flight for the next
         call, so a slow server never holds up reading new lines.
         """
+        if self.queue.owed:
+            self.queue.pay_owed()  # results a full disk kept from being recorded
         verdict = None
         flying = self.flying
         sending = True

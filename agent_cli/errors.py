@@ -1,10 +1,11 @@
-"""The one error tree of agent-cli; `cli.py` turns these into one-line messages.
+"""The one error tree of agent-cli; `agent_cli.cli` turns these into one-line messages.
 
 AgentCliError
 ├── ConfigError        a user mistake: bad flag, missing key, bad endpoint (exit 2)
-└── SpoolError         the local state cannot be used (locked, corrupt, unwritable)
-    ├── SpoolCorrupt   the spool file is damaged (`start` moves it aside: see `recovery`)
-    └── AlreadyRunning another `start` holds the spool's lock
+├── SpoolError         the local state cannot be used (locked, corrupt, unwritable)
+│   ├── SpoolCorrupt   the spool file is damaged (`start` moves it aside: see `recovery`)
+│   └── AlreadyRunning another `start` holds the spool's lock
+└── ServiceError       the service manager refused a step of `service install`
 """
 
 from __future__ import annotations
@@ -44,3 +45,7 @@ def is_corrupt(e: BaseException) -> bool:
     if isinstance(e, SpoolCorrupt):
         return True
     return str(getattr(e, "sqlite_errorname", "")).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+class ServiceError(AgentCliError):
+    """The service manager (systemctl, launchctl, schtasks) refused a step of install."""

@@ -101,8 +101,11 @@ class CallFact:
     status: str = "ok"
     error_code: str | None = None
     speed: str | None = None  # "fast" selects the fast-mode price
-    alias: str | None = None  # message id shared by /btw replays (Claude only)
-    is_sidechain: bool = False
+    # A call written again under another id (ledger.py, "Copies"): `alias` is the key the
+    # copy and its original share, `copy` the reason a copy is dropped when its original is
+    # known (None for an original).
+    alias: str | None = None
+    copy: str | None = None
     # The agent's own recorded cost of the call (USD); when set it wins over genai-prices.
     cost_usd: float | None = None
     # "call": one API call; "session_delta": the growth of a session-level total between two
@@ -197,6 +200,19 @@ def _llm_fields(fact: CallFact, place: Place, cost_usd: float | None) -> dict[st
         "user": place.user,
         "shipper_version": __version__,
     }
+
+
+def superseded_tail(tail: bytes) -> bytes:
+    """Empty an `encode_llm_call` tail: the event of a copy superseded by its original.
+
+    The fields but usage, cost and status stay the original's; tokens and cost are zero and
+    `status` is `superseded`, so a receiver keeping the highest revision counts nothing.
+    """
+    fields = msgspec.json.decode(b"{" + tail)
+    for name in TOKEN_FIELDS:
+        fields[name] = 0
+    fields.update(cost_usd=0.0, cost_source=None, status="superseded", error_code=None)
+    return _encode(fields)[1:]
 
 
 def _cost_source(fact: CallFact, cost_usd: float | None) -> str | None:

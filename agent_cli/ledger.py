@@ -1,10 +1,18 @@
 """The ledger: which calls were already emitted, and with how much usage.
 
 It makes reading idempotent across files and re-reads: a call seen again with the same or
-less usage is a duplicate; with more usage it is emitted again with the next revision. A
-`/btw` replay (a sidechain call reusing the message id of a non-sidechain call under another
-request id) is dropped. Keys are 60-bit integers taken from the event id, so the state costs
-a few dozen bytes per call; the spool keeps the same state in SQLite (`SqliteStore`).
+less usage is a duplicate; with more usage it is emitted again with the next revision. Keys
+are 60-bit integers taken from the event id, so the state costs a few dozen bytes per call;
+the spool keeps the same state in SQLite (`SqliteStore`).
+
+Copies: some calls are written again, under another id, into a file that may be read before
+the original's or alone (a Claude `/btw` replay, a Codex fork's replay of its parent). Such a
+call is offered as a *copy* with an *alias* (a key the copy and the original share). A copy
+whose original is known is dropped; a copy seen first is emitted (it may be all there is of
+that call) and remembered by its full event id; when the original arrives later, it is
+emitted and the copy is *superseded*: the ledger tells the caller to send the copy's event
+again at its next revision with zero usage and status `superseded`, so a receiver that keeps
+the highest revision counts the call once, whatever the order the files were read in.
 """
 
 from __future__ import annotations
@@ -29,11 +37,13 @@ def alias_key(agent: str, alias: str) -> int:
 
 
 class Store(Protocol):
-    """Storage of ledger rows: key -> (rank, revision)."""
+    """Storage of ledger rows: key -> (rank, revision), and the full ids of copies."""
 
     def get(self, key: int) -> tuple[int, int] | None: ...
     def put(self, key: int, rank: int, revision: int) -> None: ...
     def prefetch(self, keys: list[int]) -> None: ...
+    def name(self, key: int, event_id: str) -> None: ...
+    def name_of(self, key: int) -> str | None: ...
 
 
 class MemoryStore:
@@ -45,6 +55,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.rows: dict[int, int] = {}
+        self.names: dict[int, str] = {}
 
     def get(self, key: int) -> tuple[int, int] | None:
         v = self.rows.get(key)
@@ -56,12 +67,29 @@ class MemoryStore:
     def prefetch(self, keys: list[int]) -> None:
         pass
 
+    def name(self, key: int, event_id: str) -> None:
+        self.names[key] = event_id
+
+    def name_of(self, key: int) -> str | None:
+        return self.names.get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class Supersede:
+    """A copy counted before its original: send it again, emptied, at `revision`."""
+
+    key: int
+    event_id: str
+    revision: int
+
 
 @dataclass(frozen=True, slots=True)
 class Emit:
-    """The ledger's decision to emit an event at `revision` (0 the first time)."""
+    """The ledger's decision to emit an event at `revision` (0 the first time), and the
+    copy it supersedes, if any."""
 
     revision: int
+    supersedes: Supersede | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +104,7 @@ FIRST = Emit(0)
 DUPLICATE = Drop("duplicate")
 DUPLICATE_TOOL = Drop("duplicate_tool")
 BTW_REPLAY = Drop("btw_replay")
+RETIRED = (1 << 43) - 1  # the rank of a superseded copy: no usage outgrows it
 
 
 class SqliteStore:
@@ -90,6 +119,7 @@ class SqliteStore:
         self.db = db
         self._cache: dict[int, tuple[int, int] | None] = {}
         self._puts: dict[int, tuple[int, int]] = {}
+        self._names: dict[int, str] = {}
 
     def prefetch(self, keys: list[int]) -> None:
         cache = self._cache
@@ -113,18 +143,33 @@ class SqliteStore:
     def put(self, key: int, rank: int, revision: int) -> None:
         self._cache[key] = self._puts[key] = (rank, revision)
 
+    def name(self, key: int, event_id: str) -> None:
+        self._names[key] = event_id
+
+    def name_of(self, key: int) -> str | None:
+        if key in self._names:
+            return self._names[key]
+        row = self.db.execute("SELECT event_id FROM copies WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0]).hex()
+
     def write(self) -> None:
         """Write this chunk's decisions (inside the chunk's transaction); start a new chunk."""
         self.db.executemany(
             "INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)",
             [(k, r, v) for k, (r, v) in self._puts.items()],
         )
+        if self._names:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO copies(key, event_id) VALUES (?, ?)",
+                [(k, bytes.fromhex(e)) for k, e in self._names.items()],
+            )
         self.clear()
 
     def clear(self) -> None:
         """Forget the chunk's reads and writes (after `write`, or when it was rolled back)."""
         self._puts.clear()
         self._cache.clear()
+        self._names.clear()
 
 
 class Ledger:
@@ -138,26 +183,47 @@ class Ledger:
         if keys:
             self.store.prefetch(keys)
 
-    def offer_call(self, key: int, rank: int, alias: int | None, sidechain: bool) -> Decision:
-        """Decide a call: emit it (at which revision) or drop it (why).
+    def offer_call(
+        self, key: int, rank: int, alias: int | None, copy: str | None, event_id: str = ""
+    ) -> Decision:
+        """Decide a call: emit it (at which revision, superseding which copy) or drop it.
 
-        `alias` is the ledger key of the call's message id when /btw replays can reuse it.
+        `alias` is the ledger key an original and its copies share (None: the call has no
+        copies); `copy` is None for an original, else the reason a copy is dropped under
+        when its original is known (`btw_replay`, `fork_replay`). `event_id` is the call's
+        full id, kept for a copy counted first so that it can be superseded.
         """
+        supersedes = None
         if alias is not None:
-            owner = self.store.get(alias)
-            if sidechain:
+            owner = self.store.get(alias)  # (the key of the call that owns it, 1: original)
+            if copy is not None:
                 if owner is not None and owner[0] != key and owner[1] == 1:
-                    return BTW_REPLAY
+                    return Drop(copy)
+                if owner is None:
+                    self.store.put(alias, key, 0)
+                    self.store.name(key, event_id)
             elif owner is None:
                 self.store.put(alias, key, 1)
+            elif owner[1] == 0 and owner[0] != key:
+                self.store.put(alias, key, 1)
+                supersedes = self._supersede(owner[0])
         prev = self.store.get(key)
         if prev is None:
             self.store.put(key, rank, 0)
-            return FIRST
+            return Emit(0, supersedes)
         if rank > prev[0]:
             self.store.put(key, rank, prev[1] + 1)
-            return Emit(prev[1] + 1)
-        return DUPLICATE
+            return Emit(prev[1] + 1, supersedes)
+        return DUPLICATE if supersedes is None else Emit(-1, supersedes)
+
+    def _supersede(self, copy_key: int) -> Supersede | None:
+        """Retire the copy `copy_key`: its next revision, beyond any usage it can grow to."""
+        prev = self.store.get(copy_key)
+        event_id = self.store.name_of(copy_key)
+        if prev is None or event_id is None or prev[0] == RETIRED:
+            return None
+        self.store.put(copy_key, RETIRED, prev[1] + 1)
+        return Supersede(copy_key, event_id, prev[1] + 1)
 
     def offer_tool(self, key: int) -> Decision:
         """Emit a tool call not seen before (tool calls are never revised), else drop it."""

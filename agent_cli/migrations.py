@@ -87,7 +87,13 @@ def _since_v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN since TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2, _since_v3)
+def _copies_v4(db: sqlite3.Connection) -> None:
+    # Schema 4: the full event ids of copies counted before their originals (ledger.py,
+    # "Copies"), so that an original read later can supersede them.
+    db.execute("CREATE TABLE copies(key INTEGER PRIMARY KEY, event_id BLOB NOT NULL)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2, _since_v3, _copies_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The oldest schema a read-only open (`status`) accepts as it is: everything it reads exists
 # since then. A step that changes what `status` reads raises it.

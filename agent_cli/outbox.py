@@ -67,13 +67,17 @@ class SinkQueue:
         self.bit = bit
         self.leased: set[int] = set()  # rows in flight (claimed, not yet settled)
         self._depth: int | None = None  # rows this sink still has to send
+        # results not yet written because the disk was full: (delivered, quarantined, success)
+        self.owed: list[tuple[list[int], list[tuple[int, str]], bool]] = []
 
     # -- depth ---------------------------------------------------------------------------
     def depth(self) -> int:
         """Rows this sink has still to deliver (counted once, then kept current)."""
         if self._depth is None:
             self.spool.flush()
-            self._depth = self.spool.pending_for(self.bit)
+            # rows owed (delivered, not yet recorded) are still in the table
+            owed = sum(len(d) + len(q) for d, q, _ in self.owed)
+            self._depth = self.spool.pending_for(self.bit) - owed
         return self._depth
 
     def added(self, n: int) -> None:
@@ -111,9 +115,43 @@ class SinkQueue:
         quarantined: list[tuple[int, str]],
         pending: list[int],
         success: bool,
-    ) -> None:
+    ) -> bool:
         """Apply a delivery result in one transaction: this sink is done with `delivered`
-        and `quarantined` (recorded, counted); `pending` is released for a later attempt."""
+        and `quarantined` (recorded, counted); `pending` is released for a later attempt.
+
+        On a full disk the result is owed instead (False): its rows stay leased, so this
+        process sends them no more, and the write is tried again with the next settle (or
+        `pay_owed`); a restart before that sends them again, which the server dedups.
+        """
+        owed_d = [rid for d, _, _ in self.owed for rid in d]
+        owed_q = [rq for _, q, _ in self.owed for rq in q]
+        try:
+            self._write(owed_d + delivered, owed_q + quarantined, success or self._owed_success())
+        except sqlite3.OperationalError as e:
+            if not is_full(e):
+                raise
+            if delivered or quarantined:
+                self.owed.append((delivered, quarantined, success))
+                self.added(-len(delivered) - len(quarantined))
+            self.leased.difference_update(pending)
+            return False
+        self.added(-len(delivered) - len(quarantined))
+        self.owed.clear()
+        self.leased.difference_update(owed_d + delivered)
+        self.leased.difference_update(r for r, _ in owed_q + quarantined)
+        self.leased.difference_update(pending)
+        return True
+
+    def pay_owed(self) -> bool:
+        """Try again to record results owed since the disk was full; True when none is left."""
+        return not self.owed or self.settle([], [], [], False)
+
+    def _owed_success(self) -> bool:
+        return any(ok for _, _, ok in self.owed)
+
+    def _write(
+        self, delivered: list[int], quarantined: list[tuple[int, str]], success: bool
+    ) -> None:
         spool = self.spool
         now = spool.clock()
         # A lost receipt only re-sends events the server dedups; a quarantine is kept durable.
@@ -130,10 +168,6 @@ class SinkQueue:
                 self._done(db, done[k : k + _IN_CHUNK])
             if success:
                 db.execute("UPDATE sinks SET last_success_at = ? WHERE name = ?", (now, self.name))
-        self.added(-len(delivered) - len(quarantined))
-        self.leased.difference_update(delivered)
-        self.leased.difference_update(r for r, _ in quarantined)
-        self.leased.difference_update(pending)
 
     def release(self, keys: list[int]) -> None:
         """Forget the leases of `keys` without a write (they are claimed again later)."""

@@ -23,6 +23,7 @@ from agent_cli.session import Interrupted, RunResult, Session, enricher_for
 from agent_cli.sinks import Sink
 from agent_cli.sinks.stdout import StdoutSink
 from agent_cli.sources import SourceFile
+from agent_cli.sources.unread import unread
 from agent_cli.status import Status, read_status
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def dry_run(
     report = scan(settings, target, builder, files, on_file=counter.file_done)
     counter.finish()
     sink.close()
+    report.unread = unread(srcs, report.files_by_agent, os.environ if env is None else env)
     return report
 
 
@@ -89,7 +91,8 @@ def where(settings: Settings, env: dict[str, str] | None = None) -> list[str]:
 
 def status(settings: Settings) -> Status:
     """The spool's health, read without the lock (works while `start` runs)."""
-    return read_status(settings.state_dir)
+    found = read_status(settings.state_dir)
+    return dataclasses.replace(found, log=str(settings.log_file)) if found.initialized else found
 
 
 def start_once(

@@ -22,8 +22,9 @@ from agent_cli.events import (
     encode_llm_call,
     encode_tool_call,
     llm_call_body,
+    superseded_tail,
 )
-from agent_cli.ledger import Drop, Ledger, alias_key, key_of
+from agent_cli.ledger import Drop, Ledger, Supersede, alias_key, key_of
 from agent_cli.pricing import Pricer
 from agent_cli.sources.common import ms
 
@@ -48,6 +49,8 @@ class Report:
     resets: Counter[str] = field(default_factory=Counter)
     rereads: Counter[str] = field(default_factory=Counter)  # files read again from 0, and why
     by_agent: Counter[str] = field(default_factory=Counter)
+    files_by_agent: Counter[str] = field(default_factory=Counter)  # files found, per agent
+    unread: list[str] = field(default_factory=list)  # agents found here but not read, and why
     partial_lines: int = 0  # files ending in a line still being written (read once complete)
 
     @property
@@ -72,8 +75,8 @@ class Prepared(NamedTuple):
 
     key: int  # the ledger key
     rank: int  # grows with the call's usage (0 for a tool call)
-    alias: int | None  # the ledger key of a call's message id (/btw replays)
-    sidechain: bool
+    alias: int | None  # the ledger key an original and its copies share (ledger.py)
+    copy: str | None  # a copy: the reason it is dropped when its original is known
     event_id: str
     agent: str
     body: bytes  # a tool call's whole encoding; a call's tail for events.llm_call_body
@@ -123,7 +126,7 @@ class Preparer:
             else:
                 body = encode_tool_call(f, place)
                 key = key_of(f.event_id)
-                out.append(Prepared(key, 0, None, False, f.event_id, f.agent, body, False, None))
+                out.append(Prepared(key, 0, None, None, f.event_id, f.agent, body, False, None))
         return out
 
     def _call(self, f: CallFact, place: Place) -> Prepared:
@@ -143,7 +146,7 @@ class Preparer:
         summary = CallSummary(tokens, cost, f.status == "error")
         tail = encode_llm_call(f, place, cost)
         # positional: this runs once per call of the history, keywords cost 2x here
-        return Prepared(key_of(f.event_id), f.rank, alias, f.is_sidechain, f.event_id, f.agent,
+        return Prepared(key_of(f.event_id), f.rank, alias, f.copy, f.event_id, f.agent,
                         tail, not f.output_final, summary)  # fmt: skip
 
 
@@ -176,7 +179,7 @@ class Builder:
         keys = [p.key for p in prepared] + [p.alias for p in prepared if p.alias is not None]
         self.ledger.prefetch(keys)
         out: list[Admitted] = []
-        for key, rank, alias, side, eid, agent, body, hold, call in prepared:
+        for key, rank, alias, copy, eid, agent, body, hold, call in prepared:
             if call is None:
                 decision = self.ledger.offer_tool(key)
                 if isinstance(decision, Drop):
@@ -185,14 +188,32 @@ class Builder:
                 self.report.tool_calls += 1
                 out.append(Admitted(key, eid, 0, agent, body, hold))
                 continue
-            decision = self.ledger.offer_call(key, rank, alias, side)
+            decision = self.ledger.offer_call(key, rank, alias, copy, eid)
             if isinstance(decision, Drop):
                 self.report.not_emitted[decision.reason] += 1
                 continue
+            if decision.supersedes is not None:
+                out.append(self._superseded(decision.supersedes, agent, body, copy))
             rev = decision.revision
+            if rev < 0:
+                continue  # the call itself was already emitted
             self._count_call(key, agent, rev, call)
             out.append(Admitted(key, eid, rev, agent, llm_call_body(eid, rev, body), hold))
         return out
+
+    def _superseded(self, s: Supersede, agent: str, tail: bytes, copy: str | None) -> Admitted:
+        """The next revision of a copy counted before its original: no usage, no cost."""
+        r = self.report
+        r.not_emitted["superseded_copy"] += 1
+        before = self._prev_tokens.pop(s.key, None)
+        if before is None:
+            r.revisions += 1  # counted by an earlier run: this run only sends its retirement
+        else:
+            r.llm_calls -= 1
+            r.by_agent[agent] -= 1
+            for name, b in zip(TOKEN_FIELDS, before, strict=True):
+                r.tokens[name] -= b
+        return Admitted(s.key, s.event_id, s.revision, agent, superseded_body(s, tail), False)
 
     def _count_call(self, key: int, agent: str, rev: int, summary: CallSummary) -> None:
         r = self.report
@@ -220,6 +241,11 @@ class Builder:
         prev[key] = now
         if len(prev) > _PREV_MAX:
             del prev[next(iter(prev))]
+
+
+def superseded_body(s: Supersede, tail: bytes) -> bytes:
+    """The copy's event at its next revision, from its original's encoding, emptied."""
+    return llm_call_body(s.event_id, s.revision, superseded_tail(tail))
 
 
 _ZERO = (0,) * len(TOKEN_FIELDS)

@@ -97,8 +97,16 @@ def render_summary(r: Report) -> str:
         f"estimated cost: ${r.cost_usd:,.2f}"
         + (f" ({r.unpriced_calls} calls of models without a price)" if r.unpriced_calls else ""),
     ]
-    if r.by_agent:
-        lines.append("by agent: " + ", ".join(f"{a} {n}" for a, n in sorted(r.by_agent.items())))
+    if r.files_by_agent:
+        lines.append(
+            "by agent: "
+            + ", ".join(
+                f"{a} {r.by_agent[a]} calls in {n} files"
+                for a, n in sorted(r.files_by_agent.items())
+            )
+        )
+    if r.unread:
+        lines.append("found, not read: " + "; ".join(r.unread))
     if r.revisions:
         lines.append(f"revisions: {r.revisions} calls re-emitted with more usage")
     if r.not_emitted:

@@ -41,7 +41,13 @@ class Target(Protocol):
 
 
 # Names people type for an agent, besides its own.
-ALIASES = {"claude": "claude-code", "gemini": "gemini-cli", "codex-cli": "codex"}
+ALIASES = {
+    "claude": "claude-code",
+    "gemini": "gemini-cli",
+    "codex-cli": "codex",
+    "copilot": "copilot-cli",
+    "qwen": "qwen-code",
+}
 
 
 def select_sources(agents: tuple[str, ...]) -> list[Source]:
@@ -139,7 +145,9 @@ def _todo(
     todo: list[tuple[Source, SourceFile, Cursor | None]] = []
     floors: dict[str, str | None] = {}
     for src, sf in files:
-        report.paths.add(sf.path)
+        if sf.path not in report.paths:
+            report.paths.add(sf.path)
+            report.files_by_agent[sf.agent] += 1
         seen = target.seen(sf.path)
         if seen is not None and seen[:2] == (sf.size, sf.mtime_ns) and covers(seen[2], since):
             continue  # unchanged since the last scan: not even opened

@@ -32,6 +32,7 @@ from agent_cli.scan import discover, scan, select_sources
 from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sources import Source, SourceFile
+from agent_cli.sources.unread import unread
 from agent_cli.spool import Lock, Spool, secure_dir
 from agent_cli.statedir import file_log, room_left
 from agent_cli.watch import start_watcher
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("agent_cli")
-LOG_NAME = "agent-cli.log"
 SUMMARY_SECONDS = 60.0  # between the daemon's one-line summaries on a terminal
 LAND_SECONDS = 10.0  # a stopping daemon waits this long for the answers still on the wire
 
@@ -104,7 +104,7 @@ class Session:
             lock = Lock(folder)
             unclean = lock.acquire()
             stack.callback(lambda: lock.release(clean=self._clean))
-            stack.enter_context(file_log(folder / LOG_NAME))
+            stack.enter_context(file_log(self.settings.log_file, self.settings.log_level))
             self.spool = open_spool(folder, unclean)
             stack.callback(self.spool.close)
             self.sinks = self._given_sinks or [self._open_sutrace()]
@@ -266,6 +266,9 @@ class Session:
         if progress is not None and files:
             progress(len(files), len(files))  # unchanged files were skipped, not counted
         self._persist_counts(builder.report)
+        builder.report.unread = unread(
+            self.sources, builder.report.files_by_agent, os.environ if env is None else env
+        )
         return builder, files, full
 
     def _persist_counts(self, report: Report) -> None:

@@ -49,6 +49,16 @@ def _text(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
+def _readonly_uri(path: Path) -> str:
+    """The URI of a read-only open that leaves no trace.
+
+    No -wal file: no connection has the spool open, so nothing changes under this reader, and
+    `immutable` reads without creating -wal and -shm files (`status` and `doctor` leave the
+    folder as it was). Beside a running start (its -wal is there): plain mode=ro."""
+    live = Path(f"{path}-wal").exists()
+    return f"file:{path}?mode=ro" + ("" if live else "&immutable=1")
+
+
 class Spool:
     """The durable state of a shipper; one writer per state folder."""
 
@@ -82,7 +92,7 @@ class Spool:
         self._group_start = 0.0
         try:
             if readonly:
-                uri, path = True, f"file:{self.path}?mode=ro"
+                uri, path = True, _readonly_uri(self.path)
             else:
                 secure_dir(folder)
                 secure_file(self.path)

@@ -72,13 +72,16 @@ log = logging.getLogger("agent_cli")
 
 
 @contextlib.contextmanager
-def file_log(path: Path) -> Iterator[None]:
-    """Log to `path` (0600, rotated) for the session: deliveries, pauses, never content."""
+def file_log(path: Path, level: str = "INFO") -> Iterator[None]:
+    """Log to `path` (0600, rotated: 1 MB, two old files kept) for the session at `level`
+    (DEBUG, INFO, WARNING, ERROR): deliveries, pauses, never content."""
+    # a new folder is private; an existing one (AGENT_CLI_LOG_DIR may name any) is left as is
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     secure_file(path)
     handler = _QuietFileHandler(path, maxBytes=1_000_000, backupCount=2)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    log.setLevel(getattr(logging, level.upper(), logging.INFO))
     try:
         yield
     finally:

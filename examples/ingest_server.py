@@ -20,7 +20,11 @@ Protocol
     given with ``--reject-event-id``). Errors answer ``{"error": "..."}``: 400 bad gzip/JSON or
     body not ``{"events": [...]}``, 401 missing or wrong key, 411 no Content-Length, 413 body
     (after decompression) over ``--max-body-bytes``, 415 unknown Content-Encoding.
-``GET /healthz`` -> ``200 ok``.
+``GET /v1/health``
+    Headers: ``Authorization: Bearer <key>`` (required). ``200 {"ok": true}`` when the key is
+    accepted, ``401`` when it is missing or wrong; nothing is stored or logged in ``requests``.
+    ``agent-cli doctor`` makes this one request to check the endpoint and the key.
+``GET /healthz`` -> ``200 ok`` (no key: a liveness probe).
 ``POST /admin/faults`` (JSON object with any fault field, see ``Faults``) -> the fault state.
 ``GET /admin/stats`` -> ``{"events": n, "requests": [last 1000], "by_status": {...}, "faults"}``.
 Admin endpoints need no key but answer loopback clients only (the server binds loopback only).
@@ -397,6 +401,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/healthz":
             self._send(200, b"ok")
+        elif path == "/v1/health":
+            expected = f"Bearer {self.server.api_key}".encode()
+            if hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected):
+                self._send(200, {"ok": True})
+            else:
+                self._send(401, {"error": "missing or invalid API key"})
         elif path == "/admin/stats":
             if self._admin_allowed():
                 faults = self.server.faults.snapshot()

@@ -25,7 +25,15 @@ _AGENT_VARS = (
     "CODEX_HOME",
     "GEMINI_CLI_HOME",
     "GEMINI_DATA_DIR",
+    "PI_CODING_AGENT_DIR",
+    "KIMI_SHARE_DIR",
+    "KIMI_CODE_HOME",
     "XDG_CONFIG_HOME",
+    "COPILOT_HOME",
+    "QWEN_HOME",
+    "QWEN_RUNTIME_DIR",
+    "QWEN_DATA_DIR",
+    "USERPROFILE",
     "APPDATA",
     "VSCODE_PORTABLE",
     "CLINE_DIR",
@@ -36,6 +44,17 @@ _AGENT_VARS = (
     "XDG_DATA_HOME",
     "SUTRACE_API_KEY",
     "SUTRACE_ENDPOINT",
+    # the config file's layers and the log (config.KEYS, config.log_dir)
+    "XDG_STATE_HOME",
+    "AGENT_CLI_CONFIG",
+    "AGENT_CLI_LOG_DIR",
+    "AGENT_CLI_LOG_LEVEL",
+    "AGENT_CLI_AGENTS",
+    "AGENT_CLI_PATHS",
+    "AGENT_CLI_IDENTITY",
+    "AGENT_CLI_SINKS",
+    "AGENT_CLI_RETENTION_DAYS",
+    "AGENT_CLI_POLL_INTERVAL",
 )
 
 

@@ -62,7 +62,7 @@ def test_dry_run_prints_only_json_lines_and_the_summary_on_stderr(claude_home: P
     assert all(tuple(e) == LLM_FIELDS for e in calls)
     assert all(tuple(e) == TOOL_FIELDS for e in tools)
     assert "llm calls: 23 (0 failed)" in r.stderr
-    assert "by agent: claude-code 23" in r.stderr
+    assert "by agent: claude-code 23 calls in " in r.stderr
     assert not any(line.lstrip().startswith("{") for line in r.stderr.splitlines())
     assert "Traceback" not in r.stderr
 

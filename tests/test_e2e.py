@@ -744,8 +744,10 @@ def test_daemon_tails_new_lines_and_stops_on_sigterm(
             # a new call (assistant line + tool result), complete lines
             call = make_call(rng, session_of(target), 500, tool=True)
             append(target, b"".join(call.lines))
-            n0 = rx.stats()["events"]
-            wait_until(lambda: rx.stats()["events"] >= n0 + 2, CEILING, "the new call to arrive")
+            # wait for these ids, not for a count taken after the append (the daemon may
+            # have shipped them already by then)
+            new = {call.llm_id, call.tool_id}
+            wait_until(_all_delivered(rx, new), CEILING, "the new call to arrive")
             got = rx.events()
             assert call.llm_id in got and call.tool_id in got
             assert {k: got[call.llm_id][k] for k in call.tokens} == call.tokens

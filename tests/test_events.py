@@ -21,7 +21,16 @@ from agent_cli.events import (
     llm_call_body,
     tool_call,
 )
-from agent_cli.ledger import BTW_REPLAY, DUPLICATE, DUPLICATE_TOOL, Drop, Emit, Ledger, MemoryStore
+from agent_cli.ledger import (
+    BTW_REPLAY,
+    DUPLICATE,
+    DUPLICATE_TOOL,
+    Drop,
+    Emit,
+    Ledger,
+    MemoryStore,
+    Supersede,
+)
 
 text = st.none() | st.text(max_size=12)
 counts = st.integers(min_value=0, max_value=10**12)
@@ -71,14 +80,29 @@ def test_a_tool_call_has_the_contract_fields_and_no_revision() -> None:
 
 def test_ledger_decisions() -> None:
     ledger = Ledger(MemoryStore())
-    assert ledger.offer_call(1, 10, None, False) == Emit(0)
-    assert ledger.offer_call(1, 10, None, False) is DUPLICATE
-    assert ledger.offer_call(1, 9, None, False) is DUPLICATE  # less usage: the same call again
-    assert ledger.offer_call(1, 11, None, False) == Emit(1)  # grown: the next revision
-    assert ledger.offer_call(1, 12, None, False) == Emit(2)
+    assert ledger.offer_call(1, 10, None, None) == Emit(0)
+    assert ledger.offer_call(1, 10, None, None) is DUPLICATE
+    assert ledger.offer_call(1, 9, None, None) is DUPLICATE  # less usage: the same call again
+    assert ledger.offer_call(1, 11, None, None) == Emit(1)  # grown: the next revision
+    assert ledger.offer_call(1, 12, None, None) == Emit(2)
     # a /btw replay: a sidechain call reusing a main call's message id under another key
-    assert ledger.offer_call(2, 5, 100, False) == Emit(0)
-    assert ledger.offer_call(3, 5, 100, True) is BTW_REPLAY
+    assert ledger.offer_call(2, 5, 100, None) == Emit(0)
+    assert ledger.offer_call(3, 5, 100, "btw_replay") == BTW_REPLAY
     assert ledger.offer_tool(7) == Emit(0)
     assert ledger.offer_tool(7) is DUPLICATE_TOOL
+
+
+def test_a_copy_read_before_its_original_is_superseded_once() -> None:
+    ledger = Ledger(MemoryStore())
+    copy = event_id("claude-code", "msg", "req_copy")
+    # the copy comes first: it is all there is of the call, so it is emitted
+    assert ledger.offer_call(3, 5, 100, "btw_replay", copy) == Emit(0)
+    assert ledger.offer_call(3, 5, 100, "btw_replay", copy) is DUPLICATE
+    # the original: emitted, and the copy retired at its next revision
+    assert ledger.offer_call(2, 5, 100, None) == Emit(0, Supersede(3, copy, 1))
+    # neither comes back, whichever is read again, in whichever order
+    assert ledger.offer_call(3, 6, 100, "btw_replay", copy) == BTW_REPLAY
+    assert ledger.offer_call(2, 5, 100, None) is DUPLICATE
+    # a second copy of the same call, seen after the original: dropped
+    assert ledger.offer_call(4, 5, 100, "btw_replay", "ab" * 32) == BTW_REPLAY
     assert isinstance(DUPLICATE, Drop) and DUPLICATE.reason == "duplicate"

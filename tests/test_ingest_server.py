@@ -116,6 +116,17 @@ def test_healthz_and_unknown_paths(serve, client_for) -> None:
     assert client.post("/nope", content=b"x").status_code == 404
 
 
+def test_v1_health_needs_the_key_and_stores_nothing(serve, client_for) -> None:
+    server = serve()
+    client = client_for(server)
+    ok = client.get("/v1/health", headers={"Authorization": f"Bearer {KEY}"})
+    assert ok.status_code == 200 and ok.json() == {"ok": True}
+    assert client.get("/v1/health").status_code == 401
+    wrong = client.get("/v1/health", headers={"Authorization": "Bearer wrong-key-0000"})
+    assert wrong.status_code == 401
+    assert stats(client)["requests"] == []
+
+
 def test_auth_missing_or_wrong_key_is_401_and_key_never_logged(serve, client_for, capsys) -> None:
     server = serve(quiet=False)
     client = client_for(server)

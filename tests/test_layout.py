@@ -99,3 +99,18 @@ def test_no_function_over_the_limit() -> None:
                 if n > MAX_FUNCTION_LINES:
                     long[f"{p.relative_to(ROOT)}:{node.lineno} {node.name}"] = n
     assert long == {}
+
+
+def test_click_is_imported_only_by_the_cli_package() -> None:
+    users = set()
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                continue
+            if any(m == "click" or m.startswith("click.") for m in mods):
+                users.add(name)
+    assert users and all(u == "agent_cli.cli" or u.startswith("agent_cli.cli.") for u in users)

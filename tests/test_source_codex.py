@@ -382,8 +382,13 @@ def test_subagent_replay_is_baseline_and_own_calls_count() -> None:
     parent = read_facts(rule_file(SID_P))
     child = read_facts(rule_file(SID_K))
     assert [tok(c) for c in calls_of(parent)] == [(500, 500, 0, 100, 40), (500, 1000, 0, 50, 20)]
-    kc = calls_of(child)
+    kc = [c for c in calls_of(child) if c.copy is None]
     assert [tok(c) for c in kc] == [(300, 900, 0, 40, 10), (200, 600, 0, 30, 0)]
+    # the replay: copies of the parent's calls, tied to them by the cumulative totals
+    copies = [c for c in calls_of(child) if c.copy is not None]
+    assert [tok(c) for c in copies] == [tok(c) for c in calls_of(parent)]
+    assert [c.alias for c in copies] == [c.alias for c in calls_of(parent)]
+    assert all((c.copy, c.session_id) == ("fork_replay", SID_P) for c in copies)
     assert all(
         (c.session_id, c.parent_session_id, c.is_subagent, c.agent_id, c.model, c.turn_index)
         == (SID_K, SID_P, True, "Euclid", "gpt-5-codex-mini", 1)

@@ -14,12 +14,43 @@ import pytest
 from agent_cli import sources
 from agent_cli.sources.base import Source
 
-AGENTS = ["claude-code", "codex", "gemini-cli", "cline", "roo-code", "kilo-code", "grok-build"]
+AGENTS = [
+    "claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code", "pi", "kimi-cli",
+    "grok-build", "cline", "roo-code", "kilo-code",
+]  # fmt: skip
 _METHODS = ("discover", "where", "read")
 
 
 def test_registry_lists_exactly_the_agents_in_order() -> None:
     assert list(sources.registry()) == AGENTS
+    assert list(sources.AGENT_NAMES) == AGENTS  # what --help names, without importing one
+
+
+def test_every_agent_name_is_accepted_by_agent(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from agent_cli.cli import cli
+
+    for name in AGENTS:
+        r = CliRunner().invoke(cli, ["start", "--once", "--dry-run", "--agent", name])
+        assert r.exit_code == 0, (name, r.stderr)
+    out = CliRunner().invoke(cli, ["start", "--help"], terminal_width=400).stdout
+    assert all(name in out for name in AGENTS)
+
+
+def test_agents_found_but_not_read_are_named_in_the_summary(isolated_home: Path) -> None:
+    from click.testing import CliRunner
+
+    from agent_cli.cli import cli
+
+    (isolated_home / ".codex" / "sessions").mkdir(parents=True)  # Codex, no session yet
+    (isolated_home / ".cursor" / "chats").mkdir(parents=True)  # an agent with no reader
+    r = CliRunner().invoke(cli, ["start", "--once", "--dry-run"])
+    assert r.exit_code == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if x.startswith("found, not read: "))
+    assert "codex (" in line and "no transcripts in a format agent-cli reads" in line
+    assert "cursor (" in line and "no per-call usage locally" in line
+    assert "gemini-cli" not in line  # nothing of Gemini's here: not named
 
 
 @pytest.mark.parametrize("name", AGENTS)

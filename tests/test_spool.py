@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,10 +15,11 @@ import pytest
 from agent_cli.config import Settings
 from agent_cli.cursor import Cursor
 from agent_cli.errors import AlreadyRunning
+from agent_cli.outbox import SinkQueue
 from agent_cli.prepare import Builder, Report
 from agent_cli.scan import discover, scan, select_sources
 from agent_cli.sources.claude_code import ClaudeReader
-from agent_cli.spool import Lock, Spool
+from agent_cli.spool import FIRST_SINK, Lock, Spool
 from agent_cli.tail import read_chunks
 from tests.claude_lines import assistant, jsonl, user
 
@@ -245,6 +249,52 @@ def test_claim_leases_and_settle_applies_results(project: Path, tmp_path: Path) 
     assert spool.counters() == {"quarantine.rejected_by_server": 1}
     assert [r.id for r in spool.queue().claim(limit=10)] == [rows[2].id]
     assert spool.queue().state().last_success_at is not None
+
+
+class _DiskThatFills:
+    """The spool as a queue sees it (`outbox.Store`), on a disk a test can make full."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool, self.db, self.clock, self.full = spool, spool.db, spool.clock, False
+
+    def flush(self) -> None:
+        self.spool.flush()
+
+    def pending_for(self, bit: int) -> int:
+        return self.spool.pending_for(bit)
+
+    def bump(self, name: str, n: int) -> None:
+        self.spool.bump(name, n)
+
+    @contextlib.contextmanager
+    def atomic(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        with self.spool.atomic(durable) as db:
+            yield db
+            if self.full:  # the commit cannot be written: SQLite rolls it back
+                e = sqlite3.OperationalError("database or disk is full")
+                e.sqlite_errorname = "SQLITE_FULL"  # type: ignore[attr-defined]
+                raise e
+
+
+def test_a_result_a_full_disk_cannot_record_is_owed_not_sent_again(
+    project: Path, tmp_path: Path
+) -> None:
+    (project / "s.jsonl").write_bytes(jsonl(*[assistant(f"m{i}", f"r{i}") for i in range(5)]))
+    spool, _ = run_scan(tmp_path / "st")
+    disk = _DiskThatFills(spool)
+    queue = SinkQueue(disk, FIRST_SINK, spool.queue().bit)
+    rows = queue.claim(limit=3)
+    disk.full = True
+    assert not queue.settle([rows[0].id], [(rows[1].id, "rejected_by_server")], [rows[2].id], True)
+    assert queue.depth() == 3 and spool.pending_for(queue.bit) == 5  # nothing written
+    queue.forget_depth()
+    assert queue.depth() == 3  # counted again from the table: the owed rows stay out
+    again = [r.id for r in queue.claim(limit=10)]
+    assert len(again) == 3 and rows[0].id not in again and rows[1].id not in again
+    disk.full = False
+    assert queue.pay_owed() and not queue.owed
+    assert spool.pending_for(queue.bit) == 3
+    assert spool.counters() == {"quarantine.rejected_by_server": 1}
 
 
 def test_leases_of_a_killed_run_are_cleared_on_open(project: Path, tmp_path: Path) -> None:

@@ -1,8 +1,13 @@
-"""Helpers every source needs: timestamps and lenient integers."""
+"""Helpers every source needs: timestamps, lenient integers, homes, Gemini-API usage."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
+
+from agent_cli.events import Usage
 
 
 def to_int(v: object) -> int:
@@ -67,3 +72,66 @@ def norm_ts(ts: str) -> str:
         return ts
     t = ms(ts)
     return ts if t is None else fmt_ms(t)
+
+
+def user_home(env: Mapping[str, str], platform: str) -> Path:
+    """The home folder the agents use: $HOME wins (tests and the agents agree), then on
+    Windows %USERPROFILE% (what Node's `os.homedir()` reads there), else the OS's answer."""
+    if env.get("HOME"):
+        return Path(env["HOME"])
+    if platform == "win32" and env.get("USERPROFILE"):
+        return Path(env["USERPROFILE"])
+    return Path.home()
+
+
+def unique_dirs(paths: Iterable[Path]) -> list[Path]:
+    """The folders in order, each once (an override that names the default is one root)."""
+    seen: set[str] = set()
+    out: list[Path] = []
+    for p in paths:
+        key = os.path.normcase(os.path.abspath(p))
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def gemini_usage(
+    prompt: int, candidates: int, cached: int, thoughts: int, tool: int, thoughts_inside: bool
+) -> Usage:
+    """Map Gemini-API usage (`usageMetadata` / Gemini CLI `tokens`) to the contract.
+
+    `cached` is part of `prompt`; `tool` (tool-use prompt tokens) is billed as input.
+    `thoughts_inside`: the candidates already include the thoughts (an OpenAI-compatible
+    backend's `completion_tokens`, as Qwen Code records it); else they come on top (Gemini).
+    """
+    cached = min(cached, prompt)
+    if thoughts_inside:
+        return Usage(
+            input_tokens=prompt - cached + tool,
+            output_tokens=candidates,
+            cache_read_tokens=cached,
+            reasoning_tokens=min(thoughts, candidates),
+        )
+    return Usage(
+        input_tokens=prompt - cached + tool,
+        output_tokens=candidates + thoughts,
+        cache_read_tokens=cached,
+        reasoning_tokens=thoughts,
+    )
+
+
+def classify_gemini_error(head: bytes) -> str:
+    """Map the head of a Gemini-API error text to the contract's error codes."""
+    low = head.lower()
+    if b"429" in low or b"quota" in low or b"resource_exhausted" in low or b"rate limit" in low:
+        return "rate_limit"
+    if b"503" in low or b"overloaded" in low or b"unavailable" in low:
+        return "overloaded"
+    if b"401" in low or b"403" in low or b"permission_denied" in low or b"unauthenticated" in low:
+        return "auth"
+    if b"token limit" in low or b"context" in low or b"too long" in low:
+        return "context_overflow"
+    if b"400" in low or b"invalid_argument" in low:
+        return "invalid_request"
+    return "server_error"

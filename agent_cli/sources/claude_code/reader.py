@@ -344,7 +344,7 @@ class ClaudeReader:
                 error_code=code,
                 speed=g.speed,
                 alias=g.alias,
-                is_sidechain=g.is_side,
+                copy="btw_replay" if g.is_side else None,
             )
         )
 

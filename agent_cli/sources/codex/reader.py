@@ -89,6 +89,7 @@ class State(msgspec.Struct):
     last_growth: list[Any] | None = None  # [event id, ms, boundary seen since]
     # call_id -> [name, ts, call eid | None, refined status | None, done | None]
     tools: dict[str, list[Any]] = msgspec.field(default_factory=dict)
+    origin: str | None = None  # the session of the replayed lines (their session_meta)
 
 
 STATE_FIELDS = State.__struct_fields__
@@ -125,6 +126,7 @@ class CodexReader(ToolMatching):
         self.last_input_ms: int | None = None
         self.last_growth: list[Any] | None = None
         self.tools: dict[str, list[Any]] = {}
+        self.origin: str | None = None
         if state:
             self._load(state)
 
@@ -195,9 +197,10 @@ class CodexReader(ToolMatching):
             self._tool_output(env)
 
     def _session_meta(self, env: Env) -> None:
-        if self.meta:
-            return  # a later session_meta belongs to the replayed parent
         m = dec_meta(env.payload)
+        if self.meta:
+            self.origin = m.id  # a later session_meta belongs to the replayed parent
+            return
         self.meta = True
         self.sid = m.id
         self.cwd = m.cwd
@@ -247,11 +250,15 @@ class CodexReader(ToolMatching):
             return  # rate limits only
         tot = _tuple(info.total_token_usage)
         t_ms = ms(env.timestamp)
-        delta = self._growth(info, tot, t_ms)
+        replayed = self._replayed(t_ms)
+        delta = self._growth(info, tot)
         if delta is None:
             return
         key = "/".join(str(v) for v in tot)
         ts = norm_ts(env.timestamp or "")
+        if replayed:
+            self.out.append(self._copy(info, delta, key, ts))
+            return
         eid = event_id(AGENT, "call", ts, key)
         duration = None
         if t_ms is not None and self.last_input_ms is not None and t_ms >= self.last_input_ms:
@@ -273,6 +280,7 @@ class CodexReader(ToolMatching):
                 call_index=self.calls,
                 provider=self.provider,
                 duration_ms=duration,
+                alias=f"replica/{key}",
             )
         )
         self.calls += 1
@@ -281,19 +289,44 @@ class CodexReader(ToolMatching):
         self.last_growth = [eid, t_ms, False]
         self._claim_tools(eid)
 
-    def _growth(self, info: Info, tot: list[int], t_ms: int | None) -> list[int] | None:
-        """Move the baseline to `tot`; return the growth that is a call, None when none is."""
-        if self.replay and self.child:
-            self.prev = tot  # the parent's history: baseline only
-            return None
-        if (
-            self.child
-            and self.meta_ms is not None
+    def _copy(self, info: Info, delta: list[int], key: str, ts: str) -> CallFact:
+        """A parent's call replayed into a child file (a fork or subagent): its copy.
+
+        The copy keeps the parent's payload but gets the child's timestamp, so only the
+        cumulative totals tie it to its original: both carry the alias `replica/<totals>`.
+        The ledger drops the copy when its original is known and emits it (under its own id)
+        when it is not; an original read later supersedes it (ledger.py, "Copies").
+        """
+        return CallFact(
+            agent=AGENT,
+            event_id=event_id(AGENT, "replica", key),
+            rank=1,
+            timestamp=ts,
+            session_id=self.origin or self.parent,
+            model=info.model,  # the replay has no turn_context: the parent's model is unknown
+            usage=_usage(delta),
+            context=self._ctx(),
+            provider=self.provider,
+            alias=f"replica/{key}",
+            copy="fork_replay",
+        )
+
+    def _replayed(self, t_ms: int | None) -> bool:
+        """Whether a token_count at `t_ms` is part of the parent's history a child replays:
+        before the child's own first turn_context, or in the burst stamped with the child's
+        creation time."""
+        if not self.child:
+            return False
+        if self.replay:
+            return True
+        return (
+            self.meta_ms is not None
             and t_ms is not None
             and abs(t_ms - self.meta_ms) <= _REPLAY_BURST_MS
-        ):
-            self.prev = tot  # the replay burst, stamped with the child's creation time
-            return None
+        )
+
+    def _growth(self, info: Info, tot: list[int]) -> list[int] | None:
+        """Move the baseline to `tot`; return the growth that is a call, None when none is."""
         prev = self.prev
         if prev == tot:
             return None  # a re-emit: same totals, new timestamp

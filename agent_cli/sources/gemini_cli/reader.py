@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from agent_cli.events import CallFact, Context, ToolFact, Usage, event_id
-from agent_cli.sources.common import ms, norm_ts
+from agent_cli.events import CallFact, Context, ToolFact, event_id
+from agent_cli.sources.common import classify_gemini_error, gemini_usage, ms, norm_ts
 from agent_cli.sources.common import to_int as _int
 from agent_cli.sources.decode import (
     FAILED,
@@ -53,18 +53,7 @@ _TOOL_DONE = {
 
 def classify_error(head: bytes) -> str:
     """Map the head of an error message's text to the contract's error codes."""
-    low = head.lower()
-    if b"429" in low or b"quota" in low or b"resource_exhausted" in low or b"rate limit" in low:
-        return "rate_limit"
-    if b"503" in low or b"overloaded" in low or b"unavailable" in low:
-        return "overloaded"
-    if b"401" in low or b"403" in low or b"permission_denied" in low or b"unauthenticated" in low:
-        return "auth"
-    if b"token limit" in low or b"context" in low or b"too long" in low:
-        return "context_overflow"
-    if b"400" in low or b"invalid_argument" in low:
-        return "invalid_request"
-    return "server_error"
+    return classify_gemini_error(head)
 
 
 class _Reader:
@@ -174,13 +163,7 @@ class _Reader:
             r.call_index = self.calls
             self.calls += 1
         inp, out, cached, thoughts, tool = tk
-        cached = min(cached, inp)
-        usage = Usage(
-            input_tokens=inp - cached + tool,
-            output_tokens=out + thoughts,
-            cache_read_tokens=cached,
-            reasoning_tokens=thoughts,
-        )
+        usage = gemini_usage(inp, out, cached, thoughts, tool, thoughts_inside=False)
         self.out.append(
             CallFact(
                 agent=AGENT,

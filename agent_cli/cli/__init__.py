@@ -22,6 +22,7 @@ from agent_cli import __version__
 from agent_cli import config as config_mod
 from agent_cli.errors import AgentCliError, ConfigError
 from agent_cli.render import render_run, render_status, render_summary
+from agent_cli.sources import AGENT_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,6 +104,7 @@ def cli() -> None:
       agent-cli start --once --dry-run     # print the events that would be sent
       SUTRACE_API_KEY=... agent-cli start  # backfill, then tail and ship until stopped
       agent-cli status                     # spool depth, last delivery, pauses, drops
+      agent-cli doctor                     # what is wrong, and what to do about it
     """
 
 
@@ -127,7 +129,8 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     "agents",
     multiple=True,
     metavar="NAME",
-    help="Read only this agent (claude-code or claude, codex, gemini-cli or gemini); repeatable.",
+    help="Read only this agent (" + ", ".join(AGENT_NAMES) + "; claude and gemini are "
+    "accepted for claude-code and gemini-cli); repeatable.",
 )
 @click.option(
     "--since",
@@ -197,6 +200,13 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     help="Processes that read a large backfill.  [default: 1 on 2 cores or fewer, "
     "else cores-1, at most 4]",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(config_mod.LOG_LEVELS, case_sensitive=False),
+    envvar="AGENT_CLI_LOG_LEVEL",
+    show_envvar=True,
+    help="What the log file keeps.  [default: INFO, or log_level in the config file]",
+)
 @_errors_to_click
 def start(
     once: bool,
@@ -211,6 +221,7 @@ def start(
     paths: str,
     identity: str,
     workers: int | None,
+    log_level: str | None,
 ) -> None:
     """Backfill the transcripts on disk, then tail them and ship usage events.
 
@@ -219,24 +230,41 @@ def start(
       agent-cli start --once --dry-run --agent claude-code --since 2026-10-01
       SUTRACE_API_KEY=sk_dev_... agent-cli start --once
     """
-    settings = config_mod.Settings(
-        agents=agents,
+    resolved = config_mod.resolve(_from_command_line(_START_FLAGS))
+    settings = config_mod.build(
+        resolved,
         since=since,
         dry_run=dry_run,
         once=once,
-        endpoint=endpoint,
-        api_key=api_key,
         home=home,
-        poll_seconds=poll_interval,
         drain_timeout=drain_timeout,
         progress=sys.stderr.isatty(),
         workers=workers or config_mod.default_workers(),
-        privacy=config_mod.Privacy(paths=paths, identity=identity),
     )
     if dry_run:
         _dry_run(settings)
     else:
         _ship(settings)
+
+
+# config setting -> the `start` parameter that gives it on the command line
+_START_FLAGS = {
+    "endpoint": "endpoint",
+    "key": "api_key",
+    "agents": "agents",
+    "paths": "paths",
+    "identity": "identity",
+    "poll_interval": "poll_interval",
+    "log_level": "log_level",
+}
+
+
+def _from_command_line(names: dict[str, str]) -> dict[str, Any]:
+    """The settings typed on the command line; `config.resolve` layers the environment, the
+    config file and the defaults below them (so click's own defaults are ignored here)."""
+    ctx = click.get_current_context()
+    given = click.core.ParameterSource.COMMANDLINE
+    return {k: ctx.params[p] for k, p in names.items() if ctx.get_parameter_source(p) is given}
 
 
 def _dry_run(settings: config_mod.Settings) -> None:
@@ -323,3 +351,22 @@ def status(as_json: bool, home: Path | None) -> None:
     click.echo(json.dumps(info, indent=2, sort_keys=True) if as_json else render_status(info))
     if not info["healthy"]:
         raise click.exceptions.Exit(1)
+
+
+def _guarded(cmd: click.Command) -> click.Command:
+    """Wrap a command's callback (and its subcommands') in the error translation."""
+    if cmd.callback is not None:
+        cmd.callback = _errors_to_click(cmd.callback)
+    for sub in getattr(cmd, "commands", {}).values():
+        _guarded(sub)
+    return cmd
+
+
+def _add_setup_commands() -> None:
+    from agent_cli.cli import setup as cli_setup
+
+    for cmd in (cli_setup.config_group, cli_setup.service_group, cli_setup.doctor_command):
+        cli.add_command(_guarded(cmd))
+
+
+_add_setup_commands()
