@@ -47,6 +47,10 @@ ALIASES = {
     "codex-cli": "codex",
     "copilot": "copilot-cli",
     "qwen": "qwen-code",
+    "kimi": "kimi-cli",
+    "grok": "grok-build",
+    "roo": "roo-code",
+    "kilo": "kilo-code",
 }
 
 

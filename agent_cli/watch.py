@@ -78,8 +78,18 @@ class Watcher(FileSystemEventHandler):
             raise OSError("a folder could not be watched")
 
     def refresh(self) -> None:
-        """Watch each root that exists (recursively), else its nearest existing parent."""
-        want = {_target(r) for r in self.roots}
+        """Watch each root that exists (recursively), else its nearest existing parent.
+
+        A root that appears while the watches are being set up would make no event on a
+        parent watched a moment too late: the targets are looked at again until they hold.
+        """
+        for _ in range(8):
+            want = {_target(r) for r in self.roots}
+            self._schedule(want)
+            if {_target(r) for r in self.roots} == want:
+                return
+
+    def _schedule(self, want: set[tuple[str, bool]]) -> None:
         self._real = {os.path.realpath(r): r for r in self.roots if os.path.realpath(r) != r}
         for key in list(self._watches.keys() - want):
             self._observer.unschedule(self._watches.pop(key))

@@ -39,6 +39,12 @@ _AGENT_VARS = (
     "OPENCODE_DISABLE_CHANNEL_DB",
     "LOCALAPPDATA",
     "APPDATA",
+    "VSCODE_PORTABLE",
+    "CLINE_DIR",
+    "CLINE_DATA_DIR",
+    "CLINE_SESSION_DATA_DIR",
+    "GROK_HOME",
+    "KILO_DATA_DIR",
     "SUTRACE_API_KEY",
     "SUTRACE_ENDPOINT",
     # the config file's layers and the log (config.KEYS, config.log_dir)

@@ -282,3 +282,24 @@ def test_an_event_named_by_the_real_path_is_recorded_by_the_root_s_name(tmp_path
     w.on_any_event(FileModifiedEvent(str(link / "h.jsonl")))
     assert w.take() == (set(), False) and not w.wake.is_set()
     w.close()
+
+
+def test_a_root_made_while_its_parent_watch_is_set_up_is_watched(tmp_path: Path) -> None:
+    """The parent's watch comes a moment after the root was looked for: no event can tell
+    the root appeared, so `refresh` looks again (the race an agent's folder made right as
+    the daemon starts used to lose)."""
+    from watchdog.observers import Observer
+
+    from agent_cli.watch import Watcher
+
+    root = tmp_path / ".claude"
+
+    class RootAppearsDuringSchedule(Observer):  # type: ignore[misc, valid-type]
+        def schedule(self, *args: object, **kw: object) -> object:
+            root.mkdir(exist_ok=True)  # made before this watch exists
+            return super().schedule(*args, **kw)
+
+    w = Watcher([str(root)], RootAppearsDuringSchedule())
+    w.refresh()
+    assert (str(root), True) in w._watches
+    w.close()

@@ -16,6 +16,7 @@ from agent_cli.sources.base import Source
 
 AGENTS = [
     "claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code", "pi", "kimi-cli", "opencode",
+    "grok-build", "cline", "roo-code", "kilo-code",
 ]  # fmt: skip
 _METHODS = ("discover", "where", "read")
 

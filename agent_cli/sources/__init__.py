@@ -16,16 +16,18 @@ __all__ = ["AGENT_NAMES", "Source", "SourceFile", "registry", "walk_files"]
 # tests/test_source_registry.py checks that the two agree.
 AGENT_NAMES = (
     "claude-code", "codex", "gemini-cli", "copilot-cli", "qwen-code", "pi", "kimi-cli",
-    "opencode",
+    "opencode", "grok-build", "cline", "roo-code", "kilo-code",
 )  # fmt: skip
 
 
 def registry() -> dict[str, Source]:
     """Return every known source by agent name, in reading order."""
     from agent_cli.sources.claude_code import ClaudeCode
+    from agent_cli.sources.cline import Cline, KiloCode, RooCode
     from agent_cli.sources.codex import Codex
     from agent_cli.sources.copilot_cli import CopilotCli
     from agent_cli.sources.gemini_cli import GeminiCli
+    from agent_cli.sources.grok_build import GrokBuild
     from agent_cli.sources.kimi_cli import KimiCli
     from agent_cli.sources.opencode import OpenCode
     from agent_cli.sources.pi import Pi
@@ -33,5 +35,6 @@ def registry() -> dict[str, Source]:
 
     found: tuple[Source, ...] = (
         ClaudeCode(), Codex(), GeminiCli(), CopilotCli(), QwenCode(), Pi(), KimiCli(), OpenCode(),
+        GrokBuild(), Cline(), RooCode(), KiloCode(),
     )  # fmt: skip
     return {s.agent: s for s in found}
