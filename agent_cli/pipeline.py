@@ -28,6 +28,8 @@ from agent_cli.status import Status, read_status
 if TYPE_CHECKING:
     import httpx
 
+    from agent_cli.rerun import Recorder
+
 __all__ = [
     "Interrupted",
     "Report",
@@ -101,12 +103,14 @@ def start_once(
     progress: Callable[[int, int], None] | None = None,
     sinks: list[Sink] | None = None,
     say: Callable[[str], None] | None = None,
+    index: Recorder | None = None,
 ) -> RunResult:
     """`start --once`: backfill into the spool, deliver until empty or --drain-timeout.
 
-    `say` is told, a line at a time, what a person at a terminal wants to see (the drain)."""
+    `say` is told, a line at a time, what a person at a terminal wants to see (the drain);
+    `index` collects the re-run index (module `rerun`; the command line passes one)."""
     once = dataclasses.replace(settings, once=True)
-    with Session(once, client=client, stop=stop, sinks=sinks, say=say) as s:
+    with Session(once, client=client, stop=stop, sinks=sinks, say=say, index=index) as s:
         return s.backfill_and_drain(env, progress)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
@@ -57,15 +57,20 @@ def select_sources(agents: tuple[str, ...]) -> list[Source]:
 def discover(
     srcs: list[Source],
     settings: Settings,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     older: list[int] | None = None,
+    found: Callable[[str, int, int], None] | None = None,
 ) -> Iterator[tuple[Source, SourceFile]]:
     """Yield every transcript file of the chosen sources, skipping files older than --since
-    (counted in `older[0]` when given: a person told "nothing found" wants to know)."""
+    (counted in `older[0]` when given: a person told "nothing found" wants to know).
+
+    `found(path, size, mtime_ns)` hears of every file, those older than --since too."""
     env = dict(os.environ) if env is None else env
     floor = _since_ns(settings)
     for src in srcs:
         for sf in src.discover(env):
+            if found is not None:
+                found(sf.path, sf.size, sf.mtime_ns)
             if floor and sf.mtime_ns < floor:
                 if older is not None:
                     older[0] += 1
