@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING
 
 from agent_cli.config import Settings
 from agent_cli.prepare import Builder, Report
+from agent_cli.pricing import pricer_in
 from agent_cli.scan import SinkTarget, discover, scan, select_sources
 from agent_cli.session import Interrupted, RunResult, Session, enricher_for
 from agent_cli.sinks import Sink
@@ -56,7 +57,9 @@ def dry_run(
     srcs = select_sources(settings.agents)
     sink = StdoutSink(out)
     target = SinkTarget(sink)
-    builder = Builder(target.ledger, Report(), settings.since_iso(), enricher_for(settings))
+    # the price cache of the state folder is read, never written: a dry-run stores nothing
+    pricer = pricer_in(settings.state_dir)
+    builder = Builder(target.ledger, Report(), settings.since_iso(), enricher_for(settings), pricer)
     older = [0]
     files = list(discover(srcs, settings, env, older))
     builder.report.older_than_since = older[0]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from agent_cli import sources as sources_mod
@@ -23,6 +24,7 @@ from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError
 from agent_cli.ledger import Ledger, MemoryStore, Store
 from agent_cli.prepare import Admitted, Builder, Prepared, Preparer, Report
+from agent_cli.pricing import pricer_in
 from agent_cli.sinks import Outgoing, Sink
 from agent_cli.sources import Source, SourceFile
 
@@ -189,12 +191,15 @@ def prepare_file(
     since: str | None,
     max_line: int,
     privacy: Privacy,
+    prices: Path | None = None,
 ) -> tuple[list[PreparedChunk], Counter[str], Counter[str]]:
-    """In a worker process: read and prepare one file's chunks (pickled back)."""
+    """In a worker process: read and prepare one file's chunks (pickled back); `prices` is
+    the state folder whose price cache it reads."""
     global _worker_preparer
     prep = _worker_preparer
     if prep is None or prep.since != since or prep.enricher.privacy != privacy:
-        prep = _worker_preparer = Preparer(since, Enricher(privacy=privacy))
+        pricer = pricer_in(prices) if prices is not None else None
+        prep = _worker_preparer = Preparer(since, Enricher(privacy=privacy), pricer)
     skipped: Counter[str] = Counter()
     src = sources_mod.registry()[agent]
     chunks = [
@@ -241,6 +246,7 @@ def _prepare_parallel(
                                 builder.since,
                                 settings.max_line_bytes,
                                 settings.privacy,
+                                settings.state_dir,
                             ),
                         )
                     )

@@ -21,13 +21,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from agent_cli.config import Settings
-from agent_cli.cursor import covers
 from agent_cli.deliver import Pause, Shipper, clamp_wait, drain_all
 from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError, is_corrupt, is_full
 from agent_cli.follow import Follower
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.prepare import Builder, Report
+from agent_cli.pricing import pricer_in
 from agent_cli.recovery import open_spool
 from agent_cli.render import render_run
 from agent_cli.rerun import Recorder, RecordingEnv, forget
@@ -182,23 +182,16 @@ class Session:
                 f"the outbox reached its cap of {s.outbox_cap} events, so reading paused; "
                 f"{result.detail}"
             ).rstrip("; ")
-        if self._index is not None and not result.exit_code and self._settled(files):
-            noop = RunResult(Report(paths=set(builder.report.paths)))  # what a re-run prints
-            self._index.settled(render_run(noop), self._start_line())
+        if not result.exit_code:
+            self._note_settled(builder.report, files)
         return result
 
-    def _settled(self, files: list[tuple[Source, SourceFile]]) -> bool:
-        """Whether a run now would find nothing to read, send or change (module `rerun`)."""
-        spool, since = self.spool, self.settings.since_iso()
-        if spool.rows() or any(
-            st.pause_reason or st.failures or st.backoff_until for *_, st in spool.sink_states()
-        ):
-            return False
-        for _, sf in files:
-            seen = spool.seen(sf.path)
-            if seen is None or seen[:2] != (sf.size, sf.mtime_ns) or not covers(seen[2], since):
-                return False
-        return True
+    def _note_settled(self, report: Report, files: list[tuple[Source, SourceFile]]) -> None:
+        """Tell the index what a re-run prints, if this run left it nothing to do (`rerun`)."""
+        stats = [(f.path, f.size, f.mtime_ns) for _, f in files]
+        if self._index is not None and self.spool.settled(stats, self.settings.since_iso()):
+            self._index.settled(render_run(RunResult(Report(paths=set(report.paths)))),
+                                self._start_line())  # fmt: skip
 
     def backfill_and_follow(
         self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
@@ -271,7 +264,8 @@ class Session:
         cursors say where to resume). Returns the builder, the files and whether it filled.
         """
         s, spool, stop = self.settings, self.spool, self.shipper.stop
-        builder = Builder(spool.ledger, Report(), s.since_iso(), enricher_for(s))
+        pricer = pricer_in(spool.folder)
+        builder = Builder(spool.ledger, Report(), s.since_iso(), enricher_for(s), pricer)
         if self._index is None:
             files = list(discover(self.sources, s, env))
         else:
@@ -292,6 +286,7 @@ class Session:
                 full = spool.depth() >= s.outbox_cap
 
         self._read(builder, files, lambda: stop.is_set() or full, after_file)
+        builder.preparer.pricer.save()  # the rates probed, for the next run
         if full:
             log.warning("outbox at its cap (%d events): reading paused", s.outbox_cap)
         if progress is not None and files:

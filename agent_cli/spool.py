@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_cli.atomic import atomic
-from agent_cli.cursor import Cursor, clamp64, unwrap64, wrap64
+from agent_cli.cursor import Cursor, clamp64, covers, unwrap64, wrap64
 from agent_cli.errors import SpoolCorrupt, SpoolError, is_corrupt
 from agent_cli.ledger import Ledger, SqliteStore
 from agent_cli.migrations import FIRST_SINK, MIGRATIONS, Migration, check_readable, migrate
@@ -228,6 +228,19 @@ class Spool:
             rows = self.db.execute("SELECT path, size, mtime_ns, since FROM sources")
             self._seen = {p: (s, m, since) for p, s, m, since in rows}
         return self._seen.get(path)
+
+    def settled(self, files: list[tuple[str, int, int]], since: str | None) -> bool:
+        """Whether a run now would find nothing to read, send or change: the outbox empty, no
+        sink paused or failing, every file (path, size, mtime_ns) read as it is (`rerun`)."""
+        if self.rows() or any(
+            st.pause_reason or st.failures or st.backoff_until for *_, st in self.sink_states()
+        ):
+            return False
+        for path, size, mtime_ns in files:
+            seen = self.seen(path)
+            if seen is None or seen[:2] != (size, mtime_ns) or not covers(seen[2], since):
+                return False
+        return True
 
     # -- the one write of a scan -----------------------------------------------------
     # The group commit is the one transaction not run by `atomic`: it stays open across many
