@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 _IN_CHUNK = 500  # keys per "IN (...)" list, well under SQLite's variable limit
+KNOWN_MAX = 500_000  # keys a first backfill remembers (~35 MB) before asking the table
 
 
 def key_of(event_id: str) -> int:
@@ -81,21 +82,39 @@ BTW_REPLAY = Drop("btw_replay")
 class SqliteStore:
     """The spool's ledger rows (table `calls`), read and written in the caller's transaction.
 
-    A chunk's keys are fetched in one query (`prefetch`) and its changes written in one
-    executemany (`write`); the cache lives for one chunk, so memory does not grow with the
-    history.
+    A chunk's keys are fetched in one query (`prefetch`); its decisions wait in memory until
+    the group commit writes them (`write`, sorted by key, in the same transaction), so reads
+    look there first. A ledger empty when the run began (a first backfill) also remembers the
+    keys written since (`_known`, until KNOWN_MAX): a key not among them cannot be in the
+    table, and is not looked up. Memory is bounded by a group and by KNOWN_MAX.
     """
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, known_max: int = KNOWN_MAX) -> None:
         self.db = db
-        self._cache: dict[int, tuple[int, int] | None] = {}
-        self._puts: dict[int, tuple[int, int]] = {}
+        self.known_max = known_max
+        self._cache: dict[int, tuple[int, int] | None] = {}  # this chunk's reads
+        self._puts: dict[int, tuple[int, int]] = {}  # this group's decisions, not yet written
+        self._known: set[int] | None = None  # keys in the table (None: it decides)
+        self._unsure: set[int] = set()  # written in the open group: known once committed
+        self._started = False
+
+    def _start(self) -> None:
+        self._started = True
+        empty = self.db.execute("SELECT 1 FROM calls LIMIT 1").fetchone() is None
+        self._known = set() if empty else None
+
+    def _may_exist(self, key: int) -> bool:
+        known = self._known
+        return known is None or key in known or key in self._unsure
 
     def prefetch(self, keys: list[int]) -> None:
-        cache = self._cache
-        todo = [k for k in keys if k not in cache]
+        if not self._started:
+            self._start()
+        cache, puts = self._cache, self._puts
+        todo = [k for k in keys if k not in cache and k not in puts]
         for k in todo:
             cache[k] = None
+        todo = [k for k in todo if self._may_exist(k)]
         for i in range(0, len(todo), _IN_CHUNK):
             part = todo[i : i + _IN_CHUNK]
             marks = ",".join("?" * len(part))
@@ -105,26 +124,51 @@ class SqliteStore:
                 cache[k] = (rank, rev)
 
     def get(self, key: int) -> tuple[int, int] | None:
+        put = self._puts.get(key)
+        if put is not None:
+            return put
         if key in self._cache:
             return self._cache[key]
+        if not self._started:
+            self._start()
+        if not self._may_exist(key):
+            return None
         row = self.db.execute("SELECT rank, revision FROM calls WHERE key = ?", (key,)).fetchone()
         return None if row is None else (row[0], row[1])
 
     def put(self, key: int, rank: int, revision: int) -> None:
-        self._cache[key] = self._puts[key] = (rank, revision)
+        self._puts[key] = (rank, revision)
+
+    def end_chunk(self) -> None:
+        """A chunk is queued: forget its reads (its decisions wait for `write`)."""
+        self._cache.clear()
 
     def write(self) -> None:
-        """Write this chunk's decisions (inside the chunk's transaction); start a new chunk."""
+        """Write the group's decisions (inside its transaction, before the commit)."""
+        if not self._puts:
+            return
+        rows = sorted((k, r, v) for k, (r, v) in self._puts.items())  # neighbours in the b-tree
         self.db.executemany(
-            "INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)",
-            [(k, r, v) for k, (r, v) in self._puts.items()],
+            "INSERT OR REPLACE INTO calls(key, rank, revision) VALUES (?, ?, ?)", rows
         )
-        self.clear()
+        if self._known is not None:
+            self._unsure.update(self._puts)
+        self._puts.clear()
+
+    def committed(self) -> None:
+        """The group's transaction committed: what it wrote is in the table for good."""
+        known = self._known
+        if known is not None:
+            known |= self._unsure
+            if len(known) > self.known_max:
+                self._known = None  # the table decides from now on
+        self._unsure.clear()
 
     def clear(self) -> None:
-        """Forget the chunk's reads and writes (after `write`, or when it was rolled back)."""
+        """Forget the group's reads and writes (it was rolled back)."""
         self._puts.clear()
         self._cache.clear()
+        self._unsure.clear()
 
 
 class Ledger:

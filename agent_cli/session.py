@@ -30,7 +30,7 @@ from agent_cli.prepare import Builder, Report
 from agent_cli.pricing import pricer_in
 from agent_cli.recovery import open_spool
 from agent_cli.render import render_run
-from agent_cli.rerun import Recorder, RecordingEnv, forget
+from agent_cli.rerun import Recorder, RecordingEnv, forget, settled
 from agent_cli.scan import discover, scan, select_sources
 from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
@@ -189,7 +189,7 @@ class Session:
     def _note_settled(self, report: Report, files: list[tuple[Source, SourceFile]]) -> None:
         """Tell the index what a re-run prints, if this run left it nothing to do (`rerun`)."""
         stats = [(f.path, f.size, f.mtime_ns) for _, f in files]
-        if self._index is not None and self.spool.settled(stats, self.settings.since_iso()):
+        if self._index is not None and settled(self.spool, stats, self.settings.since_iso()):
             self._index.settled(render_run(RunResult(Report(paths=set(report.paths)))),
                                 self._start_line())  # fmt: skip
 
@@ -286,7 +286,8 @@ class Session:
                 full = spool.depth() >= s.outbox_cap
 
         self._read(builder, files, lambda: stop.is_set() or full, after_file)
-        builder.preparer.pricer.save()  # the rates probed, for the next run
+        if room_left(spool.folder):  # the rates probed, for the next run (a disk that is
+            builder.preparer.pricer.save()  # full keeps its last bytes for delivery)
         if full:
             log.warning("outbox at its cap (%d events): reading paused", s.outbox_cap)
         if progress is not None and files:

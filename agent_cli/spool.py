@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_cli.atomic import atomic
-from agent_cli.cursor import Cursor, clamp64, covers, unwrap64, wrap64
+from agent_cli.cursor import Cursor, clamp64, unwrap64, wrap64
 from agent_cli.errors import SpoolCorrupt, SpoolError, is_corrupt
 from agent_cli.ledger import Ledger, SqliteStore
 from agent_cli.migrations import FIRST_SINK, MIGRATIONS, Migration, check_readable, migrate
@@ -42,6 +42,15 @@ from agent_cli.statedir import secure_file as secure_file
 DB_NAME = "spool.sqlite"
 GROUP_OPS = 20_000  # events + cursors per group commit
 GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, not_before, sinks) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SOURCE = (
+    'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, size, mtime_ns, '
+    "head_len, head_sha, marker_sha, state, updated_at, since) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
 
 
@@ -78,6 +87,8 @@ class Spool:
         self.queues: dict[str, SinkQueue] = {}  # the sinks new events are queued for
         self._mask = 0
         self._group = False  # a transaction of chunks is open (see `commit`)
+        self._rows: list[tuple[Any, ...]] = []  # its outbox rows and cursors not yet written
+        self._cursors: list[tuple[Any, ...]] = []
         self._group_ops = 0
         self._group_start = 0.0
         try:
@@ -137,6 +148,7 @@ class Spool:
 
     def oldest_age(self, bit: int) -> float | None:
         """Seconds the first row still pending for the sink with `bit` has waited."""
+        self._write_pending()
         row = self.db.execute(
             "SELECT enqueued_at FROM outbox WHERE sinks & ? ORDER BY id LIMIT 1", (bit,)
         ).fetchone()
@@ -147,6 +159,7 @@ class Spool:
         if self._single_sink():
             # count(*) walks the smallest b-tree; a mask test reads every row, bodies and all
             return self.rows()
+        self._write_pending()
         query = "SELECT count(*) FROM outbox WHERE sinks & ?"
         return int(self.db.execute(query, (bit,)).fetchone()[0])
 
@@ -210,6 +223,7 @@ class Spool:
 
     # -- cursors --------------------------------------------------------------------
     def cursor(self, path: str) -> Cursor | None:
+        self._write_pending()
         row = self.db.execute(
             'SELECT "offset", generation, dev, ino, size, mtime_ns, head_len, head_sha, '
             "marker_sha, state, since FROM sources WHERE path = ?",
@@ -229,19 +243,6 @@ class Spool:
             self._seen = {p: (s, m, since) for p, s, m, since in rows}
         return self._seen.get(path)
 
-    def settled(self, files: list[tuple[str, int, int]], since: str | None) -> bool:
-        """Whether a run now would find nothing to read, send or change: the outbox empty, no
-        sink paused or failing, every file (path, size, mtime_ns) read as it is (`rerun`)."""
-        if self.rows() or any(
-            st.pause_reason or st.failures or st.backoff_until for *_, st in self.sink_states()
-        ):
-            return False
-        for path, size, mtime_ns in files:
-            seen = self.seen(path)
-            if seen is None or seen[:2] != (size, mtime_ns) or not covers(seen[2], since):
-                return False
-        return True
-
     # -- the one write of a scan -----------------------------------------------------
     # The group commit is the one transaction not run by `atomic`: it stays open across many
     # chunks (files), which one `with` block cannot span. A failed chunk voids the whole
@@ -252,10 +253,10 @@ class Spool:
 
         The caller lets the ledger decide the chunk's events inside the block (the ledger
         reads and writes this spool, in this transaction) and puts them in the yielded list;
-        leaving the block queues them, writes the ledger and moves the cursor, together.
+        leaving the block queues them, the ledger's decisions and the cursor, together.
         Chunks are group-committed: the transaction stays open over several chunks until
-        `group_ops` rows or `group_seconds`, or `flush()`; a crash rolls back the whole group
-        and it is read again: one fsync per group, not per file. Not inside `atomic()`.
+        `group_ops` rows or `group_seconds`, or `flush()`, which writes its rows (a statement
+        per table) and commits; a crash rolls back the group (read again). Not in `atomic()`.
         """
         now = self.clock()
         if not self._group:
@@ -265,7 +266,7 @@ class Spool:
         try:
             yield events
             self._enqueue(events, now)
-            self.ledger_store.write()
+            self.ledger_store.end_chunk()
             self._write_cursor(agent, cursor, now)
         except BaseException:
             self._void_group()
@@ -280,15 +281,33 @@ class Spool:
     def flush(self) -> None:
         """Commit the open group of chunks, if any (durably)."""
         if self._group:
+            self._write_pending()
             self._group = False
             try:
                 self.db.execute("COMMIT")
             except BaseException:
                 self._void_group()
                 raise
+            self.ledger_store.committed()
+
+    def _write_pending(self) -> None:
+        """Write the open group's rows, one statement per table (a read must see them)."""
+        if not self._group:  # nothing is pending outside a group
+            return
+        try:
+            self.db.executemany(_INSERT_OUTBOX, self._rows)
+            self._rows.clear()
+            self.ledger_store.write()
+            self.db.executemany(_INSERT_SOURCE, self._cursors)
+            self._cursors.clear()
+        except BaseException:
+            self._void_group()
+            raise
 
     def _void_group(self) -> None:
         self._group = False
+        self._rows.clear()
+        self._cursors.clear()
         self._seen = None  # what it said about this group is void
         for q in self.queues.values():
             q.forget_depth()
@@ -297,19 +316,17 @@ class Spool:
             self.db.execute("ROLLBACK")
 
     def _enqueue(self, events: list[Any], now: float) -> None:
-        db = self.db
-        rows: list[tuple[Any, ...]] = []
+        rows = self._rows
+        hold_until, mask = now + self.hold_seconds, self._mask
         for ekey, eid, rev, ev_agent, body, hold in events:
             if rev:  # the grown call replaces its unsent lower revisions
-                self._insert(db, rows)  # (those of this very chunk included)
-                self._drop_stale(db, ekey, rev)
-            rows.append(
-                (ekey, eid, rev, ev_agent, body, now, now + self.hold_seconds if hold else 0.0,
-                 self._mask)
-            )  # fmt: skip
-        self._insert(db, rows)
+                self._drop_stale(self.db, ekey, rev)  # (those of this very group included)
+            rows.append((ekey, eid, rev, ev_agent, body, now, hold_until if hold else 0.0, mask))
+        for q in self.queues.values():
+            q.added(len(events))
 
     def _drop_stale(self, db: sqlite3.Connection, ekey: int, rev: int) -> None:
+        self._write_pending()
         leased = self.leased
         stale = [
             (i, mask)
@@ -323,25 +340,10 @@ class Spool:
             q.added(-sum(1 for _, mask in stale if mask & q.bit))
 
     def _write_cursor(self, agent: str, c: Cursor, now: float) -> None:
-        row = (c.path, agent, c.offset, c.generation, wrap64(c.dev), wrap64(c.ino), c.size,
-               clamp64(c.mtime_ns),
-               c.head_len, c.head_sha, c.marker_sha, c.state, now, c.since)  # fmt: skip
-        self.db.execute(
-            'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, '
-            "size, mtime_ns, head_len, head_sha, marker_sha, state, updated_at, since) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
-
-    def _insert(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        for q in self.queues.values():
-            q.added(len(rows))
-        db.executemany(
-            "INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
-            "not_before, sinks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        rows.clear()
+        self._cursors.append(
+            (c.path, agent, c.offset, c.generation, wrap64(c.dev), wrap64(c.ino), c.size,
+             clamp64(c.mtime_ns), c.head_len, c.head_sha, c.marker_sha, c.state, now, c.since)
+        )  # fmt: skip
 
     # -- outbox (each sink's part: `outbox.SinkQueue`) ------------------------------
     def depth(self) -> int:
@@ -350,6 +352,7 @@ class Spool:
 
     def rows(self) -> int:
         """Rows in the outbox, whichever sinks they wait for."""
+        self._write_pending()
         return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     # -- counters and meta -------------------------------------------------------------
