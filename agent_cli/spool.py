@@ -42,10 +42,9 @@ from agent_cli.statedir import secure_file as secure_file
 DB_NAME = "spool.sqlite"
 GROUP_OPS = 20_000  # events + cursors per group commit
 GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
-_INSERT_OUTBOX = (
-    "INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, not_before, sinks) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
+PENDING_ROWS = 2000  # outbox rows a group holds in memory before writing them (~2 MB)
+_INSERT_OUTBOX = ("INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
+                  "not_before, sinks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
 _INSERT_SOURCE = (
     'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, size, mtime_ns, '
     "head_len, head_sha, marker_sha, state, updated_at, since) "
@@ -148,7 +147,6 @@ class Spool:
 
     def oldest_age(self, bit: int) -> float | None:
         """Seconds the first row still pending for the sink with `bit` has waited."""
-        self._write_pending()
         row = self.db.execute(
             "SELECT enqueued_at FROM outbox WHERE sinks & ? ORDER BY id LIMIT 1", (bit,)
         ).fetchone()
@@ -159,7 +157,6 @@ class Spool:
         if self._single_sink():
             # count(*) walks the smallest b-tree; a mask test reads every row, bodies and all
             return self.rows()
-        self._write_pending()
         query = "SELECT count(*) FROM outbox WHERE sinks & ?"
         return int(self.db.execute(query, (bit,)).fetchone()[0])
 
@@ -273,6 +270,8 @@ class Spool:
             raise
         if self._seen is not None:
             self._seen[cursor.path] = (cursor.size, cursor.mtime_ns, cursor.since)
+        if len(self._rows) >= PENDING_ROWS:
+            self._write_pending()
         self._group_ops += 1 + len(events)
         elapsed = time.monotonic() - self._group_start
         if self._group_ops >= self.group_ops or elapsed >= self.group_seconds:

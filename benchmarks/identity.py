@@ -10,7 +10,8 @@ generated history (tests/synth). Compared byte for byte, per home:
 
   dry-run             stdout (every event) and stderr (the summary), with and without --since
   into the spool      the outbox rows, the ledger, the cursors and the counters after
-                      `start --once` with the endpoint down; and what it printed
+                      `start --once` with the endpoint down; and what it printed; then a
+                      dry-run with that state folder (its price cache, in the new code)
   delivery, re-runs   `start --once` to the reference receiver, then twice again with nothing
                       new (the second is answered by the re-run index in the new code)
 
@@ -147,6 +148,9 @@ def compare_home(name: str, home: Path, codes: dict[str, Path], work: Path) -> l
         down[v], dumps[v] = err + bytes([code]), spool_dump(state)
     check("into the spool: spool rows", dumps)
     check("into the spool: stderr+exit", down)
+    warm = {v: agent(c, env_for(home, work / f"state-{name}-{v}"), "start", "--once",
+                     "--dry-run")[0] for v, c in codes.items()}  # fmt: skip
+    check("dry-run, state with a price cache", warm)
     runs: dict[str, list[bytes]] = {}
     stamps = []
     for v, c in codes.items():

@@ -194,8 +194,10 @@ def test_an_unsettled_run_leaves_no_index(tmp_path: Path, isolated_home: Path) -
     with Receiver(tmp_path / "rx2") as rx:
         assert agent(["start", "--once"], ship_env(rx)).returncode == 0
         assert stamp(state) is not None
-        projects = projects_dir(isolated_home) / "fresh"
-        projects.mkdir()  # a folder changed just now could change again unseen
+        fresh = projects_dir(isolated_home) / "fresh"
+        fresh.mkdir()
+        soon = os.path.getmtime(fresh) + 3600  # dated after the run starts, however slowly:
+        os.utime(projects_dir(isolated_home), (soon, soon))  # it could change again unseen
         r = agent(["start", "--once"], ship_env(rx))
         assert r.returncode == 0 and stamp(state) is None
 
