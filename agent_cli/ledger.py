@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 _IN_CHUNK = 500  # keys per "IN (...)" list, well under SQLite's variable limit
-KNOWN_MAX = 500_000  # keys a first backfill remembers (~35 MB) before asking the table
+FILTER_BITS = 24  # a first backfill's filter of written keys: 2 MB, 1 false positive in
+# 50,000 lookups after 150k keys (a 1 GB history), 1 in 40 after 2 million
 
 
 def key_of(event_id: str) -> int:
@@ -84,28 +85,36 @@ class SqliteStore:
 
     A chunk's keys are fetched in one query (`prefetch`); its decisions wait in memory until
     the group commit writes them (`write`, sorted by key, in the same transaction), so reads
-    look there first. A ledger empty when the run began (a first backfill) also remembers the
-    keys written since (`_known`, until KNOWN_MAX): a key not among them cannot be in the
-    table, and is not looked up. Memory is bounded by a group and by KNOWN_MAX.
+    look there first. A ledger empty when the run began (a first backfill) also keeps a Bloom
+    filter of the keys written since (`_known`, 2 MB whatever the history): a key it does not
+    hold cannot be in the table, and is not looked up; one it holds is (a false positive
+    costs a lookup, never a decision). Memory is bounded by a group and the filter.
     """
 
-    def __init__(self, db: sqlite3.Connection, known_max: int = KNOWN_MAX) -> None:
+    def __init__(self, db: sqlite3.Connection, filter_bits: int = FILTER_BITS) -> None:
         self.db = db
-        self.known_max = known_max
+        self._mask = (1 << filter_bits) - 1
         self._cache: dict[int, tuple[int, int] | None] = {}  # this chunk's reads
         self._puts: dict[int, tuple[int, int]] = {}  # this group's decisions, not yet written
-        self._known: set[int] | None = None  # keys in the table (None: it decides)
+        self._known: bytearray | None = None  # keys in the table (None: the table decides)
         self._unsure: set[int] = set()  # written in the open group: known once committed
         self._started = False
 
     def _start(self) -> None:
         self._started = True
         empty = self.db.execute("SELECT 1 FROM calls LIMIT 1").fetchone() is None
-        self._known = set() if empty else None
+        self._known = bytearray((self._mask >> 3) + 1) if empty else None
+
+    def _bits(self, key: int) -> tuple[int, int, int]:
+        # keys are 60 bits of a sha256: three slices of them are three independent hashes
+        m = self._mask
+        return key & m, (key >> 24) & m, (key >> 36 ^ key >> 12) & m
 
     def _may_exist(self, key: int) -> bool:
         known = self._known
-        return known is None or key in known or key in self._unsure
+        if known is None or key in self._unsure:
+            return True
+        return all(known[b >> 3] >> (b & 7) & 1 for b in self._bits(key))
 
     def prefetch(self, keys: list[int]) -> None:
         if not self._started:
@@ -159,9 +168,9 @@ class SqliteStore:
         """The group's transaction committed: what it wrote is in the table for good."""
         known = self._known
         if known is not None:
-            known |= self._unsure
-            if len(known) > self.known_max:
-                self._known = None  # the table decides from now on
+            for key in self._unsure:
+                for b in self._bits(key):
+                    known[b >> 3] |= 1 << (b & 7)
         self._unsure.clear()
 
     def clear(self) -> None:

@@ -86,13 +86,13 @@ def test_a_ledger_that_was_not_empty_asks_the_table(tmp_path: Path) -> None:
     spool.close()
 
 
-def test_past_its_cap_the_table_decides(tmp_path: Path) -> None:
+def test_false_positives_of_the_filter_cost_lookups_never_decisions(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
-    spool.ledger_store = store = SqliteStore(spool.db, known_max=2)
+    spool.ledger_store = store = SqliteStore(spool.db, filter_bits=1)  # holds every key
     spool.ledger.store = store
-    chunk(spool, 1, [(1, 1), (2, 1), (3, 1)])
+    assert chunk(spool, 1, [(1, 1), (2, 1), (3, 1)]) == [FIRST, FIRST, FIRST]
     spool.flush()
     statements = traced(spool)
-    assert chunk(spool, 2, [(9, 1)]) == [FIRST]
-    assert len(lookups(statements)) == 1  # three keys known is over the cap: it asks
+    assert chunk(spool, 2, [(9, 1), (2, 1), (3, 2)]) == [FIRST, DUPLICATE, Emit(1)]
+    assert len(lookups(statements)) == 1  # the filter said "maybe": the table was asked
     spool.flush()
