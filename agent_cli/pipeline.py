@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING
 
 from agent_cli.config import Settings
 from agent_cli.prepare import Builder, Report
+from agent_cli.pricing import pricer_in
 from agent_cli.scan import SinkTarget, discover, scan, select_sources
 from agent_cli.session import Interrupted, RunResult, Session, enricher_for
 from agent_cli.sinks import Sink
@@ -28,6 +29,8 @@ from agent_cli.status import Status, read_status
 
 if TYPE_CHECKING:
     import httpx
+
+    from agent_cli.rerun import Recorder
 
 __all__ = [
     "Interrupted",
@@ -55,7 +58,9 @@ def dry_run(
     srcs = select_sources(settings.agents)
     sink = StdoutSink(out)
     target = SinkTarget(sink)
-    builder = Builder(target.ledger, Report(), settings.since_iso(), enricher_for(settings))
+    # the price cache of the state folder is read, never written: a dry-run stores nothing
+    pricer = pricer_in(settings.state_dir)
+    builder = Builder(target.ledger, Report(), settings.since_iso(), enricher_for(settings), pricer)
     older = [0]
     files = list(discover(srcs, settings, env, older))
     builder.report.older_than_since = older[0]
@@ -104,12 +109,14 @@ def start_once(
     progress: Callable[[int, int], None] | None = None,
     sinks: list[Sink] | None = None,
     say: Callable[[str], None] | None = None,
+    index: Recorder | None = None,
 ) -> RunResult:
     """`start --once`: backfill into the spool, deliver until empty or --drain-timeout.
 
-    `say` is told, a line at a time, what a person at a terminal wants to see (the drain)."""
+    `say` is told, a line at a time, what a person at a terminal wants to see (the drain);
+    `index` collects the re-run index (module `rerun`; the command line passes one)."""
     once = dataclasses.replace(settings, once=True)
-    with Session(once, client=client, stop=stop, sinks=sinks, say=say) as s:
+    with Session(once, client=client, stop=stop, sinks=sinks, say=say, index=index) as s:
         return s.backfill_and_drain(env, progress)
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from agent_cli import sources as sources_mod
@@ -23,6 +24,7 @@ from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError
 from agent_cli.ledger import Ledger, MemoryStore, Store
 from agent_cli.prepare import Admitted, Builder, Prepared, Preparer, Report
+from agent_cli.pricing import pricer_in
 from agent_cli.sinks import Outgoing, Sink
 from agent_cli.sources import Source, SourceFile
 
@@ -67,15 +69,20 @@ def select_sources(agents: tuple[str, ...]) -> list[Source]:
 def discover(
     srcs: list[Source],
     settings: Settings,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     older: list[int] | None = None,
+    found: Callable[[str, int, int], None] | None = None,
 ) -> Iterator[tuple[Source, SourceFile]]:
     """Yield every transcript file of the chosen sources, skipping files older than --since
-    (counted in `older[0]` when given: a person told "nothing found" wants to know)."""
+    (counted in `older[0]` when given: a person told "nothing found" wants to know).
+
+    `found(path, size, mtime_ns)` hears of every file, those older than --since too."""
     env = dict(os.environ) if env is None else env
     floor = _since_ns(settings)
     for src in srcs:
         for sf in src.discover(env):
+            if found is not None:
+                found(sf.path, sf.size, sf.mtime_ns)
             if floor and sf.mtime_ns < floor:
                 if older is not None:
                     older[0] += 1
@@ -196,12 +203,15 @@ def prepare_file(
     since: str | None,
     max_line: int,
     privacy: Privacy,
+    prices: Path | None = None,
 ) -> tuple[list[PreparedChunk], Counter[str], Counter[str]]:
-    """In a worker process: read and prepare one file's chunks (pickled back)."""
+    """In a worker process: read and prepare one file's chunks (pickled back); `prices` is
+    the state folder whose price cache it reads."""
     global _worker_preparer
     prep = _worker_preparer
     if prep is None or prep.since != since or prep.enricher.privacy != privacy:
-        prep = _worker_preparer = Preparer(since, Enricher(privacy=privacy))
+        pricer = pricer_in(prices) if prices is not None else None
+        prep = _worker_preparer = Preparer(since, Enricher(privacy=privacy), pricer)
     skipped: Counter[str] = Counter()
     src = sources_mod.registry()[agent]
     chunks = [
@@ -248,6 +258,7 @@ def _prepare_parallel(
                                 builder.since,
                                 settings.max_line_bytes,
                                 settings.privacy,
+                                settings.state_dir,
                             ),
                         )
                     )

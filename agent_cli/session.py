@@ -27,7 +27,10 @@ from agent_cli.errors import ConfigError, is_corrupt, is_full
 from agent_cli.follow import Follower
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.prepare import Builder, Report
+from agent_cli.pricing import pricer_in
 from agent_cli.recovery import open_spool
+from agent_cli.render import render_run
+from agent_cli.rerun import Recorder, RecordingEnv, forget, settled
 from agent_cli.scan import discover, scan, select_sources
 from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
@@ -80,7 +83,9 @@ class Session:
         stop: threading.Event | None = None,
         sinks: list[Sink] | None = None,
         say: Callable[[str], None] | None = None,
+        index: Recorder | None = None,
     ) -> None:
+        """`index` collects the re-run index of a `start --once` (module `rerun`)."""
         if not settings.api_key:
             raise ConfigError(
                 "Set SUTRACE_API_KEY (or --api-key) to ship; "
@@ -94,6 +99,7 @@ class Session:
         self._given_sinks = sinks
         self.disk_full = False
         self._say = say
+        self._index = index
         self._next_summary = self._next_wait_line = 0.0
         self._clean = True
         self._stack = contextlib.ExitStack()
@@ -104,6 +110,10 @@ class Session:
             lock = Lock(folder)
             unclean = lock.acquire()
             stack.callback(lambda: lock.release(clean=self._clean))
+            forget(str(folder))  # this session may change what it describes
+            if self._index is not None:  # written once the spool is closed, under the lock
+                index = self._index
+                stack.push(lambda typ, *_: None if typ is not None else index.write())
             stack.enter_context(file_log(self.settings.log_file, self.settings.log_level))
             self.spool = open_spool(folder, unclean)
             stack.callback(self.spool.close)
@@ -119,13 +129,12 @@ class Session:
                 shipper.stop = stop
             self.shipper = self.shippers[0]
             self._stack = stack.pop_all()
-        log.info(
-            "start (once=%s) endpoint=%s key=%s",
-            self.settings.once,
-            self.endpoint,
-            mask_key(self.settings.api_key or ""),
-        )
+        log.info(self._start_line())
         return self
+
+    def _start_line(self) -> str:
+        key = mask_key(self.settings.api_key or "")
+        return f"start (once={self.settings.once}) endpoint={self.endpoint} key={key}"
 
     def __exit__(
         self,
@@ -155,7 +164,7 @@ class Session:
     def backfill_and_drain(
         self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
     ) -> RunResult:
-        builder, _, full = self._backfill(env, progress)
+        builder, files, full = self._backfill(env, progress)
         s = self.settings
         empty = drain_all(self.shippers, time.monotonic() + s.drain_timeout, self._tell_wait)
         stopped = self.shipper.stop.is_set()  # interrupted: files may be left unread
@@ -173,7 +182,16 @@ class Session:
                 f"the outbox reached its cap of {s.outbox_cap} events, so reading paused; "
                 f"{result.detail}"
             ).rstrip("; ")
+        if not result.exit_code:
+            self._note_settled(builder.report, files)
         return result
+
+    def _note_settled(self, report: Report, files: list[tuple[Source, SourceFile]]) -> None:
+        """Tell the index what a re-run prints, if this run left it nothing to do (`rerun`)."""
+        stats = [(f.path, f.size, f.mtime_ns) for _, f in files]
+        if self._index is not None and settled(self.spool, stats, self.settings.since_iso()):
+            self._index.settled(render_run(RunResult(Report(paths=set(report.paths)))),
+                                self._start_line())  # fmt: skip
 
     def backfill_and_follow(
         self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
@@ -246,8 +264,15 @@ class Session:
         cursors say where to resume). Returns the builder, the files and whether it filled.
         """
         s, spool, stop = self.settings, self.spool, self.shipper.stop
-        builder = Builder(spool.ledger, Report(), s.since_iso(), enricher_for(s))
-        files = list(discover(self.sources, s, env))
+        pricer = pricer_in(spool.folder)
+        builder = Builder(spool.ledger, Report(), s.since_iso(), enricher_for(s), pricer)
+        if self._index is None:
+            files = list(discover(self.sources, s, env))
+        else:
+            rec = self._index
+            rec.env = RecordingEnv(os.environ if env is None else env)
+            rec.start([w for src in self.sources for w in src.where(rec.env)])
+            files = list(discover(self.sources, s, rec.env, found=rec.found))
         done = 0
         full = False
 
@@ -261,6 +286,8 @@ class Session:
                 full = spool.depth() >= s.outbox_cap
 
         self._read(builder, files, lambda: stop.is_set() or full, after_file)
+        if room_left(spool.folder):  # the rates probed, for the next run (a disk that is
+            builder.preparer.pricer.save()  # full keeps its last bytes for delivery)
         if full:
             log.warning("outbox at its cap (%d events): reading paused", s.outbox_cap)
         if progress is not None and files:

@@ -42,6 +42,14 @@ from agent_cli.statedir import secure_file as secure_file
 DB_NAME = "spool.sqlite"
 GROUP_OPS = 20_000  # events + cursors per group commit
 GROUP_SECONDS = 0.2  # bounds the work a kill throws away, and keeps progress under kill loops
+PENDING_ROWS = 2000  # outbox rows a group holds in memory before writing them (~2 MB)
+_INSERT_OUTBOX = ("INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
+                  "not_before, sinks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
+_INSERT_SOURCE = (
+    'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, size, mtime_ns, '
+    "head_len, head_sha, marker_sha, state, updated_at, since) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
 
 
@@ -88,6 +96,8 @@ class Spool:
         self.queues: dict[str, SinkQueue] = {}  # the sinks new events are queued for
         self._mask = 0
         self._group = False  # a transaction of chunks is open (see `commit`)
+        self._rows: list[tuple[Any, ...]] = []  # its outbox rows and cursors not yet written
+        self._cursors: list[tuple[Any, ...]] = []
         self._group_ops = 0
         self._group_start = 0.0
         try:
@@ -220,6 +230,7 @@ class Spool:
 
     # -- cursors --------------------------------------------------------------------
     def cursor(self, path: str) -> Cursor | None:
+        self._write_pending()
         row = self.db.execute(
             'SELECT "offset", generation, dev, ino, size, mtime_ns, head_len, head_sha, '
             "marker_sha, state, since FROM sources WHERE path = ?",
@@ -249,10 +260,10 @@ class Spool:
 
         The caller lets the ledger decide the chunk's events inside the block (the ledger
         reads and writes this spool, in this transaction) and puts them in the yielded list;
-        leaving the block queues them, writes the ledger and moves the cursor, together.
+        leaving the block queues them, the ledger's decisions and the cursor, together.
         Chunks are group-committed: the transaction stays open over several chunks until
-        `group_ops` rows or `group_seconds`, or `flush()`; a crash rolls back the whole group
-        and it is read again: one fsync per group, not per file. Not inside `atomic()`.
+        `group_ops` rows or `group_seconds`, or `flush()`, which writes its rows (a statement
+        per table) and commits; a crash rolls back the group (read again). Not in `atomic()`.
         """
         now = self.clock()
         if not self._group:
@@ -262,13 +273,15 @@ class Spool:
         try:
             yield events
             self._enqueue(events, now)
-            self.ledger_store.write()
+            self.ledger_store.end_chunk()
             self._write_cursor(agent, cursor, now)
         except BaseException:
             self._void_group()
             raise
         if self._seen is not None:
             self._seen[cursor.path] = (cursor.size, cursor.mtime_ns, cursor.since)
+        if len(self._rows) >= PENDING_ROWS:
+            self._write_pending()
         self._group_ops += 1 + len(events)
         elapsed = time.monotonic() - self._group_start
         if self._group_ops >= self.group_ops or elapsed >= self.group_seconds:
@@ -277,15 +290,33 @@ class Spool:
     def flush(self) -> None:
         """Commit the open group of chunks, if any (durably)."""
         if self._group:
+            self._write_pending()
             self._group = False
             try:
                 self.db.execute("COMMIT")
             except BaseException:
                 self._void_group()
                 raise
+            self.ledger_store.committed()
+
+    def _write_pending(self) -> None:
+        """Write the open group's rows, one statement per table (a read must see them)."""
+        if not self._group:  # nothing is pending outside a group
+            return
+        try:
+            self.db.executemany(_INSERT_OUTBOX, self._rows)
+            self._rows.clear()
+            self.ledger_store.write()
+            self.db.executemany(_INSERT_SOURCE, self._cursors)
+            self._cursors.clear()
+        except BaseException:
+            self._void_group()
+            raise
 
     def _void_group(self) -> None:
         self._group = False
+        self._rows.clear()
+        self._cursors.clear()
         self._seen = None  # what it said about this group is void
         for q in self.queues.values():
             q.forget_depth()
@@ -294,19 +325,17 @@ class Spool:
             self.db.execute("ROLLBACK")
 
     def _enqueue(self, events: list[Any], now: float) -> None:
-        db = self.db
-        rows: list[tuple[Any, ...]] = []
+        rows = self._rows
+        hold_until, mask = now + self.hold_seconds, self._mask
         for ekey, eid, rev, ev_agent, body, hold in events:
             if rev:  # the grown call replaces its unsent lower revisions
-                self._insert(db, rows)  # (those of this very chunk included)
-                self._drop_stale(db, ekey, rev)
-            rows.append(
-                (ekey, eid, rev, ev_agent, body, now, now + self.hold_seconds if hold else 0.0,
-                 self._mask)
-            )  # fmt: skip
-        self._insert(db, rows)
+                self._drop_stale(self.db, ekey, rev)  # (those of this very group included)
+            rows.append((ekey, eid, rev, ev_agent, body, now, hold_until if hold else 0.0, mask))
+        for q in self.queues.values():
+            q.added(len(events))
 
     def _drop_stale(self, db: sqlite3.Connection, ekey: int, rev: int) -> None:
+        self._write_pending()
         leased = self.leased
         stale = [
             (i, mask)
@@ -320,25 +349,10 @@ class Spool:
             q.added(-sum(1 for _, mask in stale if mask & q.bit))
 
     def _write_cursor(self, agent: str, c: Cursor, now: float) -> None:
-        row = (c.path, agent, c.offset, c.generation, wrap64(c.dev), wrap64(c.ino), c.size,
-               clamp64(c.mtime_ns),
-               c.head_len, c.head_sha, c.marker_sha, c.state, now, c.since)  # fmt: skip
-        self.db.execute(
-            'INSERT OR REPLACE INTO sources(path, agent, "offset", generation, dev, ino, '
-            "size, mtime_ns, head_len, head_sha, marker_sha, state, updated_at, since) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
-
-    def _insert(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        for q in self.queues.values():
-            q.added(len(rows))
-        db.executemany(
-            "INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
-            "not_before, sinks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        rows.clear()
+        self._cursors.append(
+            (c.path, agent, c.offset, c.generation, wrap64(c.dev), wrap64(c.ino), c.size,
+             clamp64(c.mtime_ns), c.head_len, c.head_sha, c.marker_sha, c.state, now, c.since)
+        )  # fmt: skip
 
     # -- outbox (each sink's part: `outbox.SinkQueue`) ------------------------------
     def depth(self) -> int:
@@ -347,6 +361,7 @@ class Spool:
 
     def rows(self) -> int:
         """Rows in the outbox, whichever sinks they wait for."""
+        self._write_pending()
         return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     # -- counters and meta -------------------------------------------------------------

@@ -63,7 +63,7 @@ def measure(
         rss_file.close()
         cmd = [TIME, "-q", "-f", "%M", "-o", rss_file.name, *cmd]
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=CODE)
     deadline = t0 + timeout
     while True:
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -137,10 +137,13 @@ def base_env(home: Path, state: Path) -> dict[str, str]:
         CODEX_HOME=str(home / ".codex"),
         GEMINI_CLI_HOME=str(home),
     )
+    if CODE is not None:
+        env["PYTHONPATH"] = str(CODE)
     return env
 
 
 AGENT_CLI = [sys.executable, "-m", "agent_cli"]
+CODE: Path | None = None  # --code: another tree of agent-cli to measure (run from there)
 
 
 class Receiver:
@@ -222,6 +225,7 @@ def check_exact(home: Path, work: Path, truth: dict) -> str:
             stderr=subprocess.DEVNULL,
             env=base_env(home, work / "none"),
             check=True,
+            cwd=CODE,
         )
     with out.open() as f:
         problems = compare.diff(truth, (json.loads(line) for line in f))
@@ -298,7 +302,11 @@ def tail_latency(
     hot.touch()
     idle = _idle_files(home, tag, appends)
     proc = subprocess.Popen(
-        [*AGENT_CLI, "start"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*AGENT_CLI, "start"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=CODE,
     )
     lat = []
     try:
@@ -364,7 +372,10 @@ def main() -> int:
         help="tail-latency samples with file events off (each waits for a full walk, ~60 s)",
     )
     ap.add_argument("--quick", action="store_true", help="no ccusage, short tail/idle phases")
+    ap.add_argument("--code", type=Path, help="measure the agent-cli in this tree instead")
     args = ap.parse_args()
+    global CODE
+    CODE = args.code.resolve() if args.code else None
     if args.quick:
         args.appends, args.idle, args.poll_appends = 3, 2.0, 0
     from tests.synth import parse_size
@@ -378,6 +389,7 @@ def main() -> int:
         "files": nfiles,
         "runs": args.runs,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "code": str(CODE or ROOT),
     }
     work = Path(tempfile.mkdtemp(prefix="agent-cli-bench-"))
     try:
@@ -392,7 +404,7 @@ def main() -> int:
         res["exact"] = check_exact(home, work, truth)
         res["dry_run"]["mb_s"] = nbytes / 1e6 / res["dry_run"]["wall"]
         events = 0
-        spool_runs, ship_runs, rerun = [], [], []
+        spool_runs, ship_runs, rerun, rerun_full, dry_warm = [], [], [], [], []
         for i in range(args.runs):
             state = work / f"state{i}"
             # "dev" is the reference receiver's default key; port 9 has no listener.
@@ -410,6 +422,10 @@ def main() -> int:
                 events = rx.count()
                 ship_runs[-1]["events"] = events
                 rerun.append(measure([*AGENT_CLI, "start", "--once"], up))
+                full = dict(up, AGENT_CLI_NO_INDEX="1")  # the full path, index or not
+                rerun_full.append(measure([*AGENT_CLI, "start", "--once"], full))
+                # a dry-run beside a state folder: its price cache (if the code has one)
+                dry_warm.append(measure([*AGENT_CLI, "start", "--once", "--dry-run"], down))
                 if i == args.runs - 1:
                     tails(res, up, home, rx, args)
             finally:
@@ -418,12 +434,15 @@ def main() -> int:
         res["delivery"] = {k: med(ship_runs, k) for k in ("wall", "cpu", "rss_mb")}
         res["delivery"]["events"] = events
         res["delivery"]["events_s"] = events / res["delivery"]["wall"]
-        res["rerun"] = {"wall": med(rerun, "wall")}
+        res["rerun"] = {"wall": med(rerun, "wall"), "cpu": med(rerun, "cpu")}
+        res["rerun_full"] = {"wall": med(rerun_full, "wall"), "cpu": med(rerun_full, "cpu")}
+        res["dry_run_warm"] = {k: med(dry_warm, k) for k in ("wall", "cpu", "rss_mb")}
         if ccu:
             res["ccusage"] = {k: med(ccu, k) for k in ("wall", "cpu", "rss_mb")}
             c = res["ccusage"]["wall"]
             res["ratios"] = {
                 "dry_run": res["dry_run"]["wall"] / c,
+                "dry_run_warm": res["dry_run_warm"]["wall"] / c,
                 "into_spool": res["into_spool"]["wall"] / c,
                 "rerun": res["rerun"]["wall"] / c,
             }
@@ -450,8 +469,14 @@ def render(r: dict) -> str:
         f"{'2a. backfill into the spool':<34}{s['wall']:>9.2f}{s['cpu']:>9.2f}{s['rss_mb']:>9.0f}",
         f"{'2b. delivery to the receiver':<34}{dl['wall']:>9.2f}{dl['cpu']:>9.2f}"
         f"{dl['rss_mb']:>9.0f}  {dl['events']} events, {dl['events_s']:.0f} events/s",
-        f"{'3. re-run, nothing new':<34}{r['rerun']['wall']:>9.2f}",
+        f"{'3. re-run, nothing new':<34}{r['rerun']['wall']:>9.2f}{r['rerun']['cpu']:>9.2f}",
     ]
+    if "rerun_full" in r:
+        f, w = r["rerun_full"], r["dry_run_warm"]
+        rows.insert(3, f"{'1b. dry-run beside a state folder':<34}{w['wall']:>9.2f}"
+                       f"{w['cpu']:>9.2f}{w['rss_mb']:>9.0f}  (its price cache)")  # fmt: skip
+        rows.append(f"{'3b. re-run, full path':<34}{f['wall']:>9.2f}{f['cpu']:>9.2f}"
+                    "  (AGENT_CLI_NO_INDEX=1)")  # fmt: skip
     if "tail_latency" in r:
         t = r["tail_latency"]
         rows.append(
@@ -474,8 +499,8 @@ def render(r: dict) -> str:
         )
         q = r["ratios"]
         rows.append(
-            f"ratios to ccusage: dry-run {q['dry_run']:.2f}x, into spool "
-            f"{q['into_spool']:.2f}x, re-run {q['rerun']:.3f}x"
+            f"ratios to ccusage: dry-run {q['dry_run']:.2f}x ({q['dry_run_warm']:.2f}x beside a "
+            f"state folder), into spool {q['into_spool']:.2f}x, re-run {q['rerun']:.3f}x"
         )
     else:
         rows.append(f"6. ccusage: {r['ccusage_note']}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -233,3 +235,70 @@ def test_unpriced_calls_are_counted_in_the_report(tmp_path: Path) -> None:
     assert costs == [pytest.approx(5.0), None, None]
     assert report.unpriced_calls == 2
     assert report.cost_usd == pytest.approx(5.0)
+
+
+# -- the rate cache -----------------------------------------------------------------------------
+CACHED_MODELS = [
+    ("claude-opus-4-7", "anthropic", None),
+    ("claude-opus-4-8", "anthropic", "fast"),
+    ("claude-sonnet-4-5-20250929", "anthropic", None),
+    ("no-such-model-1234", "anthropic", None),
+]
+
+
+def test_cached_rates_price_every_call_exactly_as_genai_prices(tmp_path: Path) -> None:
+    usages = random_usages(9, 300, (1, 2 * TIER))
+    fresh = Pricer(pricing.RateCache(tmp_path / pricing.CACHE_NAME))
+    want = [fresh.cost(m, p, u, s) for m, p, s in CACHED_MODELS for u in usages]
+    fresh.save()
+    assert (tmp_path / pricing.CACHE_NAME).stat().st_mode & 0o777 == 0o600
+    cached = pricing.pricer_in(tmp_path)
+    assert all(cached.cache is not None and cached.cache.get(k)[0] for k in CACHED_MODELS)
+    assert [cached.cost(m, p, u, s) for m, p, s in CACHED_MODELS for u in usages] == want
+    assert cached.unpriced == fresh.unpriced == {"no-such-model-1234": 300}
+
+
+def test_a_run_with_the_cache_does_not_import_genai_prices(tmp_path: Path) -> None:
+    warm = Pricer(pricing.RateCache(tmp_path / pricing.CACHE_NAME))
+    warm.cost("claude-opus-4-7", "anthropic", Usage(input_tokens=5))
+    warm.save()
+    code = (
+        "import sys; from agent_cli import pricing; from agent_cli.events import Usage; "
+        f"p = pricing.pricer_in(__import__('pathlib').Path({str(tmp_path)!r})); "
+        "print(p.cost('claude-opus-4-7', 'anthropic', Usage(input_tokens=5))); "
+        "print('genai_prices' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    cost, imported = out.stdout.split()
+    assert float(cost) == warm.cost("claude-opus-4-7", "anthropic", Usage(input_tokens=5))
+    assert imported == "False"
+
+
+def test_a_cache_of_other_data_or_unreadable_is_not_used(tmp_path: Path) -> None:
+    path = tmp_path / pricing.CACHE_NAME
+    key = ("claude-opus-4-7", "anthropic", None)
+    warm = Pricer(pricing.RateCache(path))
+    warm.cost(*key[:2], Usage(input_tokens=5))
+    warm.save()
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(data, stamp=["another release"])))
+    assert pricing.RateCache(path).get(key) == (False, None)
+    path.write_text("{not json")
+    assert pricing.RateCache(path).get(key) == (False, None)
+
+
+def test_a_price_that_changes_is_kept_only_while_it_holds() -> None:
+    from datetime import date, time
+
+    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
+
+    def info(*constraints: object) -> object:
+        return type("Info", (), {"prices": [type("C", (), {"constraint": c}) for c in constraints],
+                                 "price_variants": None})()  # fmt: skip
+
+    today = date(2026, 6, 1)
+    starts = (None, StartDateConstraint(date(2026, 1, 1)), StartDateConstraint(date(2026, 9, 1)))
+    assert pricing._window(info(*starts), None, today) == ("2026-01-01", "2026-09-01")
+    assert pricing._window(info(None), None, today) == ("", "")
+    off_peak = TimeOfDateConstraint(time(16, 30), time(0, 30))
+    assert pricing._window(info(None, off_peak), None, today) is None  # not kept at all

@@ -42,6 +42,7 @@ def run_scan(state: Path) -> tuple[Spool, Report]:
 
 
 def outbox(spool: Spool) -> list[tuple[str, int, dict]]:
+    spool.flush()  # the open group's rows are written at its commit
     return [
         (e, r, json.loads(b))
         for e, r, b in spool.db.execute("SELECT event_id, revision, body FROM outbox ORDER BY id")

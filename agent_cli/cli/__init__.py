@@ -75,6 +75,8 @@ class _Cli(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        # the words as typed: the re-run index (module `rerun`) is kept per invocation
+        self.invoked_with = tuple(sys.argv[1:] if args is None else args)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
@@ -300,10 +302,13 @@ def _ship(settings: config_mod.Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     bar = _progress() if settings.progress else None  # stderr is a TTY
-    start = pipeline.start_once if settings.once else pipeline.start_forever
     try:
         say = _say if settings.progress else None
-        result = start(settings, stop=stop, progress=bar, say=say)
+        if settings.once:
+            index = _rerun_index(settings)
+            result = pipeline.start_once(settings, stop=stop, progress=bar, say=say, index=index)
+        else:
+            result = pipeline.start_forever(settings, stop=stop, progress=bar, say=say)
     except pipeline.Interrupted:
         click.echo("stopped; undelivered events stay in the spool for the next start.", err=True)
         # --once did not finish (a batch was on the wire); a stopped daemon did its job
@@ -311,6 +316,17 @@ def _ship(settings: config_mod.Settings) -> None:
     click.echo(render_run(result), err=True)
     if result.exit_code:
         raise click.exceptions.Exit(result.exit_code)
+
+
+def _rerun_index(settings: config_mod.Settings) -> Any:
+    """The recorder of the re-run index, for a `start --once` typed on a command line
+    without a terminal (a progress bar is not replayed): see module `rerun`."""
+    argv = getattr(click.get_current_context().find_root().command, "invoked_with", None)
+    if settings.progress or argv is None:
+        return None
+    from agent_cli.rerun import Recorder
+
+    return Recorder(argv, str(settings.state_dir))
 
 
 def _say(line: str) -> None:
