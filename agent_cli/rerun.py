@@ -34,10 +34,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 INDEX_NAME = "rerun.index"
 LOCK_NAME = "agent-cli.lock"  # statedir.LOCK_NAME (not imported: statedir loads logging)
-LOG_NAME = "agent-cli.log"  # session.LOG_NAME
 LOG_MAX_BYTES = 1_000_000  # statedir.file_log rotates here: a run near it takes the full path
 DB_FILES = ("spool.sqlite", "spool.sqlite-wal")
-FORMAT = 1
+FORMAT = 2  # 2: the log's path is recorded, and the config file is watched
 RACY_NS = 2_000_000_000  # a folder changed this recently may change again unseen
 ENV_PREFIXES = ("SUTRACE_", "AGENT_CLI_")  # the environment of options and settings
 
@@ -162,6 +161,7 @@ class Recorder:
         self.started_ns = 0
         self.summary: str | None = None  # None: the run did not end settled
         self.log_line = ""
+        self.log_path = ""
 
     def start(self, roots: Iterable[str]) -> None:
         self.started_ns = time.time_ns()
@@ -170,8 +170,17 @@ class Recorder:
     def found(self, path: str, size: int, mtime_ns: int) -> None:
         self.files.append((path, size, mtime_ns))
 
-    def settled(self, summary: str, log_line: str) -> None:
-        self.summary, self.log_line = summary, log_line
+    def settled(self, summary: str, log_line: str, log_path: str, also: Iterable[str]) -> None:
+        """The run left nothing to do: what a re-run prints and logs (to `log_path`); `also`
+        names files besides the transcripts that decide a run (the config file)."""
+        self.summary, self.log_line, self.log_path = summary, log_line, log_path
+        for p in also:
+            try:
+                st = os.stat(p)
+            except OSError:
+                self.missing.append(p)  # one that appears decides the next run
+                continue
+            self.files.append((p, st.st_size, st.st_mtime_ns))
 
     def write(self) -> None:
         """Store the index (0600, replaced atomically) if the run ended settled."""
@@ -183,8 +192,9 @@ class Recorder:
         key = invocation_key(self.argv, base, self.state_dir)
         looked_up = sorted((k, _digest(v)) for k, v in self.env.looked_up.items())
         relative = any(not os.path.isabs(p) for p in [*self.missing, *(d[0] for d in self.dirs)])
+        log = (self.log_path, self.log_line)
         data = (FORMAT, key, looked_up, os.getcwd() if relative else None,
-                _db_stamp(self.state_dir), self.summary, self.log_line, self.missing,
+                _db_stamp(self.state_dir), self.summary, log, self.missing,
                 self.dirs, [f[0] for f in self.files], [f[1] for f in self.files],
                 [f[2] for f in self.files])  # fmt: skip
         path = os.path.join(self.state_dir, INDEX_NAME)
@@ -272,9 +282,8 @@ def _unchanged(index: tuple[object, ...], state_dir: str, key: bytes) -> bool:
     return True
 
 
-def _log(state_dir: str, line: str) -> bool:
+def _log(path: str, line: str) -> bool:
     """Append the run's log line as `statedir.file_log` formats it; False near a rotation."""
-    path = os.path.join(state_dir, LOG_NAME)
     now = time.time()
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
     text = f"{stamp},{int(now % 1 * 1000):03d} INFO {line}\n"
@@ -309,7 +318,7 @@ def _with_lock(state_dir: str, key: bytes) -> str | None:
         try:
             with open(os.path.join(state_dir, INDEX_NAME), "rb") as f:
                 index = marshal.loads(f.read())
-            if not _unchanged(index, state_dir, key) or not _log(state_dir, index[6]):
+            if not _unchanged(index, state_dir, key) or not _log(*index[6]):
                 return None
             return str(index[5])
         except (OSError, ValueError, EOFError, TypeError):

@@ -8,7 +8,6 @@ daemon. `pipeline` is what callers use; this module is its machinery.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import sqlite3
@@ -20,12 +19,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from agent_cli import configfile
 from agent_cli.config import Settings
-from agent_cli.deliver import Pause, Shipper, clamp_wait, drain_all
+from agent_cli.deliver import Shipper, drain_all
 from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError, is_corrupt, is_full
 from agent_cli.follow import Follower
-from agent_cli.migrations import FIRST_SINK
+from agent_cli.pauses import fingerprint, forget_stale_pause
 from agent_cli.prepare import Builder, Report
 from agent_cli.pricing import pricer_in
 from agent_cli.recovery import open_spool
@@ -36,7 +36,7 @@ from agent_cli.sinks import Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sources import Source, SourceFile
 from agent_cli.sources.unread import unread
-from agent_cli.spool import Lock, Spool, secure_dir
+from agent_cli.spool import Lock, secure_dir
 from agent_cli.statedir import file_log, room_left
 from agent_cli.watch import start_watcher
 
@@ -153,10 +153,10 @@ class Session:
         sink = HttpSink(self.endpoint, key, client=self._client)
         self.spool.attach([sink.name])  # its state must exist before a stale pause is cleared
         s = self.settings
-        _forget_stale_pause(self.spool, self.endpoint, key, s.once, s.drain_timeout)
+        forget_stale_pause(self.spool, self.endpoint, key, s.once, s.drain_timeout)
         # only a change is written: a full disk must not stop a start that could deliver
         self.spool.set_meta_if_changed(
-            endpoint=self.endpoint, key_hint=mask_key(key), key_fp=_fingerprint(key)
+            endpoint=self.endpoint, key_hint=mask_key(key), key_fp=fingerprint(key)
         )
         return sink
 
@@ -190,8 +190,10 @@ class Session:
         """Tell the index what a re-run prints, if this run left it nothing to do (`rerun`)."""
         stats = [(f.path, f.size, f.mtime_ns) for _, f in files]
         if self._index is not None and settled(self.spool, stats, self.settings.since_iso()):
-            self._index.settled(render_run(RunResult(Report(paths=set(report.paths)))),
-                                self._start_line())  # fmt: skip
+            again = Report(paths=set(report.paths), files_by_agent=report.files_by_agent.copy(),
+                           unread=list(report.unread))  # fmt: skip
+            log, conf = str(self.settings.log_file), str(configfile.path())
+            self._index.settled(render_run(RunResult(again)), self._start_line(), log, [conf])
 
     def backfill_and_follow(
         self, env: dict[str, str] | None, progress: Callable[[int, int], None] | None
@@ -361,39 +363,3 @@ def _state_folder(path: Path) -> Path:
             f"The state folder {path} cannot be used ({e.strerror or e}); "
             "pass another --home (or AGENT_CLI_HOME)."
         ) from None
-
-
-def _fingerprint(key: str) -> str:
-    """A one-way fingerprint of the key, to notice a new key without storing it."""
-    return hashlib.sha256(b"agent-cli key " + key.encode()).hexdigest()[:16]
-
-
-def _forget_stale_pause(
-    spool: Spool, endpoint: str, key: str, once: bool, drain_timeout: float
-) -> None:
-    """End a persisted pause (auth, endpoint) when the key or endpoint changed, or for --once.
-
-    A daemon restarted in a loop must keep its backoff (no storm); a one-shot run is a
-    person asking to try now. A backoff (a server's Retry-After too) is honoured when the
-    run can wait for it; a --once whose drain would end first tries at once instead.
-    """
-    m = spool.meta()
-    queue = spool.queue(FIRST_SINK)
-    state = queue.state()
-    pause = Pause.parse(state.pause_reason)
-    if pause is None:
-        return
-    if pause is Pause.BACKOFF:
-        # honoured, unless a --once would give up before its first try
-        now = time.time()
-        if once and clamp_wait(state, now) - now > drain_timeout:
-            queue.save_state(backoff_until=0)
-        return
-    forget = (
-        once
-        or (pause is Pause.AUTH and m.get("key_fp") != _fingerprint(key))
-        or (pause is Pause.ENDPOINT and m.get("endpoint") != endpoint)
-        or pause is Pause.INCOMPATIBLE  # a restart may be an upgrade: try again
-    )
-    if forget:
-        queue.save_state(backoff_until=0, failures=0, pause_reason=None, pause_detail=None)
