@@ -36,6 +36,7 @@ from agent_cli.outbox import Row as Row
 
 # Re-exported: `shipper` and the tests import these from here.
 from agent_cli.statedir import Lock as Lock
+from agent_cli.statedir import readonly_uri
 from agent_cli.statedir import secure_dir as secure_dir
 from agent_cli.statedir import secure_file as secure_file
 
@@ -55,16 +56,6 @@ _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
 
 def _text(v: Any) -> str | None:
     return None if v is None else str(v)
-
-
-def _readonly_uri(path: Path) -> str:
-    """The URI of a read-only open that leaves no trace.
-
-    No -wal file: no connection has the spool open, so nothing changes under this reader, and
-    `immutable` reads without creating -wal and -shm files (`status` and `doctor` leave the
-    folder as it was). Beside a running start (its -wal is there): plain mode=ro."""
-    live = Path(f"{path}-wal").exists()
-    return f"file:{path}?mode=ro" + ("" if live else "&immutable=1")
 
 
 class Spool:
@@ -102,7 +93,7 @@ class Spool:
         self._group_start = 0.0
         try:
             if readonly:
-                uri, path = True, _readonly_uri(self.path)
+                uri, path = True, readonly_uri(self.path)
             else:
                 secure_dir(folder)
                 secure_file(self.path)

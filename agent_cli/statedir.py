@@ -105,3 +105,13 @@ def room_left(folder: Path) -> bool:
         return shutil.disk_usage(folder).free >= RESUME_FREE_BYTES
     except OSError:
         return False
+
+
+def readonly_uri(path: Path) -> str:
+    """The URI of a read-only open that leaves no trace.
+
+    No -wal file: no connection has the spool open, so nothing changes under this reader, and
+    `immutable` reads without creating -wal and -shm files (`status` and `doctor` leave the
+    folder as it was). Beside a running start (its -wal is there): plain mode=ro."""
+    live = Path(f"{path}-wal").exists()
+    return f"file:{path}?mode=ro" + ("" if live else "&immutable=1")
