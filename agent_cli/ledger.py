@@ -88,7 +88,8 @@ class Supersede:
 @dataclass(frozen=True, slots=True)
 class Emit:
     """The ledger's decision to emit an event at `revision` (0 the first time), and the
-    copy it supersedes, if any."""
+    copy it supersedes, if any; `revision` -1: only the copy's retirement is sent (the call
+    itself was emitted before, by a release that did not record copies)."""
 
     revision: int
     supersedes: Supersede | None = None
