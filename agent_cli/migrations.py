@@ -87,7 +87,15 @@ def _since_v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN since TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2, _since_v3)
+def _history_v4(db: sqlite3.Connection) -> None:
+    # Schema 4: the local history `report` reads (see `history`), with the events still in
+    # the outbox copied in; those an older spool already delivered are not there to copy.
+    from agent_cli.history import create
+
+    create(db)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2, _since_v3, _history_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The oldest schema a read-only open (`status`) accepts as it is: everything it reads exists
 # since then. A step that changes what `status` reads raises it.

@@ -25,6 +25,7 @@ from agent_cli.deliver import Pause, Shipper, clamp_wait, drain_all
 from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError, is_corrupt, is_full
 from agent_cli.follow import Follower
+from agent_cli.history import prune
 from agent_cli.migrations import FIRST_SINK
 from agent_cli.prepare import Builder, Report
 from agent_cli.recovery import open_spool
@@ -107,6 +108,7 @@ class Session:
             stack.enter_context(file_log(folder / LOG_NAME))
             self.spool = open_spool(folder, unclean)
             stack.callback(self.spool.close)
+            _prune_history(self.spool, self.settings.history_days)
             self.sinks = self._given_sinks or [self._open_sutrace()]
             for sink in self.sinks:
                 stack.callback(sink.close)
@@ -315,6 +317,13 @@ class Session:
             exit_code=code,
             counts=self.spool.counters(),
         )
+
+
+def _prune_history(spool: Spool, keep_days: int | None) -> None:
+    """The retention setting: history older than `keep_days` goes (None: kept for good)."""
+    if keep_days is not None:
+        with spool.atomic():
+            prune(spool.db, keep_days, int(time.time() * 1000))
 
 
 def enricher_for(settings: Settings) -> Enricher:

@@ -29,6 +29,7 @@ from typing import Any
 from agent_cli.atomic import atomic
 from agent_cli.cursor import Cursor, clamp64, unwrap64, wrap64
 from agent_cli.errors import SpoolCorrupt, SpoolError, is_corrupt
+from agent_cli.history import HistoryWriter
 from agent_cli.ledger import Ledger, SqliteStore
 from agent_cli.migrations import FIRST_SINK, MIGRATIONS, Migration, check_readable, migrate
 from agent_cli.outbox import STATE_FIELDS, SinkQueue, SinkState
@@ -101,6 +102,7 @@ class Spool:
             self.schema = check(self.db, migrations)
             self.ledger_store = SqliteStore(self.db)
             self.ledger = Ledger(self.ledger_store)
+            self.history = HistoryWriter(self.db)
             if not readonly:
                 self.attach([FIRST_SINK])
         except BaseException as e:
@@ -280,6 +282,7 @@ class Spool:
         for q in self.queues.values():
             q.forget_depth()
         self.ledger_store.clear()
+        self.history.forget()  # names it interned in this group are rolled back too
         if self.db.in_transaction:  # an I/O or full-disk error may have rolled back already
             self.db.execute("ROLLBACK")
 
@@ -295,6 +298,8 @@ class Spool:
                  self._mask)
             )  # fmt: skip
         self._insert(db, rows)
+        # the history copy commits with the outbox rows, in this very transaction
+        self.history.add((e[0], e[4]) for e in events)
 
     def _drop_stale(self, db: sqlite3.Connection, ekey: int, rev: int) -> None:
         leased = self.leased

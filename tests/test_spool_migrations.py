@@ -41,6 +41,8 @@ TABLES = ("outbox", "sources", "calls", "counters", "meta", "quarantine", "sqlit
 KEY = "k"
 # Columns later steps add: schema 2's sink masks, schema 3's --since floors, the synthetic note.
 LATER_COLUMNS = {"note", "sinks", "sink", "since"}
+# Meta keys later steps add: schema 4 notes when the history started (see `history.create`).
+LATER_META = {"history_from"}
 # Schema 1's delivery state in `meta`, which schema 2 moves into the `sinks` row of the
 # Sutrace sink (column, meta key).
 MOVED_META = {
@@ -95,7 +97,7 @@ def snapshot(state: Path) -> dict[str, list[tuple[Any, ...]]]:
             quoted = ", ".join(f'"{c}"' for c in cols if c not in LATER_COLUMNS)
             rows = db.execute(f"SELECT {quoted} FROM {table} ORDER BY 1").fetchall()
             if table == "meta":
-                rows = [r for r in rows if r[0] not in MOVED_META.values()]
+                rows = [r for r in rows if r[0] not in {*MOVED_META.values(), *LATER_META}]
             out[table] = rows
         return out
     finally:
