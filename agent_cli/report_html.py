@@ -9,6 +9,7 @@ Every value shown is escaped: names come from transcripts (a branch name can hol
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,7 @@ def _cards(t: dict[str, Any]) -> str:
 
 
 def _trend(view: Result) -> str:
-    rows = sorted(view.row_dicts(), key=lambda r: r["day"] or "")
+    rows = _every_day(view.row_dicts())
     if not rows:
         return "<p class='muted'>no calls in this window</p>"
     w, h, pad = 1000, 220, 30
@@ -125,7 +126,7 @@ def _trend(view: Result) -> str:
     labels = [
         f"<text x='{pad + i * step:.1f}' y='{h - 10}'>{escape(r['day'] or '')}</text>"
         for i, r in enumerate(rows)
-        if i % every == 0
+        if i % every == 0 and pad + i * step < w - 70  # a label must fit before the edge
     ]
     axis = f"<line class='axis' x1='{pad}' y1='{h - pad}' x2='{w}' y2='{h - pad}'/>"
     peak = f"<text x='0' y='{pad - 8}'>max ${top:,.2f}/day</text>"
@@ -133,8 +134,19 @@ def _trend(view: Result) -> str:
             f"{''.join(bars)}{''.join(labels)}</svg>")  # fmt: skip
 
 
+def _every_day(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The days in order, with the quiet days between them as zero bars."""
+    have = {r["day"]: r for r in rows if r["day"]}
+    if not have:
+        return []
+    first, last = date.fromisoformat(min(have)), date.fromisoformat(max(have))
+    quiet = {"cost_usd": 0.0, "calls": 0}
+    days = (first + timedelta(days=i) for i in range((last - first).days + 1))
+    return [have.get(d.isoformat(), {"day": d.isoformat(), **quiet}) for d in days]
+
+
 def _share(view: Result, dim: str, title: str) -> str:
-    rows = view.row_dicts()[:TOP]
+    rows = [r for r in view.row_dicts() if r["calls"] or r["cost_usd"]][:TOP]
     total = metrics(view.totals)["cost_usd"] or 0.0
     w, line = 480, 24
     h = line * max(len(rows), 1) + 10
@@ -145,9 +157,9 @@ def _share(view: Result, dim: str, title: str) -> str:
         name = escape(str(r[dim] or "(none)"))
         out.append(
             f"<text x='0' y='{y + 15}'>{name}</text>"
-            f"<rect class='bar' x='200' y='{y + 4}' width='{max(share * 220, 1):.1f}' "
+            f"<rect class='bar' x='200' y='{y + 4}' width='{max(share * 170, 1):.1f}' "
             f"height='14'><title>{name}: {share:.1%}</title></rect>"
-            f"<text x='{205 + share * 220:.1f}' y='{y + 15}'>{share:.1%} "
+            f"<text x='{205 + share * 170:.1f}' y='{y + 15}'>{share:.1%} "
             f"(${r['cost_usd']:,.2f})</text>"
         )
     svg = f"<svg viewBox='0 0 {w} {h}' role='img' aria-label='{escape(title)}'>{''.join(out)}</svg>"
@@ -183,11 +195,11 @@ def _tools(view: Result) -> str:
         out.append(
             f"<text x='0' y='{y + 15}'>{name} ({r['tool_calls']:,}, "
             f"{r['tool_errors']:,} errors)</text>"
-            f"<rect class='bar2' x='300' y='{y + 4}' width='{max(p95 / slowest * 560, 1):.1f}' "
+            f"<rect class='bar2' x='300' y='{y + 4}' width='{max(p95 / slowest * 460, 1):.1f}' "
             f"height='14'><title>p95 {p95:,} ms</title></rect>"
-            f"<rect class='bar' x='300' y='{y + 4}' width='{max(p50 / slowest * 560, 1):.1f}' "
+            f"<rect class='bar' x='300' y='{y + 4}' width='{max(p50 / slowest * 460, 1):.1f}' "
             f"height='14'><title>p50 {p50:,} ms</title></rect>"
-            f"<text x='{870}' y='{y + 15}'>p50 {p50:,} ms, p95 {p95:,} ms</text>"
+            f"<text x='780' y='{y + 15}'>p50 {p50:,} ms, p95 {p95:,} ms</text>"
         )
     h = line * len(rows) + 10
     return f"<svg viewBox='0 0 {w} {h}' role='img' aria-label='tool latency'>{''.join(out)}</svg>"
