@@ -33,6 +33,9 @@ CANARY = "CANARY-5d1e-report-must-not-show"
 def by_truth_key(report: dict[str, Any]) -> dict[str, dict[str, int]]:
     out = {}
     for r in report["rows"]:
+        if not any(r[f] for f in FIELDS):  # tool calls only (their call was on another day)
+            assert r["tool_calls"] > 0, r
+            continue
         key = f"{r['agent']}|{r['model'] or '<synthetic>'}|{r['day']}"
         assert key not in out
         out[key] = {f: r[f] for f in FIELDS}

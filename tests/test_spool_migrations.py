@@ -7,6 +7,7 @@ events delivered, 18 queued. Extra steps reach `migrate` through its `migrations
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -316,3 +317,22 @@ def test_cli_refuses_a_newer_spool_with_one_line(
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "newer agent-cli" in lines[0], p.stderr
     assert snapshot(state) == before and user_version(state) == SCHEMA_VERSION + 1
+
+
+def test_history_step_copies_the_queued_events_and_notes_where_the_history_starts(
+    state: Path,
+) -> None:
+    before = snapshot(state)
+    queued = {ekey: body for _, ekey, _, _, _, body, *_ in before["outbox"]}
+    open_spool(state).close()
+    db = connect(state)
+    try:
+        rows = dict(db.execute("SELECT ekey, revision FROM history"))
+        meta = dict(db.execute("SELECT k, v FROM meta"))
+        names = {s for (s,) in db.execute("SELECT s FROM hnames")}
+    finally:
+        db.close()
+    assert set(rows) == set(queued)  # every queued event, once (revisions replaced)
+    assert {json.loads(b)["session_id"] for b in queued.values()} <= names
+    # the release had delivered 44 events the outbox no longer holds: the report says so
+    assert float(meta["history_from"]) > 0
