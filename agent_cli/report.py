@@ -160,12 +160,12 @@ def _by_cost(acc: Acc) -> list[tuple[str | None, Acc]]:
 
 def build(events: list[Event], q: Query) -> Result:
     """Group, sum and sort `events` (in time order) as `q` asks."""
+    calls = model_of_calls(events)  # a tool call takes its call's model and subagent
     if "tool" in q.by:
         events = [e for e in events if e.kind != LLM]
-    keyfn = _key_function(events, q)
+    keyfn = _key_function(events, q, calls)
     groups: dict[tuple[str | None, ...], Acc] = {}
     totals = Acc()
-    calls = model_of_calls(events) if q.breakdown else {}
     for e in events:
         key = keyfn(e)
         acc = groups.get(key)
@@ -218,9 +218,10 @@ def sort_rows(
     return sorted(by_key, key=lambda r: f(r[1]), reverse=desc)  # stable: ties by key
 
 
-def _key_function(events: list[Event], q: Query) -> Callable[[Event], tuple[str | None, ...]]:
+def _key_function(
+    events: list[Event], q: Query, calls: dict[int, Event]
+) -> Callable[[Event], tuple[str | None, ...]]:
     local = LocalDays(q)
-    calls = model_of_calls(events) if {"model", "subagent"} & set(q.by) else {}
     blocks = block_starts([e.ts for e in events]) if "block" in q.by else []
 
     def block(e: Event) -> str:

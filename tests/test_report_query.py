@@ -23,6 +23,7 @@ from agent_cli.ledger import key_of
 from agent_cli.report import block_starts, build, percentile
 from agent_cli.report_query import DIMENSIONS, Query, load, make_query, parse_day
 from agent_cli.report_session import detail
+from agent_cli.report_sql import Grouper
 from agent_cli.spool import Spool
 
 _n = itertools.count()
@@ -78,7 +79,12 @@ def put(spool: Spool, events: list[dict[str, Any]]) -> None:
 
 
 def rows(spool: Spool, q: Query) -> list[dict[str, Any]]:
-    return build(load(spool.db, q), q).row_dicts()
+    """The report's rows as SQLite groups them (what `report` runs), checked against the
+    Python grouping of the same events (what `report session` runs)."""
+    in_sql = Grouper(spool.db, q).result(q)
+    in_python = build(load(spool.db, q), q)
+    assert in_sql.as_json() == in_python.as_json()
+    return in_sql.row_dicts()
 
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -216,8 +222,8 @@ def test_session_detail_has_the_subagent_tree(spool: Spool) -> None:
 
 def test_empty_history(spool: Spool) -> None:
     q = make_query(("day", "model"), "all", None, "UTC", (), "", True)
-    result = build(load(spool.db, q), q)
-    data = result.as_json()
+    data = Grouper(spool.db, q).result(q).as_json()
+    assert data == build(load(spool.db, q), q).as_json()
     assert data["rows"] == [] and data["totals"]["calls"] == 0
     assert data["totals"]["cache_hit_ratio"] is None and data["totals"]["tool_p95_ms"] is None
 
