@@ -3,8 +3,9 @@
 One row per event (table `history`, keyed by the ledger key), written in the transaction that
 queues the event in the outbox; a revision replaces its earlier row. Rows are built from the
 queued body itself, the allow-listed event, so nothing the contract leaves out can get in.
-Strings are interned (table `hnames`): a row is integers, about 60 bytes. Delivery never
-deletes a row, nor does a transcript that disappears; only the retention setting does.
+Strings are interned (table `hnames`): a row is integers, about 120 bytes with its index.
+Delivery never deletes a row, nor does a transcript that disappears; only the retention
+setting does.
 """
 
 from __future__ import annotations

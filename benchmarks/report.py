@@ -8,8 +8,8 @@ Measures (medians over --runs):
      no delivery), then reports; checked against the generator's truth (`exact`)
   2. each kind of report once the history is read (a fresh process: Python start, the scan
      that finds nothing new, the query, the output), for several --by combinations, --html
-  3. the query alone, in this process: load the history rows and group them (`report_query.
-     load` + `report.build`), what a report costs over the events whatever the transcripts
+  3. the query alone, in this process (`report_sql.Grouper`): what a report costs over the
+     history's events, whatever the transcripts
 Nothing here asserts a time; the numbers go to stdout and benchmarks/out/report.json.
 """
 
@@ -55,8 +55,8 @@ def exact(stdout: bytes, truth: dict) -> str:
 
 
 def query_alone(state: Path, runs: int) -> dict[str, float]:
-    from agent_cli.report import build
-    from agent_cli.report_query import load, make_query
+    from agent_cli.report_query import make_query
+    from agent_cli.report_sql import Grouper
 
     db = sqlite3.connect(f"file:{state / 'spool.sqlite'}?mode=ro", uri=True)
     out: dict[str, float] = {}
@@ -67,10 +67,10 @@ def query_alone(state: Path, runs: int) -> dict[str, float]:
             times, n = [], 0
             for _ in range(runs):
                 t0 = time.perf_counter()
-                events = load(db, q)
-                rows = build(events, q).row_dicts()
+                result = Grouper(db, q).result(q)
+                rows = result.row_dicts()
                 times.append(time.perf_counter() - t0)
-                n = len(events)
+                n = result.totals.calls + result.totals.tool_calls
             out[name] = statistics.median(times)
             print(f"  query alone, {name}: {out[name]:.3f} s over {n:,} events ({len(rows)} rows)")
     finally:
