@@ -85,6 +85,7 @@ class Settings:
     parallel_min_bytes: int = DEFAULT_PARALLEL_MIN_BYTES  # backfills this big use --workers
     privacy: Privacy = field(default_factory=Privacy)
     progress: bool = False
+    history_days: int | None = None  # the local history keeps this many days; None: all
     workers: int = field(default_factory=lambda: default_workers())
     sinks: tuple[str, ...] = ("sutrace",)
     retention_days: int = DEFAULT_RETENTION_DAYS  # doctor: shorter agent retention is a problem

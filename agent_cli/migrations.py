@@ -93,7 +93,15 @@ def _copies_v4(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE copies(key INTEGER PRIMARY KEY, event_id BLOB NOT NULL)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2, _since_v3, _copies_v4)
+def _history_v5(db: sqlite3.Connection) -> None:
+    # Schema 5: the local history `report` reads (see `history`), with the events still in
+    # the outbox copied in; those an older spool already delivered are not there to copy.
+    from agent_cli.history import create
+
+    create(db)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2, _since_v3, _copies_v4, _history_v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The oldest schema a read-only open (`status`) accepts as it is: everything it reads exists
 # since then. A step that changes what `status` reads raises it.

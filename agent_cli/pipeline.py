@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
+from agent_cli.catchup import CatchUp, history_db, read_new
 from agent_cli.config import Settings
 from agent_cli.prepare import Builder, Report
 from agent_cli.pricing import pricer_in
@@ -30,6 +32,8 @@ from agent_cli.status import Status, read_status
 if TYPE_CHECKING:
     import httpx
 
+    from agent_cli.report import Result
+    from agent_cli.report_query import Query
     from agent_cli.rerun import Recorder
 
 __all__ = [
@@ -39,6 +43,8 @@ __all__ = [
     "Session",
     "Status",
     "dry_run",
+    "report",
+    "report_session",
     "start_forever",
     "start_once",
     "status",
@@ -136,3 +142,60 @@ def start_forever(
     daemon = dataclasses.replace(settings, once=False)
     with Session(daemon, client=client, stop=stop, sinks=sinks, say=say) as s:
         return s.backfill_and_follow(env, progress)
+
+
+def report(
+    settings: Settings,
+    query: Query,
+    env: dict[str, str] | None = None,
+    views: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[CatchUp, Result, dict[str, Result]]:
+    """`report`: read what is new (no delivery, no key), then group the history as asked;
+    `views` names more groupings of the same events (the HTML page's charts)."""
+    from agent_cli.report import build
+    from agent_cli.report_sql import Grouper
+
+    caught = read_new(settings, env)
+    asked = [query] + [
+        dataclasses.replace(query, by=by, order="", breakdown=False)
+        for by in (views or {}).values()
+    ]
+    with history_db(settings.state_dir) as db:
+        if db is None:
+            results, notes = [build([], q) for q in asked], []
+        else:
+            grouper = Grouper(db, query)  # SQLite groups: the report costs no Python per event
+            results, notes = [grouper.result(q) for q in asked], _history_notes(db, query)
+    result = results[0]
+    result.notes += notes + ([caught.note] if caught.note else [])
+    return caught, result, dict(zip(views or {}, results[1:], strict=True))
+
+
+def report_session(
+    settings: Settings, query: Query, session: str, env: dict[str, str] | None = None
+) -> dict[str, object]:
+    """`report session <id>`: read what is new, then the one session's facts."""
+    from agent_cli.errors import ConfigError
+    from agent_cli.report_session import detail
+
+    read_new(settings, env)
+    with history_db(settings.state_dir) as db:
+        if db is None:
+            raise ConfigError(f"No session {session!r} in the history (it is empty).")
+        return detail(db, query, session)
+
+
+def _history_notes(db: sqlite3.Connection, query: Query) -> list[str]:
+    """Where the history starts, when this spool held events before it had one."""
+    row = db.execute("SELECT v FROM meta WHERE k = 'history_from'").fetchone()
+    if row is None:
+        return []
+    import datetime as dt
+
+    start = dt.datetime.fromtimestamp(float(row[0]), query.tz).date()
+    if query.since is not None and query.since >= start:
+        return []
+    return [
+        f"the history starts on {start}, when this spool was upgraded: events delivered "
+        "before then are not in it"
+    ]

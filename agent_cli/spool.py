@@ -29,6 +29,7 @@ from typing import Any
 from agent_cli.atomic import atomic
 from agent_cli.cursor import Cursor, clamp64, unwrap64, wrap64
 from agent_cli.errors import SpoolCorrupt, SpoolError, is_corrupt
+from agent_cli.history import HistoryWriter
 from agent_cli.ledger import Ledger, SqliteStore
 from agent_cli.migrations import FIRST_SINK, MIGRATIONS, Migration, check_readable, migrate
 from agent_cli.outbox import STATE_FIELDS, SinkQueue, SinkState
@@ -52,10 +53,6 @@ _INSERT_SOURCE = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
-
-
-def _text(v: Any) -> str | None:
-    return None if v is None else str(v)
 
 
 class Spool:
@@ -112,6 +109,7 @@ class Spool:
             self.schema = check(self.db, migrations)
             self.ledger_store = SqliteStore(self.db)
             self.ledger = Ledger(self.ledger_store)
+            self.history = HistoryWriter(self.db)
             if not readonly:
                 self.attach([FIRST_SINK])
         except BaseException as e:
@@ -312,6 +310,7 @@ class Spool:
         for q in self.queues.values():
             q.forget_depth()
         self.ledger_store.clear()
+        self.history.forget()  # names it interned in this group are rolled back too
         if self.db.in_transaction:  # an I/O or full-disk error may have rolled back already
             self.db.execute("ROLLBACK")
 
@@ -324,6 +323,8 @@ class Spool:
             rows.append((ekey, eid, rev, ev_agent, body, now, hold_until if hold else 0.0, mask))
         for q in self.queues.values():
             q.added(len(events))
+        # the history copy commits with the outbox rows, in this very transaction
+        self.history.add((e[0], e[4]) for e in events)
 
     def _drop_stale(self, db: sqlite3.Connection, ekey: int, rev: int) -> None:
         self._write_pending()
@@ -371,11 +372,6 @@ class Spool:
             for name, n in counts.items():
                 self.bump(f"{prefix}.{name}", n)
 
-    def _set(self, k: str, v: Any) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", (k, None if v is None else str(v))
-        )
-
     def set_meta_if_changed(self, **values: Any) -> None:
         """`set_meta` for the values that differ from what is stored (no write otherwise)."""
         stored = self.meta()
@@ -386,9 +382,9 @@ class Spool:
             self.set_meta(**changed)
 
     def set_meta(self, **values: Any) -> None:
+        rows = [(k, None if v is None else str(v)) for k, v in values.items()]
         with self.atomic():
-            for k, v in values.items():
-                self._set(k, v)
+            self.db.executemany("INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", rows)
 
     def meta(self) -> dict[str, str]:
         return {k: v for k, v in self.db.execute("SELECT k, v FROM meta") if v is not None}

@@ -155,3 +155,23 @@ def test_a_copy_shipped_before_its_original_is_retired_at_the_receiver(
         got = _tokens(dict(rx.events()))
     want = _tokens(_read([read_facts(rule_file(SID_P)), read_facts(rule_file(SID_K))]))
     assert got == want and got["calls"] == 4
+
+
+def test_report_counts_a_superseded_copy_once(tmp_path: Path, isolated_home: Path) -> None:
+    """The history keeps a superseded copy as zeros; `report` does not count it as a call."""
+    codex_home = tmp_path / "codex-home"
+    day = codex_home / "sessions" / "2026" / "03" / "02"
+    day.mkdir(parents=True)
+    shutil.copy(rule_file(SID_K), day)  # the child first: its replayed calls are copies
+    env = agent_env(CODEX_HOME=str(codex_home))
+    args = ["report", "--since", "all", "--json", "--timezone", "UTC", "--agent", "codex"]
+    totals = []
+    for _ in range(2):
+        p = agent(args, env)
+        no_traceback(p)
+        assert p.returncode == 0, p.stderr
+        totals.append(json.loads(p.stdout)["totals"])
+        shutil.copy(rule_file(SID_P), day)  # then its parent appears
+    want = _tokens(_read([read_facts(rule_file(SID_P)), read_facts(rule_file(SID_K))]))
+    assert totals[0]["calls"] == 4 and totals[1]["calls"] == 4  # 2 copies + 2, then 2 + 2
+    assert {n: totals[1][n] for n in TOKEN_FIELDS} == {n: want[n] for n in TOKEN_FIELDS}

@@ -7,6 +7,7 @@ events delivered, 18 queued. Extra steps reach `migrate` through its `migrations
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -41,6 +42,8 @@ TABLES = ("outbox", "sources", "calls", "counters", "meta", "quarantine", "sqlit
 KEY = "k"
 # Columns later steps add: schema 2's sink masks, schema 3's --since floors, the synthetic note.
 LATER_COLUMNS = {"note", "sinks", "sink", "since"}
+# Meta keys later steps add: schema 5 notes when the history started (see `history.create`).
+LATER_META = {"history_from"}
 # Schema 1's delivery state in `meta`, which schema 2 moves into the `sinks` row of the
 # Sutrace sink (column, meta key).
 MOVED_META = {
@@ -95,7 +98,7 @@ def snapshot(state: Path) -> dict[str, list[tuple[Any, ...]]]:
             quoted = ", ".join(f'"{c}"' for c in cols if c not in LATER_COLUMNS)
             rows = db.execute(f"SELECT {quoted} FROM {table} ORDER BY 1").fetchall()
             if table == "meta":
-                rows = [r for r in rows if r[0] not in MOVED_META.values()]
+                rows = [r for r in rows if r[0] not in {*MOVED_META.values(), *LATER_META}]
             out[table] = rows
         return out
     finally:
@@ -321,3 +324,22 @@ def test_cli_refuses_a_newer_spool_with_one_line(
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "newer agent-cli" in lines[0], p.stderr
     assert snapshot(state) == before and user_version(state) == SCHEMA_VERSION + 1
+
+
+def test_history_step_copies_the_queued_events_and_notes_where_the_history_starts(
+    state: Path,
+) -> None:
+    before = snapshot(state)
+    queued = {ekey: body for _, ekey, _, _, _, body, *_ in before["outbox"]}
+    open_spool(state).close()
+    db = connect(state)
+    try:
+        rows = dict(db.execute("SELECT ekey, revision FROM history"))
+        meta = dict(db.execute("SELECT k, v FROM meta"))
+        names = {s for (s,) in db.execute("SELECT s FROM hnames")}
+    finally:
+        db.close()
+    assert set(rows) == set(queued)  # every queued event, once (revisions replaced)
+    assert {json.loads(b)["session_id"] for b in queued.values()} <= names
+    # the release had delivered 44 events the outbox no longer holds: the report says so
+    assert float(meta["history_from"]) > 0

@@ -378,11 +378,13 @@ def _guarded(cmd: click.Command) -> click.Command:
     return cmd
 
 
-def _add_setup_commands() -> None:
+def _add_commands() -> None:
+    from agent_cli.cli import report as cli_report
     from agent_cli.cli import setup as cli_setup
 
-    for cmd in (cli_setup.config_group, cli_setup.service_group, cli_setup.doctor_command):
+    setup = (cli_setup.config_group, cli_setup.service_group, cli_setup.doctor_command)
+    for cmd in (*setup, cli_report.report_command):
         cli.add_command(_guarded(cmd))
 
 
-_add_setup_commands()
+_add_commands()
