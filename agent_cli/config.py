@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from agent_cli import configfile
 from agent_cli.errors import ConfigError
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
+
+if TYPE_CHECKING:
+    from agent_cli.sinks.otlp_config import OtlpConfig
 
 DEFAULT_ENDPOINT = "https://ingest.sutrace.io"
 DEFAULT_POLL_SECONDS = 1.0
@@ -89,6 +92,7 @@ class Settings:
     sinks: tuple[str, ...] = ("sutrace",)
     retention_days: int = DEFAULT_RETENTION_DAYS  # doctor: shorter agent retention is a problem
     log_level: str = "INFO"
+    otlp: OtlpConfig | None = None  # the OTLP sink (`sinks.otlp_config`); None: not used
 
     @property
     def state_dir(self) -> Path:

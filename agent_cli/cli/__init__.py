@@ -207,6 +207,19 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     show_envvar=True,
     help="What the log file keeps.  [default: INFO, or log_level in the config file]",
 )
+@click.option(
+    "--otlp-endpoint",
+    metavar="URL",
+    help="Also export to an OpenTelemetry Collector over OTLP/HTTP (base URL, e.g. "
+    "http://localhost:4318).  [default: OTEL_EXPORTER_OTLP_ENDPOINT; see docs/otlp.md]",
+)
+@click.option(
+    "--otlp-traces",
+    is_flag=True,
+    envvar="AGENT_CLI_OTLP_TRACES",
+    show_envvar=True,
+    help="With OTLP: also send a span per session, call and tool.",
+)
 @_errors_to_click
 def start(
     once: bool,
@@ -222,6 +235,8 @@ def start(
     identity: str,
     workers: int | None,
     log_level: str | None,
+    otlp_endpoint: str | None,
+    otlp_traces: bool,
 ) -> None:
     """Backfill the transcripts on disk, then tail them and ship usage events.
 
@@ -240,6 +255,7 @@ def start(
         drain_timeout=drain_timeout,
         progress=sys.stderr.isatty(),
         workers=workers or config_mod.default_workers(),
+        otlp=None if dry_run else _otlp(otlp_endpoint, otlp_traces),
     )
     if dry_run:
         _dry_run(settings)
@@ -265,6 +281,12 @@ def _from_command_line(names: dict[str, str]) -> dict[str, Any]:
     ctx = click.get_current_context()
     given = click.core.ParameterSource.COMMANDLINE
     return {k: ctx.params[p] for k, p in names.items() if ctx.get_parameter_source(p) is given}
+
+
+def _otlp(endpoint: str | None, traces: bool) -> Any:
+    from agent_cli.sinks.otlp_config import otlp_config
+
+    return otlp_config(os.environ, endpoint, traces)
 
 
 def _dry_run(settings: config_mod.Settings) -> None:

@@ -1,0 +1,245 @@
+"""OTLP metrics: cumulative totals of the events the OTLP sink delivered, kept in the spool.
+
+Every delivered event adds to its series in the transaction that settles it (`Totals.write`),
+so a kill counts it either once or not yet, never twice. A revision adds only its growth over
+what the call has counted so far (table `otlp_counted`): a call's tokens and cost are counted
+once whatever the number of revisions, its call and error once, its duration once (the first
+revision that has one). Series are monotonic: a total never decreases, across restarts too.
+
+=====================================  =====  =============================================
+metric                                 type   extra attributes
+=====================================  =====  =============================================
+gen_ai.client.token.usage {token}      sum    gen_ai.token.type: input (cached included, as
+                                              the convention counts), output, cache_read,
+                                              cache_creation (parts of input)
+agent_cli.calls {call}                 sum    agent_cli.kind: llm_call | tool_call
+agent_cli.errors {error}               sum    agent_cli.kind, error.type
+agent_cli.cost USD                     sum    (llm calls with a known cost)
+gen_ai.client.operation.duration s     hist   (llm calls)
+agent_cli.tool.duration s              hist   (tool calls)
+=====================================  =====  =============================================
+
+Every series also has gen_ai.agent.name, gen_ai.request.model (llm calls), agent_cli.repo,
+agent_cli.git_branch and host.name, where the event has them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_cli.sinks.otlp_map import input_tokens
+
+BOUNDS = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+    163.84,
+    327.68,
+)  # the GenAI convention's, extended to minutes
+SUMS = {  # name -> (unit, is int, description)
+    "gen_ai.client.token.usage": ("{token}", True, "Tokens used, by gen_ai.token.type"),
+    "agent_cli.calls": ("{call}", True, "Model and tool calls"),
+    "agent_cli.errors": ("{error}", True, "Calls that ended in an error, by error.type"),
+    "agent_cli.cost": ("USD", False, "Cost of the calls with a known price"),
+}
+HISTOGRAMS = {
+    "gen_ai.client.operation.duration": ("s", "Duration of model calls"),
+    "agent_cli.tool.duration": ("s", "Duration of tool calls"),
+}
+_TOKEN_TYPES = ("input", "output", "cache_read", "cache_creation")
+_COUNTED = ("revision", "input", "output", "cache_read", "cache_creation", "cost", "error", "timed")
+
+
+@dataclass
+class Series:
+    """One series' running total: a sum's value, or a histogram's count/sum/min/max/buckets."""
+
+    start: float
+    value: float = 0
+    count: int = 0
+    min: float | None = None
+    max: float | None = None
+    buckets: list[int] = field(default_factory=list)
+
+    def observe(self, x: float) -> None:
+        if not self.buckets:
+            self.buckets = [0] * (len(BOUNDS) + 1)
+        self.buckets[bisect.bisect_left(BOUNDS, x)] += 1
+        self.count += 1
+        self.value += x
+        self.min = x if self.min is None else min(self.min, x)
+        self.max = x if self.max is None else max(self.max, x)
+
+    def hist(self) -> str | None:
+        if not self.count:
+            return None
+        return json.dumps([self.count, self.min, self.max, self.buckets])
+
+    def copy(self) -> Series:
+        return Series(self.start, self.value, self.count, self.min, self.max, list(self.buckets))
+
+
+Key = tuple[str, str]  # (metric, attributes as canonical JSON)
+
+
+def key_of(event_id: str) -> int:
+    """The `otlp_counted` key of an event: its id's first 8 bytes as a signed integer."""
+    return int.from_bytes(bytes.fromhex(event_id[:16].ljust(16, "0")), "big", signed=True)
+
+
+def _attrs(**pairs: Any) -> str:
+    return json.dumps(sorted((k, v) for k, v in pairs.items() if v is not None))
+
+
+def _base(ev: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "gen_ai.agent.name": ev.get("agent"),
+        "agent_cli.repo": ev.get("repo_name") or ev.get("repo_path"),
+        "agent_cli.git_branch": ev.get("git_branch"),
+        "host.name": ev.get("host"),
+    }
+
+
+class Totals:
+    """Every series' total, in memory and in the spool (tables of the `_otlp_metrics` step)."""
+
+    def __init__(self) -> None:
+        self.series: dict[Key, Series] = {}
+        self.version = 0  # grows with every committed change (what the exporter sends)
+        self._pending: dict[Key, Series] = {}
+        self._lock = threading.Lock()  # `series` changes on the shipper's thread, is read
+        # by the exporter's
+
+    def load(self, db: sqlite3.Connection) -> None:
+        for metric, attrs, start, value, hist in db.execute(
+            "SELECT metric, attrs, start, value, hist FROM otlp_series"
+        ):
+            s = Series(float(start), value)
+            if hist:
+                s.count, s.min, s.max, s.buckets = json.loads(hist)
+            with self._lock:
+                self.series[(metric, attrs)] = s
+        self.version += 1
+
+    def write(
+        self, db: sqlite3.Connection, events: Iterable[Mapping[str, Any]], now: float
+    ) -> None:
+        """Add `events` (delivered) to the totals, in the caller's transaction; the change
+        shows in `series` only after `commit`, and `rollback` forgets it (several writes may
+        share one transaction: a full disk's owed results are written with the next)."""
+        for ev in events:
+            self._add(db, ev, now)
+        for (metric, attrs), s in self._pending.items():
+            db.execute(
+                "INSERT OR REPLACE INTO otlp_series(metric, attrs, start, value, hist) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (metric, attrs, s.start, s.value, s.hist()),
+            )
+
+    def commit(self) -> None:
+        if self._pending:
+            with self._lock:
+                self.series.update(self._pending)
+                self.version += 1
+            self._pending = {}
+
+    def rollback(self) -> None:
+        self._pending = {}
+
+    def _get(self, metric: str, attrs: str, now: float) -> Series:
+        k = (metric, attrs)
+        s = self._pending.get(k)
+        if s is None:
+            known = self.series.get(k)
+            s = self._pending[k] = known.copy() if known else Series(now)
+        return s
+
+    def _add(self, db: sqlite3.Connection, ev: Mapping[str, Any], now: float) -> None:
+        kind = ev.get("kind")
+        base = _base(ev)
+        error = ev.get("status") not in (None, "ok")
+        seconds = ev.get("duration_ms")
+        if kind == "tool_call":
+            self._get("agent_cli.calls", _attrs(**base, **{"agent_cli.kind": kind}), now).value += 1
+            if error:
+                self._error(base, kind, ev, now)
+            if isinstance(seconds, int | float):
+                self._get("agent_cli.tool.duration", _attrs(**base), now).observe(seconds / 1000)
+            return
+        if kind != "llm_call" or not isinstance(ev.get("event_id"), str):
+            return
+        base["gen_ai.request.model"] = ev.get("model")
+        new = self._counts(ev, error)
+        key = key_of(ev["event_id"])
+        row = db.execute(
+            f"SELECT {', '.join(_COUNTED)} FROM otlp_counted WHERE key = ?", (key,)
+        ).fetchone()
+        old = dict(zip(_COUNTED, row, strict=True)) if row else None
+        if old is not None and old["revision"] >= new["revision"]:
+            return  # this revision, or a later one, is counted already
+        had = old or dict.fromkeys(_COUNTED, 0)
+        for t in _TOKEN_TYPES:
+            grown = max(int(new[t]) - int(had[t]), 0)
+            if grown:
+                attrs = _attrs(**base, **{"gen_ai.token.type": t})
+                self._get("gen_ai.client.token.usage", attrs, now).value += grown
+        cost = max(float(new["cost"]) - float(had["cost"]), 0.0)
+        if cost:
+            self._get("agent_cli.cost", _attrs(**base), now).value += cost
+        if old is None:
+            self._get("agent_cli.calls", _attrs(**base, **{"agent_cli.kind": kind}), now).value += 1
+        if error and not had["error"]:
+            self._error(base, kind, ev, now)
+        new["error"] = int(error or bool(had["error"]))
+        new["timed"] = int(bool(had["timed"]) or isinstance(seconds, int | float))
+        if not had["timed"] and isinstance(seconds, int | float):
+            self._get("gen_ai.client.operation.duration", _attrs(**base), now).observe(
+                seconds / 1000
+            )
+        db.execute(
+            f"INSERT OR REPLACE INTO otlp_counted(key, {', '.join(_COUNTED)}) "
+            f"VALUES (?, {', '.join('?' * len(_COUNTED))})",
+            (key, *(new[c] for c in _COUNTED)),
+        )
+
+    def _error(self, base: dict[str, Any], kind: Any, ev: Mapping[str, Any], now: float) -> None:
+        attrs = _attrs(
+            **base, **{"agent_cli.kind": kind, "error.type": ev.get("error_code") or "unknown"}
+        )
+        self._get("agent_cli.errors", attrs, now).value += 1
+
+    @staticmethod
+    def _counts(ev: Mapping[str, Any], error: bool) -> dict[str, Any]:
+        cost = ev.get("cost_usd")
+        return {
+            "revision": int(ev.get("revision") or 0),
+            "input": input_tokens(ev),
+            "output": int(ev.get("output_tokens") or 0),
+            "cache_read": int(ev.get("cache_read_tokens") or 0),
+            "cache_creation": int(ev.get("cache_creation_tokens") or 0),
+            "cost": float(cost) if isinstance(cost, int | float) else 0.0,
+            "error": int(error),
+            "timed": 0,
+        }
+
+    def snapshot(self) -> tuple[int, dict[Key, Series]]:
+        """(version, a copy of every series), for the exporter thread."""
+        with self._lock:
+            return self.version, {k: s.copy() for k, s in self.series.items()}
