@@ -67,6 +67,7 @@ class OtlpReceiver:
         self.bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.counts: dict[str, int] = {}
+        self.errors: list[str] = []  # checks that failed while decoding a request
         self.down = False
         self.script: dict[str, list[int]] = {}
         self.retry_after: str | None = None
@@ -85,6 +86,8 @@ class OtlpReceiver:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(10)
+        if exc[0] is None:
+            assert not self.errors, self.errors
 
     # -- what tests read ---------------------------------------------------------------------
     def latest_logs(self) -> dict[str, dict[str, Any]]:
@@ -116,7 +119,13 @@ class OtlpReceiver:
                 pass
 
             def do_POST(self) -> None:
-                rx._post(self)
+                try:
+                    rx._post(self)
+                except AssertionError as e:  # a check failed: the test reads `errors`
+                    rx.errors.append(f"{self.path}: {e}")
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
 
         return Handler
 

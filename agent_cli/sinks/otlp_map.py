@@ -33,7 +33,6 @@ SCOPE = InstrumentationScope(name="agent-cli", version=__version__)
 # contract field -> attribute name (both kinds of event); absent or null fields are left out
 _NAMES = {
     "event_id": "agent_cli.event_id",
-    "revision": "agent_cli.revision",
     "agent": "gen_ai.agent.name",
     "agent_version": "agent_cli.agent_version",
     "session_id": "gen_ai.conversation.id",
@@ -107,7 +106,10 @@ def event_name(ev: Mapping[str, Any]) -> str:
 
 
 def log_attributes(ev: Mapping[str, Any]) -> list[KeyValue]:
-    pairs: list[tuple[str, Any]] = [("event.name", event_name(ev))]
+    pairs: list[tuple[str, Any]] = [
+        ("event.name", event_name(ev)),
+        ("agent_cli.revision", ev.get("revision") or 0),  # a tool call is never revised: 0
+    ]
     if ev.get("kind") == "llm_call":
         pairs.append(("gen_ai.usage.input_tokens", input_tokens(ev)))
         pairs.append(("gen_ai.operation.name", "chat"))
