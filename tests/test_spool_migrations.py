@@ -321,3 +321,16 @@ def test_cli_refuses_a_newer_spool_with_one_line(
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "newer agent-cli" in lines[0], p.stderr
     assert snapshot(state) == before and user_version(state) == SCHEMA_VERSION + 1
+
+
+def test_the_otlp_metrics_step_adds_empty_tables_and_keeps_every_row(state: Path) -> None:
+    before = snapshot(state)
+    open_spool(state).close()
+    assert snapshot(state) == before
+    db = connect(state)
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"otlp_counted", "otlp_series"} <= tables
+        assert db.execute("SELECT count(*) FROM otlp_series").fetchone()[0] == 0
+    finally:
+        db.close()
