@@ -116,7 +116,7 @@ def check_metrics(rx: OtlpReceiver, want: dict[str, dict[str, Any]]) -> None:
     errors = sum(1 for e in want.values() if e["status"] != "ok")
     assert rx.metric_sum("agent_cli.errors") == errors
     cost = sum(e.get("cost_usd") or 0.0 for e in want.values() if e["kind"] == "llm_call")
-    assert math.isclose(rx.metric_sum("agent_cli.cost"), cost, rel_tol=1e-9)
+    assert math.isclose(rx.metric_sum("agent_cli.cost.usd"), cost, rel_tol=1e-9)
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])

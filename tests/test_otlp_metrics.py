@@ -57,7 +57,7 @@ def test_a_revision_adds_its_growth_and_a_call_counts_once(db: sqlite3.Connectio
     assert sums(t, "gen_ai.client.token.usage", **{"gen_ai.token.type": "input"}) == 110
     assert sums(t, "agent_cli.calls") == 1
     assert sums(t, "agent_cli.errors", **{"error.type": "rate_limit"}) == 1
-    assert sums(t, "agent_cli.cost") == pytest.approx(0.3)
+    assert sums(t, "agent_cli.cost.usd") == pytest.approx(0.3)
     hist = next(s for (m, _), s in t.series.items() if m == "gen_ai.client.operation.duration")
     assert hist.count == 1 and hist.value == 1.5  # the duration once, not per revision
     again = Totals()

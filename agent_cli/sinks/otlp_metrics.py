@@ -14,7 +14,7 @@ gen_ai.client.token.usage {token}      sum    gen_ai.token.type: input (cached i
                                               cache_creation (parts of input)
 agent_cli.calls {call}                 sum    agent_cli.kind: llm_call | tool_call
 agent_cli.errors {error}               sum    agent_cli.kind, error.type
-agent_cli.cost USD                     sum    (llm calls with a known cost)
+agent_cli.cost.usd {USD}               sum    (llm calls with a known cost)
 gen_ai.client.operation.duration s     hist   (llm calls)
 agent_cli.tool.duration s              hist   (tool calls)
 =====================================  =====  =============================================
@@ -57,7 +57,7 @@ SUMS = {  # name -> (unit, is int, description)
     "gen_ai.client.token.usage": ("{token}", True, "Tokens used, by gen_ai.token.type"),
     "agent_cli.calls": ("{call}", True, "Model and tool calls"),
     "agent_cli.errors": ("{error}", True, "Calls that ended in an error, by error.type"),
-    "agent_cli.cost": ("USD", False, "Cost of the calls with a known price"),
+    "agent_cli.cost.usd": ("{USD}", False, "Cost of the calls with a known price"),
 }
 HISTOGRAMS = {
     "gen_ai.client.operation.duration": ("s", "Duration of model calls"),
@@ -202,7 +202,7 @@ class Totals:
                 self._get("gen_ai.client.token.usage", attrs, now).value += grown
         cost = max(float(new["cost"]) - float(had["cost"]), 0.0)
         if cost:
-            self._get("agent_cli.cost", _attrs(**base), now).value += cost
+            self._get("agent_cli.cost.usd", _attrs(**base), now).value += cost
         if old is None:
             self._get("agent_cli.calls", _attrs(**base, **{"agent_cli.kind": kind}), now).value += 1
         if error and not had["error"]:
