@@ -150,9 +150,9 @@ class Session:
         if self.settings.api_key:
             sinks.append(self._open_sutrace())
             stack.callback(sinks[-1].close)
-        if self.settings.otlp is not None:
-            sinks.append(open_otlp(self.spool, self.settings.otlp, self.settings.once,
-                                   self._client))  # fmt: skip
+        s = self.settings
+        if s.otlp is not None:
+            sinks.append(open_otlp(self.spool, s.otlp, s.once, s.drain_timeout, self._client))
             stack.callback(sinks[-1].close)
         return sinks
 

@@ -1,6 +1,7 @@
 """Opening the OTLP sink for a `start`: its state in the spool, and stale pauses forgotten.
 
-As for the Sutrace sink: a --once is a person asking to try now, so any pause ends; a daemon
+As for the Sutrace sink: a --once is a person asking to try now, so any pause ends (and a
+backoff it could not outwait); a daemon
 keeps its pause unless what it was about changed (the headers for an auth pause, the URL for
 an endpoint pause) or it may be an upgrade (incompatible). Headers are kept only as a
 one-way fingerprint, to notice a change without storing them.
@@ -9,9 +10,10 @@ one-way fingerprint, to notice a change without storing them.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import TYPE_CHECKING
 
-from agent_cli.deliver import Pause
+from agent_cli.deliver import Pause, clamp_wait
 from agent_cli.sinks.otlp import OtlpSink
 from agent_cli.sinks.otlp_config import OtlpConfig
 from agent_cli.spool import Spool
@@ -21,7 +23,11 @@ if TYPE_CHECKING:
 
 
 def open_otlp(
-    spool: Spool, config: OtlpConfig, once: bool, client: httpx.Client | None = None
+    spool: Spool,
+    config: OtlpConfig,
+    once: bool,
+    drain_timeout: float,
+    client: httpx.Client | None = None,
 ) -> OtlpSink:
     sink = OtlpSink(config, client=client)
     spool.attach([sink.name])  # its state must exist before a stale pause is cleared
@@ -30,7 +36,12 @@ def open_otlp(
     ).hexdigest()[:16]
     meta = spool.meta()
     queue = spool.queue(sink.name)
-    pause = Pause.parse(queue.state().pause_reason)
+    state = queue.state()
+    pause = Pause.parse(state.pause_reason)
+    if pause is Pause.BACKOFF and once:  # honoured, unless a --once would give up first
+        now = time.time()
+        if clamp_wait(state, now) - now > drain_timeout:
+            queue.save_state(backoff_until=0)
     forget = (
         pause is not None
         and pause is not Pause.BACKOFF

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import Parse
@@ -59,7 +61,8 @@ def attrs(kvs: Any) -> dict[str, Any]:
 class OtlpReceiver:
     """The receiver (a context manager); `url` is its base URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        """`tls`: (certificate, key) to serve HTTPS instead of HTTP."""
         self.lock = threading.Lock()
         self.logs: list[dict[str, Any]] = []
         self.spans: list[dict[str, Any]] = []
@@ -73,9 +76,21 @@ class OtlpReceiver:
         self.retry_after: str | None = None
         self.partial: dict[str, int] = {}
         self.on_request: Callable[[str], None] | None = None
+        # hold the answer to the `hold_at`-th logs request (counted from `reset_hold`) until
+        # `release` is set: the records are kept, the answer is not sent (yet)
+        self.hold_at = 0
+        self.held = 0
+        self.release = threading.Event()
+        self._logs_seen = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> OtlpReceiver:
@@ -88,6 +103,11 @@ class OtlpReceiver:
         self._thread.join(10)
         if exc[0] is None:
             assert not self.errors, self.errors
+
+    def reset_hold(self, at: int) -> None:
+        with self.lock:
+            self.hold_at, self._logs_seen, self.held = at, 0, 0
+            self.release = threading.Event()
 
     # -- what tests read ---------------------------------------------------------------------
     def latest_logs(self) -> dict[str, dict[str, Any]]:
@@ -159,6 +179,14 @@ class OtlpReceiver:
             self.bodies.append(body)
             self._keep(path, msg)
             rejected = self.partial.pop(path, 0)
+            hold = None
+            if path == "/v1/logs":
+                self._logs_seen += 1
+                if self._logs_seen == self.hold_at:
+                    self.held += 1
+                    hold = self.release
+        if hold is not None:
+            hold.wait(120)
         answer = response_cls()
         if rejected:
             setattr(answer.partial_success, field, rejected)

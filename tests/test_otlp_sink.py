@@ -239,14 +239,16 @@ def test_signal_endpoints_and_the_flag() -> None:
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318/",
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://m.example.test/custom",
-        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=dev,team=a%2Cb",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=dev,team=a%2Cb,service.name=x",
+        "OTEL_SERVICE_NAME": "agents",
     }
     c = otlp_config(env)
     assert c is not None
     assert c.logs_url == "http://localhost:4318/v1/logs"
     assert c.metrics_url == "https://m.example.test/custom"
     assert c.traces_url == "http://localhost:4318/v1/traces"
-    assert dict(c.resource) == {"deployment.environment": "dev", "team": "a,b"}
+    assert dict(c.resource) == {"deployment.environment": "dev", "team": "a,b",
+                                "service.name": "agents"}  # fmt: skip
     flagged = otlp_config(env, "http://127.0.0.1:9999")
     assert flagged is not None and flagged.metrics_url == "http://127.0.0.1:9999/v1/metrics"
 

@@ -4,7 +4,7 @@ Read as the OpenTelemetry specification says: OTEL_EXPORTER_OTLP_ENDPOINT is a b
 which `/v1/logs`, `/v1/metrics` and `/v1/traces` are appended; a signal's own variable
 (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT ...) is used as it is. Headers and resource attributes are
 `key=value` lists, comma separated, values percent-encoded. Header values may hold keys:
-they are never part of a repr, a message or the log.
+they are never part of a repr, a message or the log. OTEL_SERVICE_NAME sets service.name.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def otlp_config(
         traces_url=urls["traces"],
         protocol=protocol,
         headers=_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS", "")),
-        resource=_pairs(env.get("OTEL_RESOURCE_ATTRIBUTES", ""), "OTEL_RESOURCE_ATTRIBUTES"),
+        resource=_resource(env),
         traces=traces,
     )
 
@@ -103,6 +103,14 @@ def _pairs(text: str, where: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"{where} must be a list of key=value pairs separated by commas.")
         out.append((unquote(key.strip()), unquote(value.strip())))
     return tuple(out)
+
+
+def _resource(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """OTEL_RESOURCE_ATTRIBUTES, with OTEL_SERVICE_NAME winning for service.name."""
+    pairs = dict(_pairs(env.get("OTEL_RESOURCE_ATTRIBUTES", ""), "OTEL_RESOURCE_ATTRIBUTES"))
+    if env.get("OTEL_SERVICE_NAME", "").strip():
+        pairs["service.name"] = env["OTEL_SERVICE_NAME"].strip()
+    return tuple(pairs.items())
 
 
 def _headers(text: str) -> tuple[tuple[str, str], ...]:
