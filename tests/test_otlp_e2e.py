@@ -94,10 +94,12 @@ def run(home: Path, state: Path, otlp: OtlpConfig, **kw: Any) -> Any:
     return start_once(s, env=env_for(home))
 
 
-def check_records(rx: OtlpReceiver, want: dict[str, dict[str, Any]]) -> None:
-    """Every record: its event's name, id and revision, tokens as the convention counts them,
-    the resource, no body; and one per event (the highest revision)."""
-    got = rx.latest_logs()
+def check_records(
+    rx: OtlpReceiver, want: dict[str, dict[str, Any]], skip: frozenset[str] = frozenset()
+) -> None:
+    """Every record (but those of `skip`): its event's name, id and revision, tokens as the
+    convention counts them, the resource, no body; and one per event (the highest revision)."""
+    got = {k: r for k, r in rx.latest_logs().items() if k not in skip}
     assert set(got) == set(want)
     for eid, rec in got.items():
         ev, a = want[eid], rec["attributes"]
@@ -165,6 +167,35 @@ def test_a_revision_adds_only_its_growth(isolated_home: Path, tmp_path: Path) ->
                                          **{"gen_ai.token.type": "output"}) == 305,
                    CEILING, "the revision's growth")  # fmt: skip
         check_metrics(rx, want)  # 300 + 5, not 7 + 300 + 5; two calls, not three
+
+
+def test_a_copy_shipped_before_its_original_counts_once(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    """A Codex fork's replay read before its parent: the copies are counted, then superseded
+    (a zero-usage revision) when the parent appears. A counter cannot go down: what the
+    copies counted is credited against the originals, so each call counts once."""
+    from tests.test_source_codex import SID_K, SID_P, rule_file
+
+    day = isolated_home / ".codex" / "sessions" / "2026" / "03" / "02"
+    day.mkdir(parents=True)
+    shutil.copy(rule_file(SID_K), day)  # the child first, alone
+    with OtlpReceiver() as rx:
+        assert run(isolated_home, tmp_path / "st", cfg(rx)).exit_code == 0
+        llm = {"agent_cli.kind": "llm_call"}
+        wait_until(lambda: rx.metric_sum("agent_cli.calls", **llm) == 4, CEILING, "the copies")
+        shutil.copy(rule_file(SID_P), day)  # then its parent appears
+        assert run(isolated_home, tmp_path / "st", cfg(rx)).exit_code == 0
+        want = expected(isolated_home)  # read fresh, the parent first: no copy is emitted
+        superseded = frozenset(k for k, e in rx.latest_logs().items()
+                               if e["attributes"]["agent_cli.status"] == "superseded")  # fmt: skip
+        assert len(superseded) == 2
+        assert all(rx.latest_logs()[k]["attributes"]["gen_ai.usage.input_tokens"] == 0
+                   for k in superseded)  # fmt: skip
+        check_records(rx, want, skip=superseded)
+        assert sum(e["kind"] == "llm_call" for e in want.values()) == 4
+        wait_until(lambda: rx.metric_sum("agent_cli.calls") == len(want), CEILING, "calls")
+        check_metrics(rx, want)
 
 
 def test_traces_have_deterministic_ids(fixture_home: Path, tmp_path: Path) -> None:

@@ -75,7 +75,27 @@ def test_a_rolled_back_settle_counts_nothing(db: sqlite3.Connection) -> None:
     t = Totals()
     db.execute("BEGIN")
     t.write(db, [call(0, 7)], 1000.0)
-    db.execute("ROLLBACK")  # the settle failed (a full disk): commit() is never called
+    db.execute("ROLLBACK")  # the settle failed (a full disk): the shipper says so
+    t.rollback()
     assert t.series == {}
     apply(t, db, call(0, 7))
     assert sums(t, "gen_ai.client.token.usage", **{"gen_ai.token.type": "output"}) == 7
+
+
+def test_a_superseded_copy_is_credited_against_its_original(db: sqlite3.Connection) -> None:
+    t = Totals()
+    copy = call(0, 40, event_id="cd" * 32)
+    apply(t, db, copy)  # the copy, read first, counted
+    retired = call(1, 0, event_id="cd" * 32, status="superseded", input_tokens=0,
+                   cache_read_tokens=0, cost_usd=0.0)  # fmt: skip
+    apply(t, db, retired, call(0, 40))  # then its original, with the copy's retirement first
+    assert sums(t, "gen_ai.client.token.usage", **{"gen_ai.token.type": "output"}) == 40
+    assert sums(t, "gen_ai.client.token.usage", **{"gen_ai.token.type": "input"}) == 110
+    assert sums(t, "agent_cli.calls") == 1 and sums(t, "agent_cli.errors") == 0
+    assert sums(t, "agent_cli.cost.usd") == pytest.approx(0.04)
+    hist = next(s for (m, _), s in t.series.items() if m == "gen_ai.client.operation.duration")
+    assert hist.count == 1
+    exported = metrics_request(t.series, [], 1)
+    names = {m.name for rm in exported.resource_metrics for sm in rm.scope_metrics
+             for m in sm.metrics}  # fmt: skip
+    assert not any(n.startswith("credit:") for n in names)  # credit is never exported

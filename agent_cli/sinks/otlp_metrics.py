@@ -5,6 +5,9 @@ so a kill counts it either once or not yet, never twice. A revision adds only it
 what the call has counted so far (table `otlp_counted`): a call's tokens and cost are counted
 once whatever the number of revisions, its call and error once, its duration once (the first
 revision that has one). Series are monotonic: a total never decreases, across restarts too.
+A copy counted before its original and then superseded (a zero-usage revision, ledger.py
+"Copies") cannot be taken back: what it counted becomes *credit* of its series, which the
+original, queued right after it with the same attributes, uses up instead of adding again.
 
 =====================================  =====  =============================================
 metric                                 type   extra attributes
@@ -63,6 +66,8 @@ HISTOGRAMS = {
     "gen_ai.client.operation.duration": ("s", "Duration of model calls"),
     "agent_cli.tool.duration": ("s", "Duration of tool calls"),
 }
+CREDIT = "credit:"  # stored like a series, never exported (see `_retire`)
+_NOT_ERRORS = (None, "ok", "superseded")
 _TOKEN_TYPES = ("input", "output", "cache_read", "cache_creation")
 _COUNTED = ("revision", "input", "output", "cache_read", "cache_creation", "cost", "error", "timed")
 
@@ -106,6 +111,18 @@ def key_of(event_id: str) -> int:
 
 def _attrs(**pairs: Any) -> str:
     return json.dumps(sorted((k, v) for k, v in pairs.items() if v is not None))
+
+
+def _seconds(ms: Any) -> float | None:
+    """A duration in seconds, or None for none (or one no clock can give)."""
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or ms < 0:
+        return None
+    return float(ms) / 1000
+
+
+def _error_attrs(base: dict[str, Any], ev: Mapping[str, Any]) -> str:
+    return _attrs(**base, **{"agent_cli.kind": ev.get("kind"),
+                             "error.type": ev.get("error_code") or "unknown"})  # fmt: skip
 
 
 def _base(ev: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,59 +188,103 @@ class Totals:
             s = self._pending[k] = known.copy() if known else Series(now)
         return s
 
+    def _peek(self, metric: str, attrs: str) -> Series | None:
+        k = (metric, attrs)
+        return self._pending.get(k) or self.series.get(k)
+
+    def _absorbed(self, metric: str, attrs: str, amount: float, now: float) -> float:
+        """What of `amount` a credit takes (a superseded copy's, see `_retire`)."""
+        credit = self._peek(CREDIT + metric, attrs)
+        if credit is None or credit.value <= 0:
+            return 0
+        taken = min(credit.value, amount)
+        self._get(CREDIT + metric, attrs, now).value -= taken
+        return taken
+
+    def _grow(self, metric: str, attrs: str, amount: float, now: float) -> None:
+        amount -= self._absorbed(metric, attrs, amount, now)
+        if amount > 0:
+            self._get(metric, attrs, now).value += amount
+
+    def _observe(self, metric: str, attrs: str, x: float, now: float) -> None:
+        if not self._absorbed(metric, attrs, 1, now):
+            self._get(metric, attrs, now).observe(x)
+
+    def _credit(self, metric: str, attrs: str, amount: float, now: float) -> None:
+        self._get(CREDIT + metric, attrs, now).value += amount
+
     def _add(self, db: sqlite3.Connection, ev: Mapping[str, Any], now: float) -> None:
         kind = ev.get("kind")
         base = _base(ev)
-        error = ev.get("status") not in (None, "ok")
-        seconds = ev.get("duration_ms")
+        error = ev.get("status") not in _NOT_ERRORS
+        secs = _seconds(ev.get("duration_ms"))
         if kind == "tool_call":
-            self._get("agent_cli.calls", _attrs(**base, **{"agent_cli.kind": kind}), now).value += 1
+            self._grow("agent_cli.calls", _attrs(**base, **{"agent_cli.kind": kind}), 1, now)
             if error:
-                self._error(base, kind, ev, now)
-            if isinstance(seconds, int | float):
-                self._get("agent_cli.tool.duration", _attrs(**base), now).observe(seconds / 1000)
+                self._grow("agent_cli.errors", _error_attrs(base, ev), 1, now)
+            if secs is not None:
+                self._observe("agent_cli.tool.duration", _attrs(**base), secs, now)
             return
         if kind != "llm_call" or not isinstance(ev.get("event_id"), str):
             return
         base["gen_ai.request.model"] = ev.get("model")
-        new = self._counts(ev, error)
         key = key_of(ev["event_id"])
         row = db.execute(
             f"SELECT {', '.join(_COUNTED)} FROM otlp_counted WHERE key = ?", (key,)
         ).fetchone()
         old = dict(zip(_COUNTED, row, strict=True)) if row else None
+        new = self._counts(ev, error)
         if old is not None and old["revision"] >= new["revision"]:
             return  # this revision, or a later one, is counted already
         had = old or dict.fromkeys(_COUNTED, 0)
-        for t in _TOKEN_TYPES:
-            grown = max(int(new[t]) - int(had[t]), 0)
-            if grown:
-                attrs = _attrs(**base, **{"gen_ai.token.type": t})
-                self._get("gen_ai.client.token.usage", attrs, now).value += grown
-        cost = max(float(new["cost"]) - float(had["cost"]), 0.0)
-        if cost:
-            self._get("agent_cli.cost.usd", _attrs(**base), now).value += cost
-        if old is None:
-            self._get("agent_cli.calls", _attrs(**base, **{"agent_cli.kind": kind}), now).value += 1
-        if error and not had["error"]:
-            self._error(base, kind, ev, now)
-        new["error"] = int(error or bool(had["error"]))
-        new["timed"] = int(bool(had["timed"]) or isinstance(seconds, int | float))
-        if not had["timed"] and isinstance(seconds, int | float):
-            self._get("gen_ai.client.operation.duration", _attrs(**base), now).observe(
-                seconds / 1000
-            )
+        self._usage(base, had, new, now)
+        if old is not None and ev.get("status") == "superseded":
+            self._retire(base, had, ev, now)
+            new["error"], new["timed"] = had["error"], had["timed"]
+        else:
+            if old is None:
+                self._grow("agent_cli.calls", _attrs(**base, **{"agent_cli.kind": kind}), 1, now)
+            if error and not had["error"]:
+                self._grow("agent_cli.errors", _error_attrs(base, ev), 1, now)
+            new["error"] = int(error or bool(had["error"]))
+            new["timed"] = int(bool(had["timed"]) or secs is not None)
+            if secs is not None and not had["timed"]:
+                metric = "gen_ai.client.operation.duration"
+                self._observe(metric, _attrs(**base), secs, now)
         db.execute(
             f"INSERT OR REPLACE INTO otlp_counted(key, {', '.join(_COUNTED)}) "
             f"VALUES (?, {', '.join('?' * len(_COUNTED))})",
             (key, *(new[c] for c in _COUNTED)),
         )
 
-    def _error(self, base: dict[str, Any], kind: Any, ev: Mapping[str, Any], now: float) -> None:
-        attrs = _attrs(
-            **base, **{"agent_cli.kind": kind, "error.type": ev.get("error_code") or "unknown"}
-        )
-        self._get("agent_cli.errors", attrs, now).value += 1
+    def _usage(
+        self, base: dict[str, Any], had: Mapping[str, Any], new: Mapping[str, Any], now: float
+    ) -> None:
+        """Tokens and cost: growth is added; a decrease (a superseded copy) becomes credit."""
+        for t in _TOKEN_TYPES:
+            attrs = _attrs(**base, **{"gen_ai.token.type": t})
+            diff = int(new[t]) - int(had[t])
+            if diff > 0:
+                self._grow("gen_ai.client.token.usage", attrs, diff, now)
+            elif diff < 0:
+                self._credit("gen_ai.client.token.usage", attrs, -diff, now)
+        diff_cost = float(new["cost"]) - float(had["cost"])
+        if diff_cost > 0:
+            self._grow("agent_cli.cost.usd", _attrs(**base), diff_cost, now)
+        elif diff_cost < 0:
+            self._credit("agent_cli.cost.usd", _attrs(**base), -diff_cost, now)
+
+    def _retire(
+        self, base: dict[str, Any], had: Mapping[str, Any], ev: Mapping[str, Any], now: float
+    ) -> None:
+        """A copy counted before its original is superseded (ledger.py, "Copies"): a counter
+        cannot go down, so what the copy counted becomes credit, which the original (sent
+        right after it, with the same attributes) then does not add again."""
+        self._credit("agent_cli.calls", _attrs(**base, **{"agent_cli.kind": "llm_call"}), 1, now)
+        if had["error"]:
+            self._credit("agent_cli.errors", _error_attrs(base, ev), 1, now)
+        if had["timed"]:
+            self._credit("gen_ai.client.operation.duration", _attrs(**base), 1, now)
 
     @staticmethod
     def _counts(ev: Mapping[str, Any], error: bool) -> dict[str, Any]:
