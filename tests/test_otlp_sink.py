@@ -267,3 +267,27 @@ def test_bad_settings_are_one_sentence(env: dict[str, str], says: str) -> None:
     with pytest.raises(ConfigError, match=says) as info:
         otlp_config(env)
     assert "p4ss" not in str(info.value)
+
+
+def test_a_refused_retry_of_logs_still_delivers_the_spans_of_the_others() -> None:
+    """Logs taken, spans failed; the retry adds an event whose record the collector refuses
+    whole: it is quarantined, the others (logs already in) get their spans and are delivered."""
+    answers = iter([httpx.Response(200), httpx.Response(503)])
+    refuse = ExportLogsServiceResponse()
+    refuse.partial_success.rejected_log_records = 1
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/logs" and EVENTS[-1].event_id in records(request):
+            assert records(request) == [EVENTS[-1].event_id]  # only the new one's logs
+            return httpx.Response(200, content=refuse.SerializeToString())
+        return next(answers, httpx.Response(200))
+
+    sink = OtlpSink(
+        OtlpConfig(**{**config().__dict__, "traces": True}),
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    assert sink.send(EVENTS[:-1]).verdict is Verdict.RETRY
+    res = sink.send(EVENTS)
+    assert res.verdict is Verdict.OK
+    assert [k for k, _ in res.quarantined] == [EVENTS[-1].key]
+    assert sorted(res.delivered) == [e.key for e in EVENTS[:-1]]

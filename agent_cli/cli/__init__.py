@@ -244,6 +244,7 @@ def start(
     Examples:
       agent-cli start --once --dry-run --agent claude-code --since 2026-10-01
       SUTRACE_API_KEY=sk_dev_... agent-cli start --once
+      agent-cli start --otlp-endpoint http://localhost:4318   # to an OpenTelemetry Collector
     """
     resolved = config_mod.resolve(_from_command_line(_START_FLAGS))
     settings = config_mod.build(

@@ -168,6 +168,7 @@ class OtlpSink:
         return res
 
     def _post(self, batch: list[Outgoing], res: OtlpResult) -> None:
+        batch_all = batch
         docs = [_decode(ev.body) for ev in batch]
         with self._lock:
             fresh = [
@@ -186,11 +187,14 @@ class OtlpSink:
             n, why = rejected(
                 ExportLogsServiceResponse(), _body(got), self.config.json, "rejected_log_records"
             )
-            if n >= len(fresh):
+            if n >= len(fresh):  # refused whole: those records are quarantined
                 res.quarantined.extend((ev.key, f"rejected:{why or 'otlp'}") for ev, _ in fresh)
-                return
-            res.partial += n
-        if self.config.traces and self.config.traces_url:
+                refused = {ev.key for ev, _ in fresh}
+                batch = [ev for ev in batch if ev.key not in refused]
+                docs = [d for d, ev in zip(docs, batch_all, strict=True) if ev.key not in refused]
+            else:
+                res.partial += n
+        if batch and self.config.traces and self.config.traces_url:
             self._post_spans(batch, docs, res)
         with self._lock:
             self._logged.difference_update(ev.key for ev in batch)
