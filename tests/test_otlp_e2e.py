@@ -310,6 +310,9 @@ def test_an_untrusted_certificate_pauses_and_trusting_it_delivers(
         assert not rx.logs and "Traceback" not in p1.stderr
         code, info = status_json(env)
         assert code == 1 and info["sinks"]["otlp"]["depth"] == 5
+        assert info["otlp_endpoint"] == f"{rx.url}/v1/logs"
+        shown = agent(["status"], env).stdout
+        assert f"otlp endpoint: {rx.url}/v1/logs" in shown and "sink otlp: 5 events" in shown
         trusted = {**env, "SSL_CERT_FILE": str(tls / "cert.pem")}
         p2 = agent(["start", "--once", "--drain-timeout", "600"], trusted)
         assert p2.returncode == 0, p2.stderr

@@ -122,7 +122,7 @@ def log_attributes(ev: Mapping[str, Any]) -> list[KeyValue]:
 
 
 def log_record(ev: Mapping[str, Any], observed: int) -> LogRecord:
-    ok = ev.get("status") in (None, "ok")
+    ok = ev.get("status") in (None, "ok", "superseded")  # a retired copy is no error
     return LogRecord(
         time_unix_nano=nanos(ev.get("timestamp")),
         observed_time_unix_nano=observed,

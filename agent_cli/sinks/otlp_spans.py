@@ -53,7 +53,7 @@ def _span(ev: Mapping[str, Any]) -> Span:
     parent = session
     if tool and isinstance(ev.get("call_event_id"), str):
         parent = hex_id("span", ev["call_event_id"], size=8)
-    error = ev.get("status") not in (None, "ok")
+    error = ev.get("status") not in (None, "ok", "superseded")
     return Span(
         trace_id=trace,
         span_id=hex_id("span", str(ev.get("event_id")), size=8),
