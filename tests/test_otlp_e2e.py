@@ -198,6 +198,34 @@ def test_a_copy_shipped_before_its_original_counts_once(
         check_metrics(rx, want)
 
 
+@pytest.mark.slow
+def test_the_daemon_follows_a_growing_call_and_flushes_its_metrics_on_sigterm(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    p = isolated_home / ".claude" / "projects" / "-p"
+    p.mkdir(parents=True)
+    f = p / "s.jsonl"
+    f.write_bytes(jsonl(assistant("m0", "r0", out=5)))
+    output = {"gen_ai.token.type": "output"}
+    with OtlpReceiver() as rx:
+        env = agent_env(OTEL_EXPORTER_OTLP_ENDPOINT=rx.url, AGENT_CLI_HOME=str(tmp_path / "st"))
+        with Daemon(env, [], tmp_path / "d") as d:
+            wait_until(lambda: len(rx.logs) == 1, CEILING, "the backfill")
+            with open(f, "ab") as fh:  # a new call, streamed: first 7 tokens, then 300
+                fh.write(jsonl(assistant("m1", "r1", out=7, stop=None)))
+            wait_until(lambda: len(rx.latest_logs()) == 2, CEILING, "the new call")
+            with open(f, "ab") as fh:
+                fh.write(jsonl(assistant("m1", "r1", out=300, uuid="u-m1-grown")))
+            wait_until(lambda: rx.metric_sum("gen_ai.client.token.usage", **output) == 305,
+                       CEILING, "the grown call's metrics")  # fmt: skip
+            assert d.terminate() == 0
+        assert rx.metric_sum("agent_cli.calls") == 2
+        assert sorted(r["attributes"]["gen_ai.usage.output_tokens"] for r in rx.logs) in (
+            [5, 7, 300],  # the first revision went out before the call grew
+            [5, 300],  # or it was still held (unsettled) and the grown one replaced it
+        )
+
+
 def test_traces_have_deterministic_ids(fixture_home: Path, tmp_path: Path) -> None:
     seen = []
     for spool in ("a", "b"):  # a fresh spool sends the same spans
