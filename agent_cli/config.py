@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from agent_cli import configfile
 from agent_cli.errors import ConfigError
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
+
+if TYPE_CHECKING:
+    from agent_cli.sinks.otlp_config import OtlpConfig
 
 DEFAULT_ENDPOINT = "https://ingest.sutrace.io"
 DEFAULT_POLL_SECONDS = 1.0
@@ -35,7 +38,7 @@ DEFAULT_RETENTION_DAYS = 30  # Claude Code's own default cleanupPeriodDays
 PATH_MODES = ("repo", "full", "home", "basename", "hash")
 IDENTITY_MODES = ("keep", "hash", "drop")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-SINK_NAMES = ("sutrace",)  # the sinks a config may name (only the Sutrace endpoint today)
+SINK_NAMES = ("sutrace", "otlp")  # the sinks a config may name; each runs when it is set up
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,10 @@ class Settings:
     progress: bool = False
     history_days: int | None = None  # the local history keeps this many days; None: all
     workers: int = field(default_factory=lambda: default_workers())
-    sinks: tuple[str, ...] = ("sutrace",)
+    sinks: tuple[str, ...] = SINK_NAMES
     retention_days: int = DEFAULT_RETENTION_DAYS  # doctor: shorter agent retention is a problem
     log_level: str = "INFO"
+    otlp: OtlpConfig | None = None  # the OTLP sink (`sinks.otlp_config`); None: not used
 
     @property
     def state_dir(self) -> Path:
@@ -181,6 +185,7 @@ KEYS: dict[str, Key] = {
         Key("paths", "AGENT_CLI_PATHS", "--paths", "choice", "repo", PATH_MODES),
         Key("identity", "AGENT_CLI_IDENTITY", "--identity", "choice", "keep", IDENTITY_MODES),
         Key("sinks", "AGENT_CLI_SINKS", None, "list", SINK_NAMES, SINK_NAMES),
+        Key("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "--otlp-endpoint", "text", None),
         Key(
             "retention_days",
             "AGENT_CLI_RETENTION_DAYS",
@@ -244,14 +249,19 @@ def resolve(
 
 
 def build(resolved: Resolved, **fixed: Any) -> Settings:
-    """Settings from resolved layers, plus what only a flag sets (`once`, `since`, `home` ...)."""
+    """Settings from resolved layers, plus what only a flag sets (`once`, `since`, `home` ...).
+
+    A sink left out of `sinks` is not used even when it is set up (a key, an OTLP endpoint)."""
     v = resolved.values
+    sinks = tuple(v["sinks"])
+    if "otlp" not in sinks:
+        fixed["otlp"] = None
     return Settings(
         endpoint=v["endpoint"],
-        api_key=v["key"],
+        api_key=v["key"] if "sutrace" in sinks else None,
         agents=tuple(v["agents"]),
         privacy=Privacy(paths=v["paths"], identity=v["identity"]),
-        sinks=tuple(v["sinks"]),
+        sinks=sinks,
         retention_days=v["retention_days"],
         poll_seconds=v["poll_interval"],
         log_level=v["log_level"],

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 
 from agent_cli.outbox import SinkQueue, SinkState
-from agent_cli.sinks import RETRY_AFTER_MAX, Outgoing, SendResult, Sink, Verdict
+from agent_cli.sinks import RETRY_AFTER_MAX, Accounting, Outgoing, SendResult, Sink, Verdict
 
 log = logging.getLogger("agent_cli")
 
@@ -152,9 +152,13 @@ class Shipper:
         finally:
             self.in_flight -= 1
         ok = res.verdict is Verdict.OK
-        if not self.queue.settle(
-            res.delivered, res.quarantined, res.pending, success=bool(res.delivered)
-        ):
+        sink = self.sink if isinstance(self.sink, Accounting) else None
+        also = sink.account(request.batch, res) if sink is not None else None
+        settled = self.queue.settle(
+            res.delivered, res.quarantined, res.pending, success=bool(res.delivered), also=also
+        )
+        self._told(settled)
+        if not settled:
             # Delivered, but a full disk keeps the spool from recording it: the queue owes
             # the write and sends these rows no more; the rest goes on being delivered.
             log.warning("%s: the disk holding the spool is full: %d delivered events are "
@@ -166,6 +170,11 @@ class Shipper:
         self._record(res, ok, request.started)
         self.last = res
         return res
+
+    def _told(self, settled: bool) -> None:
+        """Tell a sink that keeps its own state whether the settle's write landed."""
+        if isinstance(self.sink, Accounting):
+            self.sink.committed() if settled else self.sink.rolled_back()
 
     def _record(self, res: SendResult, ok: bool, started: float) -> None:
         now = self.clock()
@@ -232,7 +241,7 @@ class Shipper:
         call, so a slow server never holds up reading new lines.
         """
         if self.queue.owed:
-            self.queue.pay_owed()  # results a full disk kept from being recorded
+            self._told(self.queue.pay_owed())  # results a full disk kept from being recorded
         verdict = None
         flying = self.flying
         sending = True

@@ -60,9 +60,13 @@ def diagnose(probe: Probe, home: Path | None = None) -> list[Finding]:
         found.append(Finding("config", False, str(e), "fix the file or delete it"))
         resolved = config.resolve({}, probe.env, Path(os.devnull))
     settings = config.build(resolved, home=home)
-    found += check_key(resolved)
+    sutrace = "sutrace" in settings.sinks
+    if sutrace:
+        found += check_key(resolved)
+    else:
+        found.append(Finding("key", True, f"not needed: sinks = {list(settings.sinks)}"))
     with _spool(settings.state_dir) as (spool, spool_problem):
-        found += check_endpoint_answers(settings, probe, spool)
+        found += check_endpoint_answers(settings, probe, spool) if sutrace else []
         found += spool_problem or check_spool(settings.state_dir, spool)
         found += check_agents(settings, probe, spool)
     found.append(check_disk(settings.state_dir, probe))

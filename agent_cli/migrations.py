@@ -101,7 +101,32 @@ def _history_v5(db: sqlite3.Connection) -> None:
     create(db)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1, _sinks_v2, _since_v3, _copies_v4, _history_v5)
+def _otlp_v6(db: sqlite3.Connection) -> None:
+    # Schema 6: the OTLP sink's cumulative metrics (`sinks.otlp_metrics`): what each call
+    # has counted so far (a revision adds only its growth) and every series' running total,
+    # so counters stay monotonic across restarts. `key` is the first 8 bytes of the event
+    # id, as a signed int.
+    db.execute(
+        """CREATE TABLE otlp_counted(
+    key INTEGER PRIMARY KEY, revision INTEGER NOT NULL, input INTEGER NOT NULL,
+    output INTEGER NOT NULL, cache_read INTEGER NOT NULL, cache_creation INTEGER NOT NULL,
+    cost REAL NOT NULL, error INTEGER NOT NULL, timed INTEGER NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE otlp_series(
+    metric TEXT NOT NULL, attrs TEXT NOT NULL, start REAL NOT NULL, value NOT NULL,
+    hist TEXT, PRIMARY KEY(metric, attrs))"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _create_v1,
+    _sinks_v2,
+    _since_v3,
+    _copies_v4,
+    _history_v5,
+    _otlp_v6,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The oldest schema a read-only open (`status`) accepts as it is: everything it reads exists
 # since then. A step that changes what `status` reads raises it.

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from agent_cli.errors import is_full
 
 _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
+Also = Callable[[sqlite3.Connection], None]  # a sink's own write, in a settle's transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class SinkQueue:
         self._depth: int | None = None  # rows this sink still has to send
         # results not yet written because the disk was full: (delivered, quarantined, success)
         self.owed: list[tuple[list[int], list[tuple[int, str]], bool]] = []
+        self._owed_also: list[Also] = []  # the sink's own writes of those results
 
     # -- depth ---------------------------------------------------------------------------
     def depth(self) -> int:
@@ -115,9 +117,12 @@ class SinkQueue:
         quarantined: list[tuple[int, str]],
         pending: list[int],
         success: bool,
+        also: Also | None = None,
     ) -> bool:
         """Apply a delivery result in one transaction: this sink is done with `delivered`
         and `quarantined` (recorded, counted); `pending` is released for a later attempt.
+        `also` writes what the sink keeps of the result (OTLP's metric totals) in the same
+        transaction, so a kill records both or neither; owed, it is owed with the result.
 
         On a full disk the result is owed instead (False): its rows stay leased, so this
         process sends them no more, and the write is tried again with the next settle (or
@@ -125,18 +130,22 @@ class SinkQueue:
         """
         owed_d = [rid for d, _, _ in self.owed for rid in d]
         owed_q = [rq for _, q, _ in self.owed for rq in q]
+        alsos = [*self._owed_also, *([also] if also is not None else [])]
         try:
-            self._write(owed_d + delivered, owed_q + quarantined, success or self._owed_success())
+            self._write(owed_d + delivered, owed_q + quarantined,
+                        success or self._owed_success(), alsos)  # fmt: skip
         except sqlite3.OperationalError as e:
             if not is_full(e):
                 raise
             if delivered or quarantined:
                 self.owed.append((delivered, quarantined, success))
+                self._owed_also.extend([also] if also is not None else [])
                 self.added(-len(delivered) - len(quarantined))
             self.leased.difference_update(pending)
             return False
         self.added(-len(delivered) - len(quarantined))
         self.owed.clear()
+        self._owed_also.clear()
         self.leased.difference_update(owed_d + delivered)
         self.leased.difference_update(r for r, _ in owed_q + quarantined)
         self.leased.difference_update(pending)
@@ -150,7 +159,11 @@ class SinkQueue:
         return any(ok for _, _, ok in self.owed)
 
     def _write(
-        self, delivered: list[int], quarantined: list[tuple[int, str]], success: bool
+        self,
+        delivered: list[int],
+        quarantined: list[tuple[int, str]],
+        success: bool,
+        alsos: list[Also],
     ) -> None:
         spool = self.spool
         now = spool.clock()
@@ -166,6 +179,8 @@ class SinkQueue:
             done = delivered + [rid for rid, _ in quarantined]
             for k in range(0, len(done), _IN_CHUNK):
                 self._done(db, done[k : k + _IN_CHUNK])
+            for write in alsos:
+                write(db)
             if success:
                 db.execute("UPDATE sinks SET last_success_at = ? WHERE name = ?", (now, self.name))
 

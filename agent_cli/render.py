@@ -29,6 +29,8 @@ def render_status(s: dict[str, Any]) -> str:
     if not s.get("initialized"):
         return f"state: {s['state_dir']}\nnothing spooled yet (run `agent-cli start`)"
     out = [f"state: {s['state_dir']}", f"endpoint: {s['endpoint']}", f"api key: {s['api_key']}"]
+    if s.get("otlp_endpoint"):
+        out.append(f"otlp endpoint: {s['otlp_endpoint']}")
     for agent, a in sorted(s["agents"].items()):
         out.append(f"{agent}: {a['files']} files tracked, {a['unread_bytes']:,} bytes not read")
     ob = s["outbox"]

@@ -38,7 +38,7 @@ LOG_MAX_BYTES = 1_000_000  # statedir.file_log rotates here: a run near it takes
 DB_FILES = ("spool.sqlite", "spool.sqlite-wal")
 FORMAT = 2  # 2: the log's path is recorded, and the config file is watched
 RACY_NS = 2_000_000_000  # a folder changed this recently may change again unseen
-ENV_PREFIXES = ("SUTRACE_", "AGENT_CLI_")  # the environment of options and settings
+ENV_PREFIXES = ("SUTRACE_", "AGENT_CLI_", "OTEL_")  # the environment of options, settings
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (2 ms of the fast path)
 if TYPE_CHECKING:

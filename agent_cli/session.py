@@ -32,7 +32,8 @@ from agent_cli.recovery import open_spool
 from agent_cli.render import render_run
 from agent_cli.rerun import Recorder, RecordingEnv, forget, settled
 from agent_cli.scan import discover, scan, select_sources
-from agent_cli.sinks import Sink
+from agent_cli.session_otlp import open_otlp
+from agent_cli.sinks import Accounting, Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sources import Source, SourceFile
 from agent_cli.sources.unread import unread
@@ -86,13 +87,14 @@ class Session:
         index: Recorder | None = None,
     ) -> None:
         """`index` collects the re-run index of a `start --once` (module `rerun`)."""
-        if not settings.api_key:
+        if not settings.api_key and settings.otlp is None and not sinks:
             raise ConfigError(
-                "Set SUTRACE_API_KEY (or --api-key) to ship; "
+                "Set SUTRACE_API_KEY (or --api-key) to ship, or --otlp-endpoint "
+                "(OTEL_EXPORTER_OTLP_ENDPOINT) to export to OpenTelemetry; "
                 "use --dry-run to see the events without sending."
             )
         self.settings = settings
-        self.endpoint = check_endpoint(settings.endpoint)
+        self.endpoint = check_endpoint(settings.endpoint) if settings.api_key else ""
         self.sources = select_sources(settings.agents)
         self._client = client
         self._stop = stop
@@ -117,10 +119,14 @@ class Session:
             stack.enter_context(file_log(self.settings.log_file, self.settings.log_level))
             self.spool = open_spool(folder, unclean)
             stack.callback(self.spool.close)
-            self.sinks = self._given_sinks or [self._open_sutrace()]
-            for sink in self.sinks:
-                stack.callback(sink.close)
+            self.sinks = self._given_sinks or self._open_sinks(stack)
+            if self._given_sinks:
+                for sink in self.sinks:
+                    stack.callback(sink.close)
             queues = self.spool.attach([sink.name for sink in self.sinks])
+            for sink in self.sinks:
+                if isinstance(sink, Accounting):
+                    sink.load(self.spool.db)
             stop = self._stop or threading.Event()
             self.shippers = [
                 Shipper(q, sink, wait=stop.wait) for q, sink in zip(queues, self.sinks, strict=True)
@@ -134,7 +140,8 @@ class Session:
 
     def _start_line(self) -> str:
         key = mask_key(self.settings.api_key or "")
-        return f"start (once={self.settings.once}) endpoint={self.endpoint} key={key}"
+        otlp = f" otlp={self.settings.otlp.logs_url}" if self.settings.otlp else ""
+        return f"start (once={self.settings.once}) endpoint={self.endpoint or '-'} key={key}{otlp}"
 
     def __exit__(
         self,
@@ -145,6 +152,18 @@ class Session:
         # a run stopped by a damaged spool leaves the lock marked: the next start checks it
         self._clean = not (exc is not None and is_corrupt(exc))
         self._stack.close()
+
+    def _open_sinks(self, stack: contextlib.ExitStack) -> list[Sink]:
+        """The Sutrace sink when there is a key, the OTLP sink when it is configured."""
+        sinks: list[Sink] = []
+        if self.settings.api_key:
+            sinks.append(self._open_sutrace())
+            stack.callback(sinks[-1].close)
+        s = self.settings
+        if s.otlp is not None:
+            sinks.append(open_otlp(self.spool, s.otlp, s.once, s.drain_timeout, self._client))
+            stack.callback(sinks[-1].close)
+        return sinks
 
     def _open_sutrace(self) -> Sink:
         from agent_cli.sinks.http import HttpSink
@@ -242,7 +261,8 @@ class Session:
 
     def _tell_start(self, files: int) -> None:
         sinks = ", ".join(sink.name for sink in self.sinks)
-        line = f"following {files} transcript files; shipping to {self.endpoint} ({sinks})"
+        where = " and ".join(filter(None, [self.endpoint, _otlp_url(self.settings)])) or sinks
+        line = f"following {files} transcript files; shipping to {where} ({sinks})"
         log.info(line)
         self._tell(f"agent-cli: {line}; Ctrl-C stops")
         self._next_summary = time.monotonic() + SUMMARY_SECONDS
@@ -363,3 +383,7 @@ def _state_folder(path: Path) -> Path:
             f"The state folder {path} cannot be used ({e.strerror or e}); "
             "pass another --home (or AGENT_CLI_HOME)."
         ) from None
+
+
+def _otlp_url(settings: Settings) -> str:
+    return settings.otlp.logs_url if settings.otlp else ""

@@ -74,6 +74,7 @@ class Status:
     recovered: dict[str, Any] | None = None
     disk_free_bytes: int | None = None  # where the spool is; too little is unhealthy
     disk_full: bool = False
+    otlp_endpoint: str | None = None  # the OTLP sink's logs URL, when one was configured
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,6 +128,7 @@ def _read(spool: Spool, folder: Path) -> Status:
         skipped=_prefixed(counters, "skipped."),
         not_emitted=_prefixed(counters, "not_emitted."),
         sinks=sinks,
+        otlp_endpoint=meta.get("otlp_endpoint"),
         recovered={
             "at": float(meta["recovered_at"]),
             "kept_as": meta.get("recovered_from"),

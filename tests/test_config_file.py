@@ -60,7 +60,7 @@ def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None
     s = config.build(r, once=True)
     assert (s.endpoint, s.privacy.paths, s.poll_seconds, s.agents, s.once) == (
         "https://flag.example", "basename", 5.0, ("codex",), True)  # fmt: skip
-    assert s.privacy.identity == "keep" and s.log_level == "INFO" and s.sinks == ("sutrace",)
+    assert s.privacy.identity == "keep" and s.log_level == "INFO" and s.sinks == ("sutrace", "otlp")
 
 
 @pytest.mark.parametrize(

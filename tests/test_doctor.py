@@ -131,6 +131,17 @@ def test_no_key(healthy: dict[str, str], client: httpx.Client) -> None:
     assert "config set key" in found["key"]
 
 
+def test_no_key_is_no_problem_when_sinks_leave_sutrace_out(
+    healthy: dict[str, str], client: httpx.Client
+) -> None:
+    del healthy["SUTRACE_API_KEY"]
+    healthy["AGENT_CLI_SINKS"] = "otlp"
+    found = run(healthy, client)
+    assert problems(found) == {}
+    checks = {f.check: f.detail for f in found}
+    assert checks["key"] == "not needed: sinks = ['otlp']" and "endpoint" not in checks
+
+
 def test_a_bad_key_is_refused_401(healthy: dict[str, str], client: httpx.Client) -> None:
     healthy["SUTRACE_API_KEY"] = "sk_test_wrong_key_00000000"
     found = problems(run(healthy, client))

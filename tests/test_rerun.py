@@ -257,3 +257,15 @@ def test_snapshot_follows_symlinked_folders_once_and_names_missing_roots(tmp_pat
     assert missing == [str(tmp_path / "none")]
     inodes = [d[2] for d in dirs]
     assert len(inodes) == len(set(inodes)) == 3  # root, real (once), real/a
+
+
+def test_an_otel_variable_is_not_answered_by_the_index(settled: Home) -> None:
+    """OTLP set up after a settled run: the full run opens the new sink."""
+    from tests.otlp_receiver import OtlpReceiver
+
+    with OtlpReceiver() as otlp:
+        fast, r = settled.fast(OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url)
+        assert not fast and r.returncode == 0, r.stderr
+        starts = [x for x in (settled.state / "agent-cli.log").read_text().splitlines()
+                  if " start (once=" in x]  # fmt: skip
+        assert f"otlp={otlp.url}/v1/logs" in starts[-1]

@@ -343,3 +343,16 @@ def test_history_step_copies_the_queued_events_and_notes_where_the_history_start
     assert {json.loads(b)["session_id"] for b in queued.values()} <= names
     # the release had delivered 44 events the outbox no longer holds: the report says so
     assert float(meta["history_from"]) > 0
+
+
+def test_the_otlp_metrics_step_adds_empty_tables_and_keeps_every_row(state: Path) -> None:
+    before = snapshot(state)
+    open_spool(state).close()
+    assert snapshot(state) == before
+    db = connect(state)
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"otlp_counted", "otlp_series"} <= tables
+        assert db.execute("SELECT count(*) FROM otlp_series").fetchone()[0] == 0
+    finally:
+        db.close()

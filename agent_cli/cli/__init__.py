@@ -7,7 +7,6 @@ result. `AgentCliError`s become one clear sentence on stderr and a non-zero exit
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import sys
@@ -21,7 +20,7 @@ import click
 from agent_cli import __version__
 from agent_cli import config as config_mod
 from agent_cli.errors import AgentCliError, ConfigError
-from agent_cli.render import render_run, render_status, render_summary
+from agent_cli.render import render_run, render_summary
 from agent_cli.sources import AGENT_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -209,6 +208,19 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     show_envvar=True,
     help="What the log file keeps.  [default: INFO, or log_level in the config file]",
 )
+@click.option(
+    "--otlp-endpoint",
+    metavar="URL",
+    help="Also export to an OpenTelemetry Collector over OTLP/HTTP (base URL, e.g. "
+    "http://localhost:4318).  [default: OTEL_EXPORTER_OTLP_ENDPOINT; see docs/otlp.md]",
+)
+@click.option(
+    "--otlp-traces",
+    is_flag=True,
+    envvar="AGENT_CLI_OTLP_TRACES",
+    show_envvar=True,
+    help="With OTLP: also send a span per session, call and tool.",
+)
 @_errors_to_click
 def start(
     once: bool,
@@ -224,6 +236,8 @@ def start(
     identity: str,
     workers: int | None,
     log_level: str | None,
+    otlp_endpoint: str | None,
+    otlp_traces: bool,
 ) -> None:
     """Backfill the transcripts on disk, then tail them and ship usage events.
 
@@ -231,6 +245,7 @@ def start(
     Examples:
       agent-cli start --once --dry-run --agent claude-code --since 2026-10-01
       SUTRACE_API_KEY=sk_dev_... agent-cli start --once
+      agent-cli start --otlp-endpoint http://localhost:4318   # to an OpenTelemetry Collector
     """
     resolved = config_mod.resolve(_from_command_line(_START_FLAGS))
     settings = config_mod.build(
@@ -242,6 +257,7 @@ def start(
         drain_timeout=drain_timeout,
         progress=sys.stderr.isatty(),
         workers=workers or config_mod.default_workers(),
+        otlp=None if dry_run else _otlp(resolved, otlp_traces),
     )
     if dry_run:
         _dry_run(settings)
@@ -258,6 +274,7 @@ _START_FLAGS = {
     "identity": "identity",
     "poll_interval": "poll_interval",
     "log_level": "log_level",
+    "otlp_endpoint": "otlp_endpoint",
 }
 
 
@@ -267,6 +284,15 @@ def _from_command_line(names: dict[str, str]) -> dict[str, Any]:
     ctx = click.get_current_context()
     given = click.core.ParameterSource.COMMANDLINE
     return {k: ctx.params[p] for k, p in names.items() if ctx.get_parameter_source(p) is given}
+
+
+def _otlp(resolved: config_mod.Resolved, traces: bool) -> Any:
+    """The OTLP sink's settings: the flag > the OTEL_* variables > the config file."""
+    from agent_cli.sinks.otlp_config import otlp_config
+
+    url, origin = resolved.values["otlp_endpoint"], resolved.origins["otlp_endpoint"]
+    flag, file = (url if origin == "flag" else None), (url if origin == "file" else None)
+    return otlp_config(os.environ, flag, traces, file)
 
 
 def _dry_run(settings: config_mod.Settings) -> None:
@@ -349,26 +375,6 @@ def _progress() -> Callable[[int, int], None]:
     return update
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="AGENT_CLI_HOME",
-    show_envvar=True,
-    help="State folder to inspect.",
-)
-@_errors_to_click
-def status(as_json: bool, home: Path | None) -> None:
-    """Show the spool: outbox depth, last delivery, pauses, drops; exit 1 when unhealthy."""
-    from agent_cli import pipeline
-
-    info = pipeline.status(config_mod.Settings(home=home)).as_dict()
-    click.echo(json.dumps(info, indent=2, sort_keys=True) if as_json else render_status(info))
-    if not info["healthy"]:
-        raise click.exceptions.Exit(1)
-
-
 def _guarded(cmd: click.Command) -> click.Command:
     """Wrap a command's callback (and its subcommands') in the error translation."""
     if cmd.callback is not None:
@@ -379,11 +385,10 @@ def _guarded(cmd: click.Command) -> click.Command:
 
 
 def _add_commands() -> None:
-    from agent_cli.cli import report as cli_report
-    from agent_cli.cli import setup as cli_setup
+    from agent_cli.cli import setup, views
 
-    setup = (cli_setup.config_group, cli_setup.service_group, cli_setup.doctor_command)
-    for cmd in (*setup, cli_report.report_command):
+    commands = (views.status_command, views.report_command)
+    for cmd in (*commands, setup.config_group, setup.service_group, setup.doctor_command):
         cli.add_command(_guarded(cmd))
 
 

@@ -9,9 +9,10 @@ spool, so a second sink plugs in without touching either.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1024 * 1024
@@ -62,6 +63,24 @@ class Sink(Protocol):
     def max_batch_bytes(self) -> int: ...
     def send(self, events: Sequence[Outgoing]) -> SendResult: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Accounting(Protocol):
+    """A sink that keeps state of its own about what it delivered (OTLP's metric totals).
+
+    `load` reads that state when the spool opens; `account` returns the write that records a
+    settled result (run inside the settle's transaction, again later if a full disk made it
+    owed); `committed` or `rolled_back` is told how that transaction ended. All run on the
+    shipper's thread, never in `send`'s.
+    """
+
+    def load(self, db: sqlite3.Connection) -> None: ...
+    def account(
+        self, batch: Sequence[Outgoing], res: SendResult
+    ) -> Callable[[sqlite3.Connection], None]: ...
+    def committed(self) -> None: ...
+    def rolled_back(self) -> None: ...
 
 
 def batches(

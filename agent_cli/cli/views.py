@@ -1,17 +1,39 @@
-"""The `report` command (click, like `cli`, which adds it and translates its errors).
+"""The commands that show what the spool holds: `status` and `report` (click, like `cli`,
+which adds them and translates their errors).
 
-Its reading settings (`--paths`, `--identity`) resolve as `start`'s do (flags > environment >
+`report`'s reading settings (`--paths`, `--identity`) resolve as `start`'s do (flags > environment >
 config file), since what `report` reads into the spool is what the next `start` ships.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from agent_cli import config as config_mod
+from agent_cli.render import render_status
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGENT_CLI_HOME",
+    show_envvar=True,
+    help="State folder to inspect.",
+)
+def status_command(as_json: bool, home: Path | None) -> None:
+    """Show the spool: outbox depth, last delivery, pauses, drops; exit 1 when unhealthy."""
+    from agent_cli import pipeline
+
+    info = pipeline.status(config_mod.Settings(home=home)).as_dict()
+    click.echo(json.dumps(info, indent=2, sort_keys=True) if as_json else render_status(info))
+    if not info["healthy"]:
+        raise click.exceptions.Exit(1)
 
 
 @click.command("report")
