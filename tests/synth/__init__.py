@@ -1,10 +1,13 @@
 """Synthetic heavy-user HOME with coding-agent transcripts, and its ground truth.
 
-    python -m tests.synth OUT_DIR --size 1GB --seed 1 [--canary STR]   # from the repo root
+    python -m tests.synth OUT_DIR --size 1GB --seed 1 [--canary STR] [--agents all|a,b]
 
 writes ``OUT_DIR/home/`` (``.claude``, ``.codex``, ``.gemini``) and ``OUT_DIR/truth.json``
 (a sibling of the home, never inside it). Importable: ``generate(home, target_bytes, seed,
-canary) -> Truth``.
+canary, agents) -> Truth``. ``agents`` defaults to those three (the benchmark's corpus, byte
+for byte as before); ``"all"`` adds the other nine agents' generators (``ALL_SHARES``), each
+writing where its discovery looks under HOME with no agent variable set. Session-delta agents
+(copilot-cli) record one truth call per (process, model) on the UTC day of its shutdown.
 
 The truth is computed from the generator's own model of the API calls and tool calls it decided
 to make, never by reading the files back. Counting rules are the ones of ``DESIGN.md``:
@@ -52,27 +55,83 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from .claude import ClaudeGen
+from .cline import ClineGen
 from .codex import CodexGen
 from .common import (
     SHARES,
     TOKEN_FIELDS,
+    GenBase,
     Pools,
     Truth,
     parse_size,
 )
+from .copilot import CopilotGen
 from .gemini import GeminiGen
+from .grok_build import GrokGen
+from .kimi_cli import KimiGen
+from .opencode import OpenCodeGen
+from .pi import PiGen
+from .qwen import QwenGen
 
-__all__ = ["TOKEN_FIELDS", "Truth", "generate", "main", "parse_size"]
+__all__ = ["ALL_SHARES", "GENERATORS", "TOKEN_FIELDS", "Truth", "generate", "main", "parse_size"]
+
+# Every generator by the agent name it is keyed under (``cline`` also writes roo-code and
+# kilo-code tasks: one generator, three agents).
+GENERATORS: dict[str, type[GenBase]] = {
+    g.agent: g
+    for g in (ClaudeGen, CodexGen, GeminiGen, CopilotGen, QwenGen, PiGen, KimiGen,
+              OpenCodeGen, ClineGen, GrokGen)
+}  # fmt: skip
+DEFAULT_AGENTS = ("claude-code", "codex", "gemini-cli")
+# Shares of an all-agents history: the three old ones keep their relative sizes (0.7 of SHARES),
+# the seven newer generators split the remaining 30 %.
+ALL_SHARES: dict[str, float] = {
+    **{a: 0.7 * v for a, v in SHARES.items()},
+    "copilot-cli": 0.04,
+    "qwen-code": 0.04,
+    "pi": 0.04,
+    "kimi-cli": 0.04,
+    "opencode": 0.05,
+    "cline": 0.05,
+    "grok-build": 0.04,
+}
 
 # --------------------------------------------------------------------------------------------
 # entry points
 
 
-def generate(home: Path, target_bytes: int, seed: int = 1, canary: str | None = None) -> Truth:
-    """Write a synthetic HOME under ``home`` of about ``target_bytes`` and return its truth."""
+def pick(agents: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Generator names for ``agents``: None = the default three, "all", or names/"a,b,c"."""
+    if agents is None:
+        return DEFAULT_AGENTS
+    if agents == "all":
+        return tuple(GENERATORS)
+    names = tuple(a.strip() for a in (agents.split(",") if isinstance(agents, str) else agents))
+    unknown = [a for a in names if a not in GENERATORS]
+    if unknown or not names:
+        raise ValueError(f"unknown agents {unknown}; choose from {', '.join(GENERATORS)} or all")
+    return names
+
+
+def generate(
+    home: Path,
+    target_bytes: int,
+    seed: int = 1,
+    canary: str | None = None,
+    agents: str | Iterable[str] | None = None,
+) -> Truth:
+    """Write a synthetic HOME under ``home`` of about ``target_bytes`` and return its truth.
+
+    ``agents``: see ``pick``. The default three get ``SHARES`` (unchanged output); any other
+    choice gets ``ALL_SHARES``, renormalised over the chosen generators.
+    """
+    names = pick(agents)
+    shares = SHARES if names == DEFAULT_AGENTS else ALL_SHARES
+    total = sum(shares[a] for a in names)
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     truth = Truth()
@@ -81,8 +140,9 @@ def generate(home: Path, target_bytes: int, seed: int = 1, canary: str | None = 
     pools = Pools(seed)
     scale = min(1.0, max(0.04, (target_bytes / (1 << 30)) ** 0.5))
     huge_ok = target_bytes >= 200 * (1 << 20)
-    for cls in (ClaudeGen, CodexGen, GeminiGen):
-        budget = int(target_bytes * SHARES[cls.agent])
+    for name in names:
+        cls = GENERATORS[name]
+        budget = int(target_bytes * shares[name] / total)
         cls(home, budget, seed, canary, truth, pools, scale, huge_ok).run()
     return truth
 
@@ -95,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--canary", default=None, help="string planted in every content field")
+    ap.add_argument("--agents", default=None, help="all, or a,b,c (default: the first three)")
     args = ap.parse_args(argv)
     try:
         target = parse_size(args.size)
+        pick(args.agents)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -113,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(home)
         (out / "truth.json").unlink()
     t0 = time.perf_counter()
-    truth = generate(home, target, args.seed, args.canary)
+    truth = generate(home, target, args.seed, args.canary, args.agents)
     truth.write(out / "truth.json")
     dt = time.perf_counter() - t0
     calls = sum(r["calls"] for r in truth.llm.values())
