@@ -67,6 +67,17 @@ class RunResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+def _nothing_to_ship(names: tuple[str, ...]) -> str:
+    """The one sentence for a `start` with no sink set up, naming what the sinks setting asks."""
+    otlp = "--otlp-endpoint (OTEL_EXPORTER_OTLP_ENDPOINT) to export to OpenTelemetry"
+    if "sutrace" not in names:
+        return f"The sinks setting leaves out Sutrace: set {otlp}, or use --dry-run."
+    return (
+        f"Set SUTRACE_API_KEY (or --api-key) to ship, or {otlp}; "
+        "use --dry-run to see the events without sending."
+    )
+
+
 class Session:
     """One `start`: the lock, the log, the spool and the sinks, opened and closed together.
 
@@ -88,11 +99,7 @@ class Session:
     ) -> None:
         """`index` collects the re-run index of a `start --once` (module `rerun`)."""
         if not settings.api_key and settings.otlp is None and not sinks:
-            raise ConfigError(
-                "Set SUTRACE_API_KEY (or --api-key) to ship, or --otlp-endpoint "
-                "(OTEL_EXPORTER_OTLP_ENDPOINT) to export to OpenTelemetry; "
-                "use --dry-run to see the events without sending."
-            )
+            raise ConfigError(_nothing_to_ship(settings.sinks))
         self.settings = settings
         self.endpoint = check_endpoint(settings.endpoint) if settings.api_key else ""
         self.sources = select_sources(settings.agents)

@@ -127,3 +127,20 @@ def test_dry_run_with_no_transcripts_says_where_it_looked(isolated_home: Path) -
     result = CliRunner().invoke(cli, ["start", "--once", "--dry-run"])
     assert result.exit_code == 0 and result.stdout == ""
     assert f"no transcripts found; looked in: {isolated_home}/.config/claude" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("sinks", "says"),
+    [("sutrace,otlp", "Set SUTRACE_API_KEY"), ("otlp", "The sinks setting leaves out Sutrace")],
+)
+def test_start_with_no_sink_set_up_says_what_to_set(
+    claude_home: Path, monkeypatch: pytest.MonkeyPatch, sinks: str, says: str
+) -> None:
+    for var in ("SUTRACE_API_KEY", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    r = invoke("start", "--once", env={"AGENT_CLI_SINKS": sinks})
+    assert r.exit_code != 0
+    line = _one_error_line(r)
+    assert says in line and "--otlp-endpoint" in line
+    if sinks == "otlp":
+        assert "SUTRACE_API_KEY" not in line  # the key would not be used: do not ask for it
