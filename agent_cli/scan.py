@@ -23,6 +23,7 @@ from agent_cli.cursor import Cursor, covers, stricter
 from agent_cli.errors import ConfigError
 from agent_cli.ledger import Ledger, MemoryStore, Store
 from agent_cli.prepare import Admitted, Builder, Prepared, Report
+from agent_cli.pricing import Rows
 from agent_cli.sinks import Outgoing, Sink
 from agent_cli.sources import Source, SourceFile
 
@@ -187,6 +188,10 @@ def _todo(
     return todo, floors
 
 
+# what a child tells of a file after its chunks: lines skipped, facts not emitted, new rates
+_Counts = tuple[Counter[str], Counter[str], Rows]
+
+
 class PreparedChunk(NamedTuple):
     """A chunk of a file read and prepared: what `scan` commits with its cursor."""
 
@@ -236,8 +241,11 @@ def _prepare_parallel(
                                 prep.prepare(c.facts))  # fmt: skip
         not_emitted = Counter(prep.not_emitted)  # the child's own counter: this file's part
         prep.not_emitted.clear()
-        yield skipped, not_emitted
+        cache = prep.pricer.cache
+        yield skipped, not_emitted, cache.take_new() if cache is not None else {}
 
+    cache = builder.preparer.pricer.cache
+    builder.preparer.pricer.preload()  # once here, not once per child
     sizes = [sf.size - (cur.offset if cur else 0) for _, sf, cur in todo]
     pool = workers.Pool(settings.workers, job, sizes, ahead=_AHEAD, should_stop=should_stop)
     with pool:
@@ -249,9 +257,11 @@ def _prepare_parallel(
                         return
                     yield src, sf, _prepare_here(src, sf, cur, settings, builder)
                     continue
-                skipped, not_emitted = cast(tuple[Counter[str], Counter[str]], items.pop())
+                skipped, not_emitted, rates = cast(_Counts, items.pop())
                 report.skipped.update(skipped)
                 report.not_emitted.update(not_emitted)
+                if cache is not None:
+                    cache.add(rates)  # the rates a child probed, saved with this run's
                 yield src, sf, cast(list[PreparedChunk], items)
         finally:
             report.worker_failures.update(pool.failed)

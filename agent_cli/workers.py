@@ -17,6 +17,7 @@ lock the child would need.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import selectors
@@ -82,11 +83,15 @@ class Pool:
         self._held = 0  # bytes of the files handed out and not yielded yet
         self._sel = selectors.DefaultSelector()
         self._workers: list[_Worker] = []
-        for _ in range(workers):
-            try:
-                self._workers.append(self._fork())
-            except OSError:  # no memory or processes left: fewer children (or none) do
-                break
+        gc.freeze()  # what exists now is never scanned by a child's collector: fewer copied pages
+        try:
+            for _ in range(workers):
+                try:
+                    self._workers.append(self._fork())
+                except OSError:  # no memory or processes left: fewer children (or none) do
+                    break
+        finally:
+            gc.unfreeze()
 
     def __enter__(self) -> Pool:
         return self

@@ -10,6 +10,7 @@ thread runs.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import shutil
@@ -28,6 +29,7 @@ from agent_cli.config import Settings
 from agent_cli.cursor import Cursor
 from agent_cli.pipeline import dry_run, start_once
 from agent_cli.prepare import Builder, Report
+from agent_cli.pricing import CACHE_NAME
 from agent_cli.render import render_status, render_summary
 from agent_cli.scan import SinkTarget, discover, scan, select_sources
 from agent_cli.sinks.stdout import StdoutSink
@@ -172,15 +174,17 @@ def test_two_workers_print_what_one_process_prints_on_a_generated_history(
 def test_into_the_spool_two_workers_store_what_one_process_stores(tmp_path: Path) -> None:
     home = tmp_path / "home"
     generate(home, 2_000_000, seed=12)
-    dumps, forks = [], len(FORKS)
+    dumps, rates, forks = [], [], len(FORKS)
     for n, settings in enumerate((ONE, TWO)):
         state = tmp_path / f"state{n}"
         s = replace(settings, home=state, api_key="dev", endpoint=DOWN, drain_timeout=0)
         result = start_once(s, env=env_for(home))
         assert result.left > 0 and result.report.worker_failures == Counter()
         dumps.append(spool_dump(state))
+        rates.append(json.loads((state / CACHE_NAME).read_bytes())["rates"])
     assert len(FORKS) - forks >= 2  # the spool's connection and lock were open: untouched
     assert dumps[0] == dumps[1]
+    assert rates[0] and rates[1] == rates[0]  # what the children probed is kept for next time
 
 
 class Killing:
