@@ -97,6 +97,28 @@ def test_a_file_that_fails_in_a_child_is_handed_back_alone() -> None:
     assert pool.failed == Counter(error=1)
 
 
+def test_a_stop_ends_the_wait_and_closing_reaps_busy_children() -> None:
+    stop = threading.Event()
+    parent = os.getpid()
+
+    def job(i: int) -> Iterator[object]:
+        if i >= 2 and os.getpid() != parent:
+            threading.Event().wait()  # a file that never ends: only SIGTERM stops this child
+        yield i
+
+    with workers.Pool(2, job, [1] * 10, should_stop=stop.is_set) as pool:
+        results = pool.results()
+        assert next(results) == (0, [0])
+        assert next(results) == (1, [1])
+        stop.set()
+        assert next(results) == (2, None)  # not waited for: the caller stops too
+        pids = pool.pids
+    assert len(pids) == 2 and pool.failed == Counter()
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
 def test_no_fork_while_another_thread_runs() -> None:
     assert workers.cannot_fork() is None
     done = threading.Event()
