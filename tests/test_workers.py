@@ -17,6 +17,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -120,6 +121,7 @@ def test_a_stop_ends_the_wait_and_closing_reaps_busy_children() -> None:
 
 
 def test_no_fork_while_another_thread_runs() -> None:
+    alone()
     assert workers.cannot_fork() is None
     done = threading.Event()
     t = threading.Thread(target=done.wait)
@@ -159,10 +161,23 @@ def fixture_home(tmp_path: Path, real: bool) -> Path:
     return home
 
 
-def both(env: Mapping[str, str]) -> tuple[bytes, bytes, Report]:
+def alone(ceiling: float = 60.0) -> None:
+    """Wait until this is the process's only thread, as in a fresh `agent-cli` (a pool does
+    not fork beside another): an earlier run's request thread ends once refused."""
+    deadline = time.monotonic() + ceiling
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        for t in threading.enumerate():
+            if t is not threading.current_thread():
+                t.join(timeout=0.1)
+    assert threading.active_count() == 1, [t.name for t in threading.enumerate()]
+
+
+def both(env: Mapping[str, str], wait: bool = True) -> tuple[bytes, bytes, Report]:
     """The dry-run's stdout and summary in one process, then with two forked workers."""
     outs, reports = [], []
     for settings in (ONE, TWO):
+        if settings is TWO and wait:
+            alone()
         out = io.BytesIO()
         reports.append(dry_run(settings, out, dict(env)))
         outs.append(out.getvalue() + render_summary(reports[-1]).encode())
@@ -200,6 +215,7 @@ def test_into_the_spool_two_workers_store_what_one_process_stores(tmp_path: Path
     for n, settings in enumerate((ONE, TWO)):
         state = tmp_path / f"state{n}"
         s = replace(settings, home=state, api_key="dev", endpoint=DOWN, drain_timeout=0)
+        alone()
         result = start_once(s, env=env_for(home))
         assert result.left > 0 and result.report.worker_failures == Counter()
         dumps.append(spool_dump(state))
@@ -241,6 +257,7 @@ def test_a_killed_worker_loses_no_file(tmp_path: Path) -> None:
     killing = [(Killing(src, victim, os.getpid()), sf) for src, sf in files]
     one, two = io.BytesIO(), io.BytesIO()
     scan_into(one, ONE, files)
+    alone()
     report = scan_into(two, TWO, killing)  # type: ignore[arg-type]
     assert two.getvalue() == one.getvalue()
     assert report.worker_failures["died"] >= 1  # the victim, and what that child held
@@ -271,7 +288,7 @@ def test_a_scan_beside_a_thread_reads_in_one_process(
     try:
         forks = len(FORKS)
         with caplog.at_level(logging.INFO, logger="agent_cli"):
-            one, two, _ = both(env)
+            one, two, _ = both(env, wait=False)
         assert len(FORKS) == forks
     finally:
         done.set()
