@@ -110,7 +110,12 @@ class Pool:
             import fcntl
 
             fcntl.fcntl(ans_w, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (task_r, task_w, ans_r, ans_w):
+                os.close(fd)
+            raise
         if pid == 0:  # the child: never returns into the parent's code
             try:
                 for w in self._workers:  # the pipes of the children forked before it
