@@ -4,8 +4,9 @@ A `Pool` forks its children when it is made: they inherit the imported modules, 
 the preparer's caches (prices, enrichment) and the list of files, so a task is only a
 file's index and nothing is imported or pickled twice. The parent admits files strictly in
 order with a bounded number in flight (memory stays bounded) and yields each file's items
-in that order. A file a child did not hand back (it died, or raised) is yielded as None for
-the parent to read itself, and counted in `failed`; so is a file never handed out.
+in that order. A file not prepared by a child is yielded as None for the parent to read
+itself: one a child did not hand back (it died, or raised) is also counted in `failed`; one
+never handed out (every child gone, or a stop) is not.
 
 Children only read files, prepare them and write to their pipe; they never use what the
 parent holds open (the spool's SQLite connection, the lock, the sinks) and leave with
