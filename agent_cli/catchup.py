@@ -83,7 +83,7 @@ def _read(spool: Spool, settings: Settings, env: dict[str, str] | None) -> Catch
         note = "the disk holding the spool is full: the newest lines were not read"
     if note is None and room_left(spool.folder):  # the rates probed, for the next run
         builder.preparer.pricer.save()
-    for name in ("skipped", "not_emitted", "resets"):
+    for name in ("skipped", "not_emitted", "resets", "worker_failures"):
         counts = getattr(builder.report, name)
         with contextlib.suppress(sqlite3.OperationalError):
             spool.add_counts(name, dict(counts))

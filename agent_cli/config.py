@@ -111,9 +111,10 @@ class Settings:
 def default_workers() -> int:
     """Processes that prepare a large backfill: none extra on two cores or fewer.
 
-    Measured on a 2-vCPU machine, two workers were slower than one process: decoding is
-    memory-bound and the cores slowed each other by ~55%, more than the work saved. With
-    more cores there is room for them: one per core beyond the first, at most four.
+    On a 2-vCPU machine two workers were not faster than one process (spawned ones were
+    slower; forked ones, module `workers`, spend ~10-25 % more CPU and the parent and the
+    other programs share the same two cores: docs/performance.md). With more cores there
+    is room for them: one per core beyond the first, at most four.
     """
     cpus = os.cpu_count() or 1
     return 1 if cpus <= 2 else min(4, cpus - 1)

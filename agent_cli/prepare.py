@@ -52,6 +52,7 @@ class Report:
     files_by_agent: Counter[str] = field(default_factory=Counter)  # files found, per agent
     unread: list[str] = field(default_factory=list)  # agents found here but not read, and why
     partial_lines: int = 0  # files ending in a line still being written (read once complete)
+    worker_failures: Counter[str] = field(default_factory=Counter)  # files a worker lost, by why
 
     @property
     def files(self) -> int:

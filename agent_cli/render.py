@@ -71,8 +71,9 @@ def render_status(s: dict[str, Any]) -> str:
         ("quarantine", "quarantined"),
         ("skipped", "lines skipped"),
         ("not_emitted", "not emitted"),
+        ("worker_failures", "files a worker process lost (read by the main one)"),
     ):
-        if s[key]:
+        if s.get(key):
             out.append(f"{title}: " + _counts(s[key]))
     out.append("healthy: " + ("yes" if s["healthy"] else "no"))
     return "\n".join(out)
@@ -119,6 +120,10 @@ def render_summary(r: Report) -> str:
         lines.append("read again from the start: " + _counts(r.rereads) + " (held back before)")
     if r.partial_lines:
         lines.append(f"partial last lines left until complete: {r.partial_lines}")
+    if r.worker_failures:
+        lines.append(
+            "files a worker process lost, read by the main one: " + _counts(r.worker_failures)
+        )
     return "\n".join(lines)
 
 

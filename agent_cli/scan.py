@@ -3,30 +3,31 @@
 `scan()` reads every new complete line of every transcript once, in discovery order, and
 hands each chunk's events and the cursor that passes them to a target in one call, so a
 spool can commit both in one transaction. A large backfill is read and prepared in worker
-processes; the ledger and every commit stay in this one.
+processes forked after imports (module `workers`); the ledger and every commit stay here.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import replace
-from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 from agent_cli import sources as sources_mod
-from agent_cli.config import Privacy, Settings
+from agent_cli import workers
+from agent_cli.config import Settings
 from agent_cli.cursor import Cursor, covers, stricter
-from agent_cli.enrich import Enricher
 from agent_cli.errors import ConfigError
 from agent_cli.ledger import Ledger, MemoryStore, Store
-from agent_cli.prepare import Admitted, Builder, Prepared, Preparer, Report
-from agent_cli.pricing import pricer_in
+from agent_cli.prepare import Admitted, Builder, Prepared, Report
+from agent_cli.pricing import Rows
 from agent_cli.sinks import Outgoing, Sink
 from agent_cli.sources import Source, SourceFile
+
+log = logging.getLogger("agent_cli")
 
 
 class Target(Protocol):
@@ -113,17 +114,35 @@ def scan(
 
     Files are committed in discovery order (the counting rules rely on it: a `/btw` replay
     is read after its original). A large backfill is read and prepared (decode, enrich,
-    price, encode) by `settings.workers` processes; the ledger and every commit stay here.
+    price, encode) by `settings.workers` forked processes where forking is safe; the ledger
+    and every commit stay here.
     """
     report = builder.report
     todo, floors = _todo(target, files, builder.since, report)
     new_bytes = sum(sf.size - (cur.offset if cur else 0) for _, sf, cur in todo)
+    readings: Generator[tuple[Source, SourceFile, Iterable[PreparedChunk]], None, None]
     if settings.workers > 1 and len(todo) > 1 and new_bytes >= settings.parallel_min_bytes:
         readings = _prepare_parallel(todo, settings, builder, should_stop)
     else:
         readings = (
             (src, sf, _prepare_here(src, sf, cur, settings, builder)) for src, sf, cur in todo
         )
+    with closing(readings):  # a scan that stops early stops the workers now
+        _commit(readings, target, builder, floors, should_stop, on_file)
+    target.flush()
+    return report
+
+
+def _commit(
+    readings: Iterable[tuple[Source, SourceFile, Iterable[PreparedChunk]]],
+    target: Target,
+    builder: Builder,
+    floors: dict[str, str | None],
+    should_stop: Callable[[], bool],
+    on_file: Callable[[SourceFile], None] | None,
+) -> None:
+    """Admit and commit each file's chunks, in order, each with the cursor that passes it."""
+    report = builder.report
     for src, sf, chunks in readings:
         if should_stop():
             break
@@ -140,8 +159,6 @@ def scan(
                 break
         if on_file is not None:
             on_file(sf)
-    target.flush()
-    return report
 
 
 def _todo(
@@ -171,6 +188,10 @@ def _todo(
     return todo, floors
 
 
+# what a child tells of a file after its chunks: lines skipped, facts not emitted, new rates
+_Counts = tuple[Counter[str], Counter[str], Rows]
+
+
 class PreparedChunk(NamedTuple):
     """A chunk of a file read and prepared: what `scan` commits with its cursor."""
 
@@ -193,89 +214,57 @@ def _prepare_here(
         yield PreparedChunk(c.cursor, c.reset_reason, c.partial, c.bytes_read, prepared)
 
 
-_worker_preparer: Preparer | None = None
-
-
-def prepare_file(
-    agent: str,
-    path: str,
-    cursor: Cursor | None,
-    since: str | None,
-    max_line: int,
-    privacy: Privacy,
-    prices: Path | None = None,
-) -> tuple[list[PreparedChunk], Counter[str], Counter[str]]:
-    """In a worker process: read and prepare one file's chunks (pickled back); `prices` is
-    the state folder whose price cache it reads."""
-    global _worker_preparer
-    prep = _worker_preparer
-    if prep is None or prep.since != since or prep.enricher.privacy != privacy:
-        pricer = pricer_in(prices) if prices is not None else None
-        prep = _worker_preparer = Preparer(since, Enricher(privacy=privacy), pricer)
-    skipped: Counter[str] = Counter()
-    src = sources_mod.registry()[agent]
-    chunks = [
-        PreparedChunk(c.cursor, c.reset_reason, c.partial, c.bytes_read, prep.prepare(c.facts))
-        for c in src.read(path, cursor, skipped, max_line)
-    ]
-    not_emitted = Counter(prep.not_emitted)
-    prep.not_emitted.clear()
-    return chunks, skipped, not_emitted
-
-
 def _prepare_parallel(
     todo: list[tuple[Source, SourceFile, Cursor | None]],
     settings: Settings,
     builder: Builder,
     should_stop: Callable[[], bool],
-) -> Iterator[tuple[Source, SourceFile, Iterable[PreparedChunk]]]:
-    """Prepare files in worker processes; yield them in order as they complete."""
-    import multiprocessing
+) -> Generator[tuple[Source, SourceFile, Iterable[PreparedChunk]], None, None]:
+    """Prepare files in children forked now (module `workers`); yield them in order.
 
-    # spawn, not fork: a forked child would inherit the spool's SQLite connection and lock.
-    ctx = multiprocessing.get_context("spawn")
+    A file a child did not hand back is read here and counted in `worker_failures`. Where
+    forking is not safe (other threads, no fork), every file is read here."""
+    why = workers.cannot_fork()
+    if why is not None:
+        log.info("reading in one process (%s)", why)
+        for src, sf, cur in todo:
+            yield src, sf, _prepare_here(src, sf, cur, settings, builder)
+        return
     report = builder.report
-    with ProcessPoolExecutor(settings.workers, mp_context=ctx) as pool:
-        pending: deque[tuple[Source, SourceFile, Cursor | None, Future[Any]]] = deque()
-        it = iter(todo)
+
+    def job(i: int) -> Iterator[object]:  # in a child: `todo` and the preparer are its copies
+        src, sf, cur = todo[i]
+        skipped: Counter[str] = Counter()
+        prep = builder.preparer
+        for c in src.read(sf.path, cur, skipped, settings.max_line_bytes):
+            yield PreparedChunk(c.cursor, c.reset_reason, c.partial, c.bytes_read,
+                                prep.prepare(c.facts))  # fmt: skip
+        not_emitted = Counter(prep.not_emitted)  # the child's own counter: this file's part
+        prep.not_emitted.clear()
+        cache = prep.pricer.cache
+        yield skipped, not_emitted, cache.take_new() if cache is not None else {}
+
+    cache = builder.preparer.pricer.cache
+    builder.preparer.pricer.preload()  # once here, not once per child
+    sizes = [sf.size - (cur.offset if cur else 0) for _, sf, cur in todo]
+    pool = workers.Pool(settings.workers, job, sizes, ahead=_AHEAD, should_stop=should_stop)
+    with pool:
         try:
-            while True:
-                while len(pending) < _AHEAD * settings.workers:
-                    nxt = next(it, None)
-                    if nxt is None:
-                        break
-                    src, sf, cur = nxt
-                    pending.append(
-                        (
-                            src,
-                            sf,
-                            cur,
-                            pool.submit(
-                                prepare_file,
-                                src.agent,
-                                sf.path,
-                                cur,
-                                builder.since,
-                                settings.max_line_bytes,
-                                settings.privacy,
-                                settings.state_dir,
-                            ),
-                        )
-                    )
-                if not pending or should_stop():
-                    break
-                src, sf, cur, fut = pending.popleft()
-                try:
-                    chunks, skipped, not_emitted = fut.result()
-                except Exception:  # a worker that died: this file is read here instead
+            for i, items in pool.results():
+                src, sf, cur = todo[i]
+                if items is None:  # a child that died or failed: this file is read here
+                    if should_stop():
+                        return
                     yield src, sf, _prepare_here(src, sf, cur, settings, builder)
                     continue
+                skipped, not_emitted, rates = cast(_Counts, items.pop())
                 report.skipped.update(skipped)
                 report.not_emitted.update(not_emitted)
-                yield src, sf, chunks
+                if cache is not None:
+                    cache.add(rates)  # the rates a child probed, saved with this run's
+                yield src, sf, cast(list[PreparedChunk], items)
         finally:
-            for *_, fut in pending:
-                fut.cancel()
+            report.worker_failures.update(pool.failed)
 
 
 class SinkTarget:

@@ -328,7 +328,7 @@ class Session:
         return builder, files, full
 
     def _persist_counts(self, report: Report) -> None:
-        for name in ("skipped", "not_emitted", "resets"):
+        for name in ("skipped", "not_emitted", "resets", "worker_failures"):
             counts = getattr(report, name)
             try:
                 self.spool.add_counts(name, dict(counts))

@@ -68,6 +68,7 @@ class Status:
     quarantine: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     not_emitted: dict[str, int] = field(default_factory=dict)
+    worker_failures: dict[str, int] = field(default_factory=dict)  # files read again here
     # per sink, the same facts: the top-level ones are the Sutrace sink's (the first one)
     sinks: dict[str, SinkStatus] = field(default_factory=dict)
     # a damaged spool that a start moved aside: when, the file kept, and what was wrong
@@ -127,6 +128,7 @@ def _read(spool: Spool, folder: Path) -> Status:
         quarantine=_prefixed(counters, "quarantine."),
         skipped=_prefixed(counters, "skipped."),
         not_emitted=_prefixed(counters, "not_emitted."),
+        worker_failures=_prefixed(counters, "worker_failures."),
         sinks=sinks,
         otlp_endpoint=meta.get("otlp_endpoint"),
         recovered={

@@ -317,6 +317,18 @@ def test_cwd_from_directories_matching_the_project_hash() -> None:
     assert projects.cwd("/nowhere/.gemini/tmp/omega-2", sha(d), ["/other"]) is None
 
 
+def test_cwd_does_not_depend_on_the_files_read_before() -> None:
+    # one file of a folder names its root in `directories`, another does not: each gets the
+    # same answer whichever was read first (worker processes read files in other orders)
+    d = "/nonexistent/agent-cli-tests/omega"
+    folder = "/nowhere/.gemini/tmp/omega-3"
+    first, second = gemini_cli.Projects(), gemini_cli.Projects()
+    assert first.cwd(folder, sha(d), [d]) == d
+    assert first.cwd(folder, sha(d), None) is None
+    assert second.cwd(folder, sha(d), None) is None
+    assert second.cwd(folder, sha(d), [d]) == d
+
+
 def test_nested_subagent_file() -> None:
     facts = read_facts(SUB_JSONL)
     (c,) = calls_of(facts)

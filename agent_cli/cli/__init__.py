@@ -198,8 +198,10 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> Any
     "--workers",
     type=click.IntRange(1, 32),
     default=None,
-    help="Processes that read a large backfill.  [default: 1 on 2 cores or fewer, "
-    "else cores-1, at most 4]",
+    help="Processes that read a backfill of 64 MB or more, forked after imports (Linux and "
+    "other Unix, not macOS; only while no other thread runs: not beside the daemon's file "
+    "watcher or an OTLP exporter).  [default: 1 on 2 cores or fewer, where two were not "
+    "faster; else cores-1, at most 4]",
 )
 @click.option(
     "--log-level",

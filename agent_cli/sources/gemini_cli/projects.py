@@ -41,17 +41,24 @@ class Projects:
     def cwd(
         self, project_dir: str, project_hash: str | None, directories: list[str] | None = None
     ) -> str | None:
-        """Return the project root of `<gemini>/tmp/<id>`, or None when it cannot be told."""
+        """Return the project root of `<gemini>/tmp/<id>`, or None when it cannot be told.
+
+        The answer depends only on the folder and on this file's own `directories`, never on
+        which files were read before: what the folder tells (`.project_root`, the registry) is
+        cached per folder; a file's `directories` are tried, uncached, when it tells nothing
+        (files read in another order, or in worker processes, get the same roots)."""
         key = (project_dir, project_hash)
         if key in self._cache:
-            return self._cache[key]
-        found = self._resolve(project_dir, project_hash, directories or [])
-        self._cache[key] = found
+            found = self._cache[key]
+        else:
+            found = self._cache[key] = self._resolve(project_dir, project_hash)
+        if found is None and directories:
+            wanted = _wanted(project_dir, project_hash)
+            found = next((d for d in directories if _sha(d) in wanted), None)
         return found
 
-    def _resolve(
-        self, project_dir: str, project_hash: str | None, directories: list[str]
-    ) -> str | None:
+    def _resolve(self, project_dir: str, project_hash: str | None) -> str | None:
+        """The root the folder itself tells: `.project_root`, else the registry."""
         try:
             with open(os.path.join(project_dir, ".project_root"), "rb") as f:
                 text = f.read(8192).decode("utf-8").strip()
@@ -65,11 +72,13 @@ class Projects:
         for path, s in reg.items():
             if s == slug:
                 return path
-        wanted = {h for h in (slug, project_hash) if h}
-        for path in (*reg, *directories):
-            if _sha(path) in wanted:
-                return path
-        return None
+        wanted = _wanted(project_dir, project_hash)
+        return next((path for path in reg if _sha(path) in wanted), None)
+
+
+def _wanted(project_dir: str, project_hash: str | None) -> set[str]:
+    """The hashes a root of this project folder may have: its slug, the file's projectHash."""
+    return {h for h in (os.path.basename(project_dir), project_hash) if h}
 
 
 def _sha(path: str) -> str:
