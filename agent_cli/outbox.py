@@ -10,7 +10,7 @@ is not configured now stay, and are sent when it is configured again.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -67,6 +67,8 @@ class SinkQueue:
         self.name = name
         self.bit = bit
         self.leased: set[int] = set()  # rows in flight (claimed, not yet settled)
+        self._floor = 0  # claim scans ids above this (see `claim`)
+        self._held: dict[int, float] = {}  # id -> not_before of rows passed as not ready
         self._depth: int | None = None  # rows this sink still has to send
         # results not yet written because the disk was full: (delivered, quarantined, success)
         self.owed: list[tuple[list[int], list[tuple[int, str]], bool]] = []
@@ -92,24 +94,52 @@ class SinkQueue:
 
     # -- delivery ------------------------------------------------------------------------
     def claim(self, limit: int = 500, max_bytes: int = 1024 * 1024) -> list[Row]:
-        """Lease up to `limit` ready rows (oldest first) for one delivery attempt."""
+        """Lease up to `limit` ready rows (oldest first) for one delivery attempt.
+
+        The scan starts after `_floor`: below it, every row this sink has to send is leased
+        or in `_held` (not ready when the scan passed it). New rows take higher ids
+        (AUTOINCREMENT), so only a release (which lowers the floor) or a held row becoming
+        ready (likewise) brings one back below it: rows in flight are not read again.
+        """
         spool = self.spool
         spool.flush()  # only durable events are sent
+        now = spool.clock()
+        self._wake_held(now)
         rows: list[Row] = []
-        size = 0
-        for rid, eid, rev, body in spool.db.execute(
-            "SELECT id, event_id, revision, body FROM outbox WHERE sinks & ? AND not_before <= ? "
-            "ORDER BY id LIMIT ?",
-            (self.bit, spool.clock(), limit + len(self.leased)),
-        ):
-            if rid in self.leased:
-                continue
-            if len(rows) >= limit or (rows and size + len(body) > max_bytes):
-                break
-            rows.append(Row(rid, eid, rev, body))
-            size += len(body) + 1
-        self.leased.update(r.id for r in rows)
+        size, floor, leased, held = 0, self._floor, self.leased, self._held
+        cur = spool.db.execute(
+            "SELECT id, event_id, revision, body, not_before FROM outbox "
+            "WHERE sinks & ? AND id > ? ORDER BY id",
+            (self.bit, floor),
+        )
+        try:
+            for rid, eid, rev, body, not_before in cur:
+                if rid in leased:
+                    continue
+                if not_before > now:
+                    held[rid] = not_before
+                    continue
+                if len(rows) >= limit or (rows and size + len(body) > max_bytes):
+                    break
+                rows.append(Row(rid, eid, rev, body))
+                size += len(body) + 1
+        finally:
+            cur.close()  # a cursor left open would keep a read of the spool going
+        if rows:
+            self._floor = max(floor, rows[-1].id)
+        leased.update(r.id for r in rows)
         return rows
+
+    def _wake_held(self, now: float) -> None:
+        """Held rows that are ready by `now` are scanned again (oldest first)."""
+        ready = [rid for rid, not_before in self._held.items() if not_before <= now]
+        if ready:
+            for rid in ready:
+                del self._held[rid]
+            self._lower_floor(ready)
+
+    def _lower_floor(self, ids: Iterable[int]) -> None:
+        self._floor = min(self._floor, min(ids, default=self._floor + 1) - 1)
 
     def settle(
         self,
@@ -141,14 +171,14 @@ class SinkQueue:
                 self.owed.append((delivered, quarantined, success))
                 self._owed_also.extend([also] if also is not None else [])
                 self.added(-len(delivered) - len(quarantined))
-            self.leased.difference_update(pending)
+            self.release(pending)
             return False
         self.added(-len(delivered) - len(quarantined))
         self.owed.clear()
         self._owed_also.clear()
         self.leased.difference_update(owed_d + delivered)
         self.leased.difference_update(r for r, _ in owed_q + quarantined)
-        self.leased.difference_update(pending)
+        self.release(pending)
         return True
 
     def pay_owed(self) -> bool:
@@ -187,6 +217,7 @@ class SinkQueue:
     def release(self, keys: list[int]) -> None:
         """Forget the leases of `keys` without a write (they are claimed again later)."""
         self.leased.difference_update(keys)
+        self._lower_floor(keys)
 
     def _done(self, db: sqlite3.Connection, ids: list[int]) -> None:
         """Clear this sink's bit on `ids`; a row no sink needs any more is deleted."""
