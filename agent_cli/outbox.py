@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from agent_cli.errors import is_full
 
@@ -21,9 +21,9 @@ _IN_CHUNK = 500  # ids per "IN (...)" list, well under SQLite's variable limit
 Also = Callable[[sqlite3.Connection], None]  # a sink's own write, in a settle's transaction
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One outbox row claimed for delivery."""
+class Row(NamedTuple):
+    """One outbox row claimed for delivery (a tuple: made per event, at a third of the cost
+    of a frozen dataclass)."""
 
     id: int
     event_id: str
@@ -223,8 +223,12 @@ class SinkQueue:
         """Clear this sink's bit on `ids`; a row no sink needs any more is deleted."""
         marks = ",".join("?" * len(ids))
         # Deleting first keeps the common case (one sink) to one statement that finds rows;
-        # the update then finds none and rewrites nothing.
-        db.execute(f"DELETE FROM outbox WHERE id IN ({marks}) AND sinks = ?", (*ids, self.bit))
+        # when it found them all, there is nothing left to update.
+        gone = db.execute(
+            f"DELETE FROM outbox WHERE id IN ({marks}) AND sinks = ?", (*ids, self.bit)
+        )
+        if gone.rowcount == len(ids):
+            return
         db.execute(
             f"UPDATE outbox SET sinks = sinks & ~? WHERE id IN ({marks}) AND sinks & ?",
             (self.bit, *ids, self.bit),

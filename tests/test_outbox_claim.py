@@ -24,16 +24,18 @@ class Clock:
         return self.now
 
 
-def add(spool: Spool, n: int, *, hold_until: float = 0.0, size: int = 10) -> list[int]:
-    """Append `n` rows for the first sink; return their ids."""
+def add(
+    spool: Spool, n: int, *, hold_until: float = 0.0, size: int = 10, sinks: int = 1
+) -> list[int]:
+    """Append `n` rows for the sinks in the mask `sinks`; return their ids."""
     with spool.atomic() as db:
         first = int(db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0])
         ids = []
         for k in range(n):
             cur = db.execute(
                 "INSERT INTO outbox(ekey, event_id, revision, agent, body, enqueued_at, "
-                "not_before, sinks) VALUES (?, ?, 0, 'claude-code', ?, 0, ?, 1)",
-                (first + k + 1, f"e{first + k + 1}", b"x" * size, hold_until),
+                "not_before, sinks) VALUES (?, ?, 0, 'claude-code', ?, 0, ?, ?)",
+                (first + k + 1, f"e{first + k + 1}", b"x" * size, hold_until, sinks),
             )
             assert cur.lastrowid is not None
             ids.append(cur.lastrowid)
@@ -132,3 +134,16 @@ def test_claims_match_a_full_scan_under_random_releases_holds_and_appends(
         else:
             clock.now += rng.choice([1, 5, 20])
     assert len(sent) > 200
+
+
+def test_a_row_another_sink_still_needs_stays_for_it(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "st")
+    one, two = spool.attach([FIRST_SINK, "otlp"])
+    both = add(spool, 3, sinks=one.bit | two.bit)
+    alone = add(spool, 2, sinks=one.bit)
+    assert ids(one.claim()) == both + alone
+    assert one.settle(both + alone, [], [], success=True)  # some deleted, some updated
+    assert spool.pending_for(one.bit) == 0 and spool.pending_for(two.bit) == 3
+    assert ids(two.claim()) == both
+    assert two.settle(both, [], [], success=True)
+    assert spool.rows() == 0
