@@ -106,27 +106,27 @@ class SinkQueue:
         now = spool.clock()
         self._wake_held(now)
         rows: list[Row] = []
-        size, floor, leased, held = 0, self._floor, self.leased, self._held
+        size, passed, leased, held = 0, self._floor, self.leased, self._held
         cur = spool.db.execute(
             "SELECT id, event_id, revision, body, not_before FROM outbox "
             "WHERE sinks & ? AND id > ? ORDER BY id",
-            (self.bit, floor),
+            (self.bit, passed),
         )
         try:
             for rid, eid, rev, body, not_before in cur:
                 if rid in leased:
-                    continue
-                if not_before > now:
+                    pass
+                elif not_before > now:
                     held[rid] = not_before
-                    continue
-                if len(rows) >= limit or (rows and size + len(body) > max_bytes):
+                elif len(rows) >= limit or (rows and size + len(body) > max_bytes):
                     break
-                rows.append(Row(rid, eid, rev, body))
-                size += len(body) + 1
+                else:
+                    rows.append(Row(rid, eid, rev, body))
+                    size += len(body) + 1
+                passed = rid  # leased, held or claimed now: the floor may rise past it
         finally:
             cur.close()  # a cursor left open would keep a read of the spool going
-        if rows:
-            self._floor = max(floor, rows[-1].id)
+        self._floor = passed
         leased.update(r.id for r in rows)
         return rows
 
