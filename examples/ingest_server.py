@@ -30,7 +30,9 @@ Protocol
 Admin endpoints need no key but answer loopback clients only (the server binds loopback only).
 
 Storage: SQLite table ``events(event_id PK, revision, kind, body, received_at)`` keeps the
-highest revision of each event; table ``requests`` logs every ``/v1/events`` request.
+highest revision of each event (the first one received of that revision); ``body`` is the
+event's JSON text as it came in the request (re-encoded compactly when the request was not
+UTF-8), which loads back to the event. Table ``requests`` logs every ``/v1/events`` request.
 
 Fault injection, evaluated in this order for each ``POST /v1/events``:
   1. ``latency``: sleep first, then ``hold="before_commit"``: the request waits until ``hold``
