@@ -7,7 +7,7 @@
 Measures (medians over --runs, agent-cli and ccusage runs alternating):
   1. cold dry-run backfill (`start --once --dry-run > /dev/null`): wall, CPU, peak RSS, MB/s
   2. backfill into the spool (endpoint down), then delivery to the reference receiver on
-     127.0.0.1: wall, events/s delivered, peak RSS
+     127.0.0.1: wall, events/s delivered, peak RSS, the receiver's CPU seconds
   3. re-run with nothing new (`start --once` again): wall
   4. tail latency: a line appended while `start` runs to a transcript idle for two hours (a
      resumed session) -> stored by the receiver (p50/p95); with file events, then polling
@@ -419,6 +419,7 @@ def main() -> int:
             try:
                 up = dict(down, SUTRACE_ENDPOINT=rx.url)
                 ship_runs.append(measure([*AGENT_CLI, "start", "--once"], up))
+                ship_runs[-1]["rx_cpu"] = proc_cpu(rx.proc.pid)  # the receiver's, so far
                 events = rx.count()
                 ship_runs[-1]["events"] = events
                 rerun.append(measure([*AGENT_CLI, "start", "--once"], up))
@@ -433,6 +434,7 @@ def main() -> int:
         res["into_spool"] = {k: med(spool_runs, k) for k in ("wall", "cpu", "rss_mb")}
         res["delivery"] = {k: med(ship_runs, k) for k in ("wall", "cpu", "rss_mb")}
         res["delivery"]["events"] = events
+        res["delivery"]["rx_cpu"] = med(ship_runs, "rx_cpu")
         res["delivery"]["events_s"] = events / res["delivery"]["wall"]
         res["rerun"] = {"wall": med(rerun, "wall"), "cpu": med(rerun, "cpu")}
         res["rerun_full"] = {"wall": med(rerun_full, "wall"), "cpu": med(rerun_full, "cpu")}
@@ -468,7 +470,8 @@ def render(r: dict) -> str:
         f"  {d['mb_s']:.0f} MB/s",
         f"{'2a. backfill into the spool':<34}{s['wall']:>9.2f}{s['cpu']:>9.2f}{s['rss_mb']:>9.0f}",
         f"{'2b. delivery to the receiver':<34}{dl['wall']:>9.2f}{dl['cpu']:>9.2f}"
-        f"{dl['rss_mb']:>9.0f}  {dl['events']} events, {dl['events_s']:.0f} events/s",
+        f"{dl['rss_mb']:>9.0f}  {dl['events']} events, {dl['events_s']:.0f} events/s, "
+        f"receiver CPU {dl.get('rx_cpu', float('nan')):.2f} s",
         f"{'3. re-run, nothing new':<34}{r['rerun']['wall']:>9.2f}{r['rerun']['cpu']:>9.2f}",
     ]
     if "rerun_full" in r:

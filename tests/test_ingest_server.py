@@ -464,3 +464,53 @@ def test_cli_subprocess_with_ready_file(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT event_id FROM events").fetchall() == [("a",)]
         assert conn.execute("SELECT COUNT(*) FROM requests").fetchone() == (2,)
+
+
+def test_counts_of_a_batch_mixing_new_duplicate_higher_lower_and_invalid(
+    serve, client_for, tmp_path: Path
+) -> None:
+    db = tmp_path / "ingest.sqlite"
+    client = client_for(serve(ingest.Faults(reject_event_ids={"p"}), db=str(db)))
+    assert post(client, [ev("a", 1), ev("b", 3)]).json()["accepted"] == 2
+    answer = post(
+        client,
+        [
+            ev("a", 2, n="first"),  # higher: accepted
+            ev("b", 1),  # lower: duplicate
+            ev("b", 3),  # same: duplicate
+            ev("c", 0),  # new: accepted
+            ev("c", 0, n="again"),  # the same revision again in this batch: duplicate
+            ev("d", None),  # no revision (0), new: accepted
+            ev("d", 4),  # higher than the one just stored: accepted
+            "not an object",
+            {"kind": "turn"},
+            {"event_id": "e", "revision": "1"},
+            {"event_id": "f", "revision": True},
+            {"event_id": 5},
+            {"event_id": ""},
+            ev("p", 0),  # poison
+            ev("a", 2, n="second"),  # same as the higher one above: duplicate
+            ev("é\u2603", 1, text='naïve ☃ \\ "q"'),  # non-ASCII: accepted
+        ],
+    ).json()
+    assert (answer["accepted"], answer["duplicates"]) == (5, 4)
+    assert answer["rejected"] == [
+        {"event_id": None, "reason": "invalid", "index": 7},
+        {"event_id": None, "reason": "invalid", "index": 8},
+        {"event_id": "e", "reason": "invalid", "index": 9},
+        {"event_id": "f", "reason": "invalid", "index": 10},
+        {"event_id": None, "reason": "invalid", "index": 11},
+        {"event_id": "", "reason": "invalid", "index": 12},
+        {"event_id": "p", "reason": "poison"},
+    ]
+    last = stats(client)["requests"][-1]
+    assert (last["events"], last["accepted"], last["duplicates"], last["rejected"]) == (16, 5, 4, 7)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT event_id, revision, kind, body FROM events").fetchall()
+    stored = {eid: (rev, kind, json.loads(body)) for eid, rev, kind, body in rows}
+    assert sorted(stored) == ["a", "b", "c", "d", "é\u2603"]
+    assert stored["a"] == (2, "turn", ev("a", 2, n="first"))
+    assert stored["b"] == (3, "turn", ev("b", 3))
+    assert stored["c"] == (0, "turn", ev("c", 0))
+    assert stored["d"] == (4, "turn", ev("d", 4))
+    assert stored["é\u2603"][2] == ev("é\u2603", 1, text='naïve ☃ \\ "q"')

@@ -12,16 +12,15 @@ import enum
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1024 * 1024
 RETRY_AFTER_MAX = 3600.0  # the longest wait a server may ask for (Retry-After is clamped)
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One spooled event handed to a sink."""
+class Outgoing(NamedTuple):
+    """One spooled event handed to a sink (a tuple: one is made per event sent)."""
 
     key: int  # the spool's row id (opaque to the sink)
     event_id: str
