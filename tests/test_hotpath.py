@@ -6,12 +6,32 @@ fixture values and on hypothesis-generated ones, so a byte of output cannot move
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent_cli import sources
+from agent_cli.events import (
+    LLM_FIELDS,
+    TOOL_FIELDS,
+    CallFact,
+    Context,
+    Place,
+    ToolFact,
+    Usage,
+    _LlmTail,
+    _ToolEvent,
+    encode_llm_call,
+    encode_tool_call,
+    llm_call,
+    llm_call_body,
+    tool_call,
+)
 from agent_cli.sources import common
+from tests.conftest import FIXTURES
 
 
 def _oracle_ms(ts: str | None) -> int | None:
@@ -69,3 +89,103 @@ def test_ms_caches_stay_bounded() -> None:
         assert common.ms(ts) == _oracle_ms(ts)
     assert len(common._SEEN) <= common._CACHE_MAX
     assert len(common._MINUTES) <= common._CACHE_MAX
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+_DIRS = {"claude-code": "claude", "codex": "codex", "gemini-cli": "gemini"}
+
+
+def _fixture_facts() -> list[object]:
+    """Every fact the three main readers find in the fixture transcripts."""
+    reg = sources.registry()
+    facts: list[object] = []
+    for agent, folder in _DIRS.items():
+        for path in sorted((FIXTURES / folder).rglob("*.json*")):
+            for chunk in reg[agent].read(str(path), None, Counter(), 1 << 26):
+                facts.extend(chunk.facts)
+    return facts
+
+
+PLACES = [Place(None, None, None, None, None), Place("/r", "github.com/o/r", "main", "h", "u")]
+
+
+def test_fixture_events_encode_as_the_contract_dicts() -> None:
+    facts = _fixture_facts()
+    calls = [f for f in facts if isinstance(f, CallFact)]
+    tools = [f for f in facts if isinstance(f, ToolFact)]
+    assert len(calls) > 50 and len(tools) > 20  # the fixtures, not an empty walk
+    for place in PLACES:
+        for cost in (None, 0.0, 1.25e-05):
+            for f in calls:
+                whole = msgspec.json.encode(llm_call(f, place, cost, 3))
+                assert llm_call_body(f.event_id, 3, encode_llm_call(f, place, cost)) == whole
+        for t in tools:
+            assert encode_tool_call(t, place) == msgspec.json.encode(tool_call(t, place))
+
+
+def test_event_structs_have_the_contract_fields_in_order() -> None:
+    assert _LlmTail.__struct_fields__ == LLM_FIELDS[2:]
+    assert _ToolEvent.__struct_fields__ == TOOL_FIELDS
+
+
+_TEXT = st.none() | st.text(max_size=12)
+_COUNT = st.integers(min_value=0, max_value=2**63)
+_HEX = st.text("0123456789abcdef", min_size=64, max_size=64)  # event ids are sha256 hex
+tools_st = st.builds(
+    ToolFact,
+    st.sampled_from(["claude-code", "codex"]),
+    st.text(max_size=64),
+    st.text(max_size=24),
+    _TEXT,
+    _TEXT,
+    st.text(max_size=12),
+    st.none() | _COUNT,
+    st.sampled_from(["ok", "error"]),
+    _TEXT,
+    st.builds(Context, _TEXT, _TEXT, _TEXT, _TEXT),
+)
+
+
+@given(tools_st, st.builds(Place, _TEXT, _TEXT, _TEXT, _TEXT, _TEXT))
+def test_a_tool_event_encodes_as_its_contract_dict(fact: ToolFact, place: Place) -> None:
+    assert encode_tool_call(fact, place) == msgspec.json.encode(tool_call(fact, place))
+
+
+@given(
+    st.builds(
+        CallFact,
+        st.sampled_from(["claude-code", "codex", "gemini-cli"]),
+        _HEX,
+        _COUNT,
+        st.text(max_size=24),
+        _TEXT,
+        _TEXT,
+        st.builds(Usage, _COUNT, _COUNT, _COUNT, _COUNT, _COUNT, _COUNT),
+        st.builds(Context, _TEXT, _TEXT, _TEXT, _TEXT),
+        _TEXT,
+        _TEXT,
+        st.booleans(),
+        st.none() | _COUNT,
+        st.none() | _COUNT,
+        _TEXT,
+        st.booleans(),
+        st.none() | _COUNT,
+        st.sampled_from(["ok", "error"]),
+        _TEXT,
+        _TEXT,
+        _TEXT,
+        _TEXT,
+        st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from(["call", "session_delta"]),
+        st.none() | st.floats(min_value=0, max_value=1e9),
+        _TEXT,
+    ),
+    st.builds(Place, _TEXT, _TEXT, _TEXT, _TEXT, _TEXT),
+    st.none() | st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_a_call_event_encodes_as_its_contract_dict(
+    fact: CallFact, place: Place, cost: float | None
+) -> None:
+    whole = msgspec.json.encode(llm_call(fact, place, cost, 0))
+    assert llm_call_body(fact.event_id, 0, encode_llm_call(fact, place, cost)) == whole
