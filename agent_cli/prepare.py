@@ -111,22 +111,26 @@ class Preparer:
 
     def prepare(self, facts: Iterable[object]) -> list[Prepared]:
         out: list[Prepared] = []
+        append = out.append
+        since = self.since
+        place_of = self.enricher.place
         for f in facts:
             if not isinstance(f, (CallFact, ToolFact)):
                 continue
-            if ms(f.timestamp) is None:  # not emitted as it is: the contract wants ISO UTC
-                self.not_emitted["bad_timestamp" if f.timestamp else "no_timestamp"] += 1
+            ts = f.timestamp
+            if ms(ts) is None:  # not emitted as it is: the contract wants ISO UTC
+                self.not_emitted["bad_timestamp" if ts else "no_timestamp"] += 1
                 continue
-            if self.since and f.timestamp[:10] < self.since:
+            if since and ts[:10] < since:
                 self.not_emitted["before_since"] += 1
                 continue
-            place = self.enricher.place(f.context)
+            place = place_of(f.context)
             if isinstance(f, CallFact):
-                out.append(self._call(f, place))
+                append(self._call(f, place))
             else:
+                eid = f.event_id
                 body = encode_tool_call(f, place)
-                key = key_of(f.event_id)
-                out.append(Prepared(key, 0, None, None, f.event_id, f.agent, body, False, None))
+                append(Prepared(key_of(eid), 0, None, None, eid, f.agent, body, False, None))
         return out
 
     def _call(self, f: CallFact, place: Place) -> Prepared:
@@ -142,11 +146,12 @@ class Preparer:
             u.cache_creation_1h_tokens,
             u.reasoning_tokens,
         )
+        eid = f.event_id
         alias = alias_key(f.agent, f.alias) if f.alias else None
         summary = CallSummary(tokens, cost, f.status == "error")
         tail = encode_llm_call(f, place, cost)
         # positional: this runs once per call of the history, keywords cost 2x here
-        return Prepared(key_of(f.event_id), f.rank, alias, f.copy, f.event_id, f.agent,
+        return Prepared(key_of(eid), f.rank, alias, f.copy, eid, f.agent,
                         tail, not f.output_final, summary)  # fmt: skip
 
 
