@@ -26,10 +26,12 @@ from agent_cli.events import (
     _ToolEvent,
     encode_llm_call,
     encode_tool_call,
+    event_id,
     llm_call,
     llm_call_body,
     tool_call,
 )
+from agent_cli.ledger import alias_key, key_of
 from agent_cli.sources import common
 from tests.conftest import FIXTURES
 
@@ -189,3 +191,8 @@ def test_a_call_event_encodes_as_its_contract_dict(
 ) -> None:
     whole = msgspec.json.encode(llm_call(fact, place, cost, 0))
     assert llm_call_body(fact.event_id, 0, encode_llm_call(fact, place, cost)) == whole
+
+
+@given(st.sampled_from(["claude-code", "codex", "gemini-cli"]), st.text(max_size=40))
+def test_alias_key_is_the_key_of_the_alias_event_id(agent: str, alias: str) -> None:
+    assert alias_key(agent, alias) == key_of(event_id(agent, "alias", alias))
