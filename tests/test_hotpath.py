@@ -6,6 +6,7 @@ fixture values and on hypothesis-generated ones, so a byte of output cannot move
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_cli import sources
+from agent_cli import prepare, sources
 from agent_cli.events import (
     LLM_FIELDS,
     TOOL_FIELDS,
@@ -196,3 +197,10 @@ def test_a_call_event_encodes_as_its_contract_dict(
 @given(st.sampled_from(["claude-code", "codex", "gemini-cli"]), st.text(max_size=40))
 def test_alias_key_is_the_key_of_the_alias_event_id(agent: str, alias: str) -> None:
     assert alias_key(agent, alias) == key_of(event_id(agent, "alias", alias))
+
+
+def test_prepared_tuples_built_without_their_new_are_the_same_tuples() -> None:
+    fields = (1, 2, None, "btw_replay", "e" * 64, "claude-code", b"{}", False, None)
+    fast = prepare._new(prepare.Prepared, fields)
+    assert type(fast) is prepare.Prepared and fast == prepare.Prepared(*fields)
+    assert fast.copy == "btw_replay" and pickle.loads(pickle.dumps(fast)) == fast
