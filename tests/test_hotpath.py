@@ -7,6 +7,7 @@ fixture values and on hypothesis-generated ones, so a byte of output cannot move
 from __future__ import annotations
 
 import pickle
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_cli import prepare, sources
+from agent_cli import history, prepare, sources
 from agent_cli.events import (
     LLM_FIELDS,
     TOOL_FIELDS,
@@ -204,3 +205,45 @@ def test_prepared_tuples_built_without_their_new_are_the_same_tuples() -> None:
     fast = prepare._new(prepare.Prepared, fields)
     assert type(fast) is prepare.Prepared and fast == prepare.Prepared(*fields)
     assert fast.copy == "btw_replay" and pickle.loads(pickle.dumps(fast)) == fast
+
+
+def _oracle_row(w: history.HistoryWriter, key: int, body: bytes) -> tuple[object, ...] | None:
+    """`HistoryWriter._row` before its inlined interning (2026-12-02), verbatim."""
+    try:
+        e = history._decode(body)
+    except msgspec.DecodeError:
+        return None
+    ts = common.ms(e.timestamp)
+    if ts is None:
+        return None
+    n = w.name
+    call = key_of(e.call_event_id) if e.call_event_id else None
+    return (
+        key, e.revision, history.TOOL if e.kind == "tool_call" else history.LLM, ts, n(e.agent),
+        n(e.agent_version), n(e.session_id), n(e.parent_session_id), n(e.agent_id),
+        e.is_subagent, e.turn_index, e.call_index, n(e.provider), n(e.model),
+        e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_creation_tokens,
+        e.cache_creation_1h_tokens, e.reasoning_tokens, e.output_final, e.cost_usd,
+        n(e.cost_source), n(e.granularity), e.billed_quantity, n(e.billed_unit),
+        e.duration_ms, n(e.status), n(e.error_code), n(e.repo_path), n(e.repo_name),
+        n(e.git_branch), n(e.host), n(e.user), call, n(e.tool_name),
+    )  # fmt: skip
+
+
+def test_history_rows_and_interned_ids_are_the_plain_writer_s() -> None:
+    bodies = []
+    for i, f in enumerate(_fixture_facts()):
+        place = PLACES[i % 2]
+        if isinstance(f, CallFact):
+            bodies.append(llm_call_body(f.event_id, i % 3, encode_llm_call(f, place, 0.5)))
+        elif isinstance(f, ToolFact):
+            bodies.append(encode_tool_call(f, place))
+    bodies.append(b"not json")
+    fast_db, plain_db = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+    for db in (fast_db, plain_db):
+        for statement in history.TABLES:
+            db.execute(statement)
+    fast, plain = history.HistoryWriter(fast_db), history.HistoryWriter(plain_db)
+    for i, body in enumerate(bodies):
+        assert fast._row(i, body) == _oracle_row(plain, i, body)
+    assert history.names(fast_db) == history.names(plain_db)
