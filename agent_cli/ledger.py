@@ -267,7 +267,7 @@ class Ledger:
         prev = self.store.get(key)
         if prev is None:
             self.store.put(key, rank, 0)
-            return Emit(0, supersedes)
+            return FIRST if supersedes is None else Emit(0, supersedes)  # the usual answer
         if rank > prev[0]:
             self.store.put(key, rank, prev[1] + 1)
             return Emit(prev[1] + 1, supersedes)
