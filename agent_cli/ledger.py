@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from hashlib import sha256 as _sha256
 from typing import Protocol
 
 _IN_CHUNK = 500  # keys per "IN (...)" list, well under SQLite's variable limit
@@ -32,10 +33,11 @@ def key_of(event_id: str) -> int:
 
 
 def alias_key(agent: str, alias: str) -> int:
-    """Return the ledger key that records which call owns a message id."""
-    from agent_cli.events import event_id
-
-    return key_of(event_id(agent, "alias", alias))
+    """Return the ledger key that records which call owns a message id: the key of
+    `events.event_id(agent, "alias", alias)`, from the digest's first 60 bits (no hex)."""
+    text = "v1\x1f" + agent + "\x1falias\x1f" + alias
+    digest = _sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") >> 4
 
 
 class Store(Protocol):
@@ -265,7 +267,7 @@ class Ledger:
         prev = self.store.get(key)
         if prev is None:
             self.store.put(key, rank, 0)
-            return Emit(0, supersedes)
+            return FIRST if supersedes is None else Emit(0, supersedes)  # the usual answer
         if rank > prev[0]:
             self.store.put(key, rank, prev[1] + 1)
             return Emit(prev[1] + 1, supersedes)

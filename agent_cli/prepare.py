@@ -96,6 +96,11 @@ class Admitted(NamedTuple):
     hold: bool
 
 
+# A NamedTuple's own __new__ is a Python function (a frame per event); tuple.__new__ with
+# the fields in order builds the same object at half the cost. Once per event of a history.
+_new = tuple.__new__
+
+
 class Preparer:
     """Facts -> prepared events: --since, enrichment, price, the allow-listed encoding.
 
@@ -112,22 +117,28 @@ class Preparer:
 
     def prepare(self, facts: Iterable[object]) -> list[Prepared]:
         out: list[Prepared] = []
+        append = out.append
+        since = self.since
+        place_of = self.enricher.place
         for f in facts:
             if not isinstance(f, (CallFact, ToolFact)):
                 continue
-            if ms(f.timestamp) is None:  # not emitted as it is: the contract wants ISO UTC
-                self.not_emitted["bad_timestamp" if f.timestamp else "no_timestamp"] += 1
+            ts = f.timestamp
+            if ms(ts) is None:  # not emitted as it is: the contract wants ISO UTC
+                self.not_emitted["bad_timestamp" if ts else "no_timestamp"] += 1
                 continue
-            if self.since and f.timestamp[:10] < self.since:
+            if since and ts[:10] < since:
                 self.not_emitted["before_since"] += 1
                 continue
-            place = self.enricher.place(f.context)
+            place = place_of(f.context)
             if isinstance(f, CallFact):
-                out.append(self._call(f, place))
+                append(self._call(f, place))
             else:
+                eid = f.event_id
                 body = encode_tool_call(f, place)
-                key = key_of(f.event_id)
-                out.append(Prepared(key, 0, None, None, f.event_id, f.agent, body, False, None))
+                append(
+                    _new(Prepared, (key_of(eid), 0, None, None, eid, f.agent, body, False, None))
+                )
         return out
 
     def _call(self, f: CallFact, place: Place) -> Prepared:
@@ -143,12 +154,12 @@ class Preparer:
             u.cache_creation_1h_tokens,
             u.reasoning_tokens,
         )
+        eid = f.event_id
         alias = alias_key(f.agent, f.alias) if f.alias else None
-        summary = CallSummary(tokens, cost, f.status == "error")
+        summary = _new(CallSummary, (tokens, cost, f.status == "error"))
         tail = encode_llm_call(f, place, cost)
-        # positional: this runs once per call of the history, keywords cost 2x here
-        return Prepared(key_of(f.event_id), f.rank, alias, f.copy, f.event_id, f.agent,
-                        tail, not f.output_final, summary)  # fmt: skip
+        return _new(Prepared, (key_of(eid), f.rank, alias, f.copy, eid, f.agent,
+                               tail, not f.output_final, summary))  # fmt: skip
 
 
 class Builder:
@@ -178,28 +189,33 @@ class Builder:
     def admit(self, prepared: list[Prepared]) -> list[Admitted]:
         """Let the ledger decide each event's revision (or drop it); count the report."""
         keys = [p.key for p in prepared] + [p.alias for p in prepared if p.alias is not None]
-        self.ledger.prefetch(keys)
+        ledger = self.ledger
+        ledger.prefetch(keys)
+        r = self.report
+        not_emitted = r.not_emitted
+        tally = _Tally(r.cost_usd)
         out: list[Admitted] = []
         for key, rank, alias, copy, eid, agent, body, hold, call in prepared:
             if call is None:
-                decision = self.ledger.offer_tool(key)
+                decision = ledger.offer_tool(key)
                 if isinstance(decision, Drop):
-                    self.report.not_emitted[decision.reason] += 1
+                    not_emitted[decision.reason] += 1
                     continue
-                self.report.tool_calls += 1
-                out.append(Admitted(key, eid, 0, agent, body, hold))
+                tally.tool_calls += 1
+                out.append(_new(Admitted, (key, eid, 0, agent, body, hold)))
                 continue
-            decision = self.ledger.offer_call(key, rank, alias, copy, eid)
+            decision = ledger.offer_call(key, rank, alias, copy, eid)
             if isinstance(decision, Drop):
-                self.report.not_emitted[decision.reason] += 1
+                not_emitted[decision.reason] += 1
                 continue
             if decision.supersedes is not None:
                 out.append(self._superseded(decision.supersedes, agent, body, copy))
             rev = decision.revision
             if rev < 0:
                 continue  # the call itself was already emitted
-            self._count_call(key, agent, rev, call)
-            out.append(Admitted(key, eid, rev, agent, llm_call_body(eid, rev, body), hold))
+            self._count_call(tally, key, agent, rev, call)
+            out.append(_new(Admitted, (key, eid, rev, agent, llm_call_body(eid, rev, body), hold)))
+        tally.into(r)
         return out
 
     def _superseded(self, s: Supersede, agent: str, tail: bytes, copy: str | None) -> Admitted:
@@ -216,25 +232,24 @@ class Builder:
                 r.tokens[name] -= b
         return Admitted(s.key, s.event_id, s.revision, agent, superseded_body(s, tail), False)
 
-    def _count_call(self, key: int, agent: str, rev: int, summary: CallSummary) -> None:
-        r = self.report
+    def _count_call(
+        self, tally: _Tally, key: int, agent: str, rev: int, summary: CallSummary
+    ) -> None:
         now, cost, failed = summary
-        t = r.tokens
         if rev == 0:
-            r.llm_calls += 1
-            r.by_agent[agent] += 1
-            r.error_calls += failed
-            for name, a in zip(TOKEN_FIELDS, now, strict=True):
-                t[name] += a
+            tally.llm_calls += 1
+            self.report.by_agent[agent] += 1
+            tally.error_calls += failed
+            tally.add(now)
         else:
-            r.revisions += 1
+            tally.revisions += 1
             before = self._prev_tokens.get(key, _ZERO)
-            for name, a, b in zip(TOKEN_FIELDS, now, before, strict=True):
-                t[name] += a - b
+            tally.add(now)
+            tally.add([-b for b in before])
         if cost is None:
-            r.unpriced_calls += 1
+            tally.unpriced_calls += 1
         else:
-            r.cost_usd += cost
+            tally.cost_usd += cost  # in the order of the calls: float sums depend on it
         # A later revision replaces these tokens in the summary (the server keeps the last).
         # Bounded: a long-running daemon must not grow; an evicted call that grows again
         # only makes the local summary (not the events) count its first revision twice.
@@ -242,6 +257,43 @@ class Builder:
         prev[key] = now
         if len(prev) > _PREV_MAX:
             del prev[next(iter(prev))]
+
+
+class _Tally:
+    """One `admit`'s counts, added to the report once at its end (not per event)."""
+
+    __slots__ = ("cost_usd", "counted", "error_calls", "llm_calls", "revisions", "tokens",
+                 "tool_calls", "unpriced_calls")  # fmt: skip
+
+    def __init__(self, cost_usd: float) -> None:
+        self.cost_usd = cost_usd  # the report's sum, continued (not a separate sum)
+        self.tokens = [0, 0, 0, 0, 0, 0]  # TOKEN_FIELDS order
+        self.counted = False  # a call's tokens were counted (the report then names them all)
+        self.llm_calls = self.error_calls = self.revisions = 0
+        self.tool_calls = self.unpriced_calls = 0
+
+    def add(self, tokens: tuple[int, ...] | list[int]) -> None:
+        t = self.tokens
+        a, b, c, d, e, f = tokens
+        t[0] += a
+        t[1] += b
+        t[2] += c
+        t[3] += d
+        t[4] += e
+        t[5] += f
+        self.counted = True
+
+    def into(self, r: Report) -> None:
+        r.cost_usd = self.cost_usd
+        r.llm_calls += self.llm_calls
+        r.error_calls += self.error_calls
+        r.revisions += self.revisions
+        r.tool_calls += self.tool_calls
+        r.unpriced_calls += self.unpriced_calls
+        if self.counted:
+            tokens = r.tokens
+            for name, n in zip(TOKEN_FIELDS, self.tokens, strict=True):
+                tokens[name] += n
 
 
 def superseded_body(s: Supersede, tail: bytes) -> bytes:

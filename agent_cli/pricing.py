@@ -161,7 +161,8 @@ class Pricer:
         self, model: str | None, provider: str | None, u: Usage, speed: str | None = None
     ) -> float | None:
         """Return the USD cost of one call, or None when the model has no known price."""
-        if u.total == 0:
+        whole_input = u.input_tokens + u.cache_read_tokens + u.cache_creation_tokens
+        if whole_input + u.output_tokens == 0:  # u.total, without the property's call
             return 0.0
         if not model:
             return None
@@ -172,11 +173,11 @@ class Pricer:
         if table is None:
             self.unpriced[model] = self.unpriced.get(model, 0) + 1
             return None
-        whole_input = u.input_tokens + u.cache_read_tokens + u.cache_creation_tokens
         rates = table[0]
-        for r in table[1:]:
-            if whole_input > r.above:
-                rates = r
+        if len(table) > 1:  # long-context tiers (most models have one)
+            for r in table[1:]:
+                if whole_input > r.above:
+                    rates = r
         return round(rates.cost(u), 10)
 
     def _table(self, key: _Key) -> list[Rates] | None:

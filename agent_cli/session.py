@@ -32,7 +32,6 @@ from agent_cli.recovery import open_spool
 from agent_cli.render import render_run
 from agent_cli.rerun import Recorder, RecordingEnv, forget, settled
 from agent_cli.scan import discover, scan, select_sources
-from agent_cli.session_otlp import open_otlp
 from agent_cli.sinks import Accounting, Sink
 from agent_cli.sinks.endpoint import check_endpoint, mask_key
 from agent_cli.sources import Source, SourceFile
@@ -168,6 +167,9 @@ class Session:
             stack.callback(sinks[-1].close)
         s = self.settings
         if s.otlp is not None:
+            # imported here: protobuf and the OTLP encoders cost ~60 ms a run that has no OTLP
+            from agent_cli.session_otlp import open_otlp
+
             sinks.append(open_otlp(self.spool, s.otlp, s.once, s.drain_timeout, self._client))
             stack.callback(sinks[-1].close)
         return sinks

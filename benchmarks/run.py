@@ -127,7 +127,9 @@ def base_env(home: Path, state: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("CLAUDE_", "CODEX_", "GEMINI_", "SUTRACE_", "AGENT_CLI_"))
+        if not k.startswith(("CLAUDE_", "CODEX_", "GEMINI_", "SUTRACE_", "AGENT_CLI_", "OTEL_"))
+        # an installed copy runs from compiled bytecode; without this, every run recompiles
+        and k != "PYTHONDONTWRITEBYTECODE"
     }
     env.update(
         HOME=str(home),

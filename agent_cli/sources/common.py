@@ -22,32 +22,59 @@ def to_int(v: object) -> int:
 
 
 _DAYS: dict[str, int] = {}
+# Parsed timestamps: the same string is parsed by a reader (a tool's start, a call's span)
+# and again by the preparer, and lines of a minute share its prefix. Bounded: cleared when
+# full, so a daemon's memory does not grow with its history.
+_SEEN: dict[str, int] = {}
+_MINUTES: dict[str, int] = {}
+_CACHE_MAX = 16_384
 
 
 def ms(ts: str | None) -> int | None:
     """Milliseconds since the epoch of an ISO timestamp, None when it cannot be parsed."""
     if not ts or not isinstance(ts, str):
         return None
+    t = _SEEN.get(ts)
+    if t is not None:
+        return t
     if len(ts) == 24 and ts[23] == "Z" and ts[10] == "T" and ts[19] == ".":
         # The agents' usual form (2026-10-02T10:00:01.123Z), parsed without datetime: this
         # runs for every call and tool result of a history.
-        day = _DAYS.get(ts[:10])
-        if day is None:
-            day = _slow_ms(ts[:10] + "T00:00:00+00:00")
-            if day is None:
+        minute = _MINUTES.get(ts[:16])
+        if minute is None:
+            minute = _minute(ts)
+            if minute is None:
                 return None
-            _DAYS[ts[:10]] = day
         try:
-            return (
-                day
-                + int(ts[11:13]) * 3_600_000
-                + int(ts[14:16]) * 60_000
-                + int(ts[17:19]) * 1000
-                + int(ts[20:23])
-            )
+            t = minute + int(ts[17:19]) * 1000 + int(ts[20:23])
         except ValueError:
             return None
-    return _slow_ms(ts)
+    else:
+        t = _slow_ms(ts)
+        if t is None:
+            return None
+    if len(_SEEN) >= _CACHE_MAX:
+        _SEEN.clear()
+    _SEEN[ts] = t
+    return t
+
+
+def _minute(ts: str) -> int | None:
+    """Epoch ms of the minute `ts[:16]` of a timestamp in the usual form (cached)."""
+    day = _DAYS.get(ts[:10])
+    if day is None:
+        day = _slow_ms(ts[:10] + "T00:00:00+00:00")
+        if day is None:
+            return None
+        _DAYS[ts[:10]] = day
+    try:
+        minute = day + int(ts[11:13]) * 3_600_000 + int(ts[14:16]) * 60_000
+    except ValueError:
+        return None
+    if len(_MINUTES) >= _CACHE_MAX:
+        _MINUTES.clear()
+    _MINUTES[ts[:16]] = minute
+    return minute
 
 
 def _slow_ms(ts: str) -> int | None:

@@ -197,7 +197,7 @@ class ClaudeReader:
         # The parent's time is looked up now: the window of recent lines may lose it later.
         g.first_parent = self.recent.get(d.parentUuid) if d.parentUuid else None
         g.last_ts = d.timestamp or ""
-        g.ctx = Context(cwd=d.cwd, git_branch=d.gitBranch or None, agent_version=d.version)
+        g.ctx = Context(d.cwd, d.gitBranch or None, None, d.version)
         g.speed = None
         g.turn = self.turns[1 if g.is_side else 0]
         g.call_index = self.calls
@@ -300,20 +300,12 @@ class ClaudeReader:
         start, end = ms(ts), ms(d.timestamp)
         duration = max(end - start, 0) if start is not None and end is not None else None
         error = classify_tool_error(_text_of(b.content)) if b.is_error else None
+        ctx = Context(cwd, branch, None, version)
+        # positional (ToolFact's field order): once per tool call of the history
         self.out.append(
-            ToolFact(
-                agent=AGENT,
-                event_id=event_id(AGENT, "tool", b.tool_use_id or ""),
-                timestamp=norm_ts(ts),
-                session_id=session,
-                call_event_id=call_eid,
-                tool_name=name,
-                duration_ms=duration,
-                status="error" if b.is_error else "ok",
-                error_code=error,
-                context=Context(cwd=cwd, git_branch=branch, agent_version=version),
-            )
-        )
+            ToolFact(AGENT, event_id(AGENT, "tool", b.tool_use_id or ""), norm_ts(ts), session,
+                     call_eid, name, duration, "error" if b.is_error else "ok", error, ctx)
+        )  # fmt: skip
 
     # -- output ------------------------------------------------------------------------
     def _duration(self, parent: str | None, end: str | None) -> int | None:
@@ -322,31 +314,13 @@ class ClaudeReader:
     def _emit(self, g: Group) -> None:
         sub = g.is_side or self.subagent_file
         status, code = ("error", "refusal") if g.stop == "refusal" else ("ok", None)
+        # positional (CallFact's field order): once per call of the history
         self.out.append(
-            CallFact(
-                agent=AGENT,
-                event_id=g.eid,
-                rank=g.rank,
-                timestamp=norm_ts(g.ts),
-                session_id=g.session,
-                model=g.model,
-                usage=g.usage,
-                context=g.ctx,
-                parent_session_id=g.session if sub else None,
-                agent_id=g.agent_id,
-                is_subagent=sub,
-                turn_index=g.turn,
-                call_index=g.call_index,
-                provider="anthropic",
-                output_final=g.final,
-                duration_ms=_span(g.first_parent, g.last_ts),
-                status=status,
-                error_code=code,
-                speed=g.speed,
-                alias=g.alias,
-                copy="btw_replay" if g.is_side else None,
-            )
-        )
+            CallFact(AGENT, g.eid, g.rank, norm_ts(g.ts), g.session, g.model, g.usage, g.ctx,
+                     g.session if sub else None, g.agent_id, sub, g.turn, g.call_index,
+                     "anthropic", g.final, _span(g.first_parent, g.last_ts), status, code,
+                     g.speed, g.alias, "btw_replay" if g.is_side else None)
+        )  # fmt: skip
 
     def flush(self, eof: bool) -> list[object]:
         """Return the facts found so far.
