@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -49,6 +50,7 @@ class Rates:
 _Key = tuple[str, str | None, str | None]  # model, provider, speed
 _Window = tuple[str, str]  # the UTC days [from, until) a table holds for ("": unbounded)
 Rows = dict[str, tuple[_Window, list[Rates] | None]]  # a RateCache's rows, by json key
+Probe = Callable[[str, str | None, str | None], tuple[_Window | None, list[Rates] | None]]
 
 
 class RateCache:
@@ -125,8 +127,15 @@ class RateCache:
 
 
 def pricer_in(folder: Path) -> Pricer:
-    """A pricer with the rate cache of the state folder `folder` (read if it is there)."""
-    return Pricer(RateCache(folder / CACHE_NAME))
+    """A pricer with the rate cache of the state folder `folder` (read if it is there),
+    probing genai-prices in a child process (`price_probe`) for what the cache lacks."""
+    from agent_cli.price_probe import Prober
+
+    cache = RateCache(folder / CACHE_NAME)
+    probe = Prober()
+    if not len(cache):
+        probe.start()  # a first run: its import overlaps discovery and the first reads
+    return Pricer(cache, probe, probe.close)
 
 
 def _data_stamp() -> list[object] | None:
@@ -152,10 +161,19 @@ def _data_stamp() -> list[object] | None:
 class Pricer:
     """Price calls; unknown models give None and are counted in `unpriced`."""
 
-    def __init__(self, cache: RateCache | None = None) -> None:
+    def __init__(
+        self,
+        cache: RateCache | None = None,
+        probe: Probe | None = None,
+        release: Callable[[], None] | None = None,
+    ) -> None:
+        """`probe(model, provider, speed)` answers what the cache lacks (default: genai-prices
+        in this process); `release` lets go of what probing holds, after a scan."""
         self._tables: dict[_Key, list[Rates] | None] = {}
         self.unpriced: dict[str, int] = {}
         self.cache = cache
+        self._probe: Probe = probe or _load
+        self._release = release
 
     def cost(
         self, model: str | None, provider: str | None, u: Usage, speed: str | None = None
@@ -185,10 +203,15 @@ class Pricer:
             found, table = self.cache.get(key)
             if found:
                 return table
-        window, table = _load(*key)
+        window, table = self._probe(*key)
         if self.cache is not None and window is not None:
             self.cache.put(key, window, table)
         return table
+
+    def release(self) -> None:
+        """A scan is over: let go of the prober's child (a later miss starts another)."""
+        if self._release is not None:
+            self._release()
 
     def save(self) -> None:
         """Keep the rates probed in this run for the next one (when there is a cache)."""

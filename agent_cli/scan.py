@@ -127,8 +127,11 @@ def scan(
         readings = (
             (src, sf, _prepare_here(src, sf, cur, settings, builder)) for src, sf, cur in todo
         )
-    with closing(readings):  # a scan that stops early stops the workers now
-        _commit(readings, target, builder, floors, should_stop, on_file)
+    try:
+        with closing(readings):  # a scan that stops early stops the workers now
+            _commit(readings, target, builder, floors, should_stop, on_file)
+    finally:
+        builder.preparer.pricer.release()  # a daemon must not keep a price prober between polls
     target.flush()
     return report
 
