@@ -27,7 +27,7 @@ from agent_cli.errors import (
 )
 from agent_cli.history import has_history, prune
 from agent_cli.prepare import Builder, Report
-from agent_cli.pricing import pricer_in
+from agent_cli.price_probe import pricer_in
 from agent_cli.recovery import open_spool
 from agent_cli.rerun import forget
 from agent_cli.scan import discover, scan, select_sources

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 from agent_cli.catchup import CatchUp, history_db, read_new
 from agent_cli.config import Settings
 from agent_cli.prepare import Builder, Report
-from agent_cli.pricing import pricer_in
+from agent_cli.price_probe import pricer_in
 from agent_cli.scan import SinkTarget, discover, scan, select_sources
 from agent_cli.session import Interrupted, RunResult, Session, enricher_for
 from agent_cli.sinks import Sink

@@ -26,7 +26,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import IO
 
-from agent_cli.pricing import Rates, _load, _Window
+from agent_cli.pricing import CACHE_NAME, Pricer, RateCache, Rates, _load, _Window
 
 Answer = tuple[_Window | None, list[Rates] | None]
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # the folder holding agent_cli
@@ -51,6 +51,7 @@ class Prober:
         self._child: subprocess.Popen[bytes] | None = None
         self._owner = os.getpid()
         self._broken = False  # the child failed once: probe here for the rest of the run
+        self._asked = False  # the child has been asked something
 
     def __call__(self, model: str, provider: str | None, speed: str | None) -> Answer:
         if self._here():
@@ -75,6 +76,9 @@ class Prober:
         child, self._child = self._child, None
         if child is None or os.getpid() != self._owner:
             return
+        if not self._asked:
+            child.terminate()  # started early and never needed: no wait for its import
+        self._asked = False
         for pipe in (child.stdin, child.stdout):
             if pipe is not None:
                 with contextlib.suppress(OSError):
@@ -93,11 +97,22 @@ class Prober:
     def _ask(self, model: str, provider: str | None, speed: str | None) -> Answer:
         if self._child is None:
             self._child = _spawn(self._command)
+        self._asked = True
         stdin, stdout = self._child.stdin, self._child.stdout
         assert stdin is not None and stdout is not None
         stdin.write(json.dumps([model, provider, speed]).encode() + b"\n")
         stdin.flush()
         return _decode(_read_line(stdout.fileno(), self._timeout))
+
+
+def pricer_in(folder: Path) -> Pricer:
+    """A pricer with the rate cache of the state folder `folder` (read if it is there),
+    probing genai-prices in a child process for what the cache lacks."""
+    cache = RateCache(folder / CACHE_NAME)
+    probe = Prober()
+    if not len(cache):
+        probe.start()  # a first run: its import overlaps discovery and the first reads
+    return Pricer(cache, probe, probe.close)
 
 
 def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
@@ -108,7 +123,8 @@ def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": path},
+        # it needs no secret: model names in, public prices out
+        env={**{k: v for k, v in os.environ.items() if k != "SUTRACE_API_KEY"}, "PYTHONPATH": path},
     )
 
 
@@ -147,7 +163,12 @@ def _encode(answer: Answer) -> bytes:
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """The child: answer each `[model, provider, speed]` line until the input ends."""
+    """The child: load the data (while the parent discovers and reads), then answer each
+    `[model, provider, speed]` line until the input ends."""
+    with contextlib.suppress(Exception):  # not installed or broken: `_load` answers so
+        from genai_prices import data_snapshot
+
+        data_snapshot.get_snapshot()
     for line in stdin:
         model, provider, speed = json.loads(line)
         stdout.write(_encode(_load(model, provider, speed)))

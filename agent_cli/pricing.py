@@ -126,18 +126,6 @@ class RateCache:
             pass
 
 
-def pricer_in(folder: Path) -> Pricer:
-    """A pricer with the rate cache of the state folder `folder` (read if it is there),
-    probing genai-prices in a child process (`price_probe`) for what the cache lacks."""
-    from agent_cli.price_probe import Prober
-
-    cache = RateCache(folder / CACHE_NAME)
-    probe = Prober()
-    if not len(cache):
-        probe.start()  # a first run: its import overlaps discovery and the first reads
-    return Pricer(cache, probe, probe.close)
-
-
 def _data_stamp() -> list[object] | None:
     """genai-prices' installed version and data file, found without importing it."""
     from importlib.util import find_spec

@@ -27,7 +27,7 @@ from agent_cli.errors import ConfigError, is_corrupt, is_full
 from agent_cli.follow import Follower
 from agent_cli.pauses import fingerprint, forget_stale_pause
 from agent_cli.prepare import Builder, Report
-from agent_cli.pricing import pricer_in
+from agent_cli.price_probe import pricer_in
 from agent_cli.recovery import open_spool
 from agent_cli.render import render_run
 from agent_cli.rerun import Recorder, RecordingEnv, forget, settled

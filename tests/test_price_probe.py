@@ -163,3 +163,25 @@ def test_a_fresh_process_never_imports_genai_prices_yet_prices_the_same(
 
     here = CliRunner().invoke(cli, ["start", "--once", "--dry-run"], catch_exceptions=False)
     assert here.stdout_bytes == done.stdout  # the same events, the same costs, byte for byte
+
+
+def test_a_child_started_early_and_never_asked_is_let_go_at_once() -> None:
+    probe = in_child()
+    probe.start()
+    child = probe._child
+    assert child is not None
+    probe.close()
+    assert child.returncode is not None  # reaped, not left behind
+
+
+def test_the_child_is_not_given_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUTRACE_API_KEY", "sk_secret_canary")
+    script = (
+        "import os, sys; sys.stdin.readline()\n"
+        "ok = 'SUTRACE_API_KEY' not in os.environ\n"
+        "print('[null, null]' if ok else 'leaked'); sys.stdout.flush()\n"
+    )
+    probe = Prober(loaded=lambda: False, command=[sys.executable, "-c", script])
+    assert probe(*CASES[0]) == (None, None)  # the child's own answer: it had no key
+    assert not probe._broken
+    probe.close()

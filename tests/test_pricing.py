@@ -16,6 +16,7 @@ from genai_prices import calc_price
 from agent_cli import pipeline, pricing
 from agent_cli.config import Settings
 from agent_cli.events import Usage
+from agent_cli.price_probe import pricer_in
 from agent_cli.pricing import Pricer
 
 TIER = 200_000  # long-context threshold of the tiered models below (whole input, exclusive)
@@ -252,7 +253,7 @@ def test_cached_rates_price_every_call_exactly_as_genai_prices(tmp_path: Path) -
     want = [fresh.cost(m, p, u, s) for m, p, s in CACHED_MODELS for u in usages]
     fresh.save()
     assert (tmp_path / pricing.CACHE_NAME).stat().st_mode & 0o777 == 0o600
-    cached = pricing.pricer_in(tmp_path)
+    cached = pricer_in(tmp_path)
     assert all(cached.cache is not None and cached.cache.get(k)[0] for k in CACHED_MODELS)
     assert [cached.cost(m, p, u, s) for m, p, s in CACHED_MODELS for u in usages] == want
     assert cached.unpriced == fresh.unpriced == {"no-such-model-1234": 300}
@@ -263,8 +264,9 @@ def test_a_run_with_the_cache_does_not_import_genai_prices(tmp_path: Path) -> No
     warm.cost("claude-opus-4-7", "anthropic", Usage(input_tokens=5))
     warm.save()
     code = (
-        "import sys; from agent_cli import pricing; from agent_cli.events import Usage; "
-        f"p = pricing.pricer_in(__import__('pathlib').Path({str(tmp_path)!r})); "
+        "import sys; from agent_cli.price_probe import pricer_in; "
+        "from agent_cli.events import Usage; "
+        f"p = pricer_in(__import__('pathlib').Path({str(tmp_path)!r})); "
         "print(p.cost('claude-opus-4-7', 'anthropic', Usage(input_tokens=5))); "
         "print('genai_prices' in sys.modules)"
     )
