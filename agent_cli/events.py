@@ -1,8 +1,9 @@
-"""The event contract (schema 1): facts from a source in, allow-listed event dicts out.
+"""The event contract (schema 1): facts from a source in, allow-listed encoded events out.
 
 A source reports what a transcript says as `CallFact` and `ToolFact` records. They carry
-working data (cwd, natural keys) that must never leave the machine as such; `llm_call()` and
-`tool_call()` copy only the contract's fields into a fresh dict, so nothing else can leak.
+working data (cwd, natural keys) that must never leave the machine as such;
+`encode_llm_call()` and `encode_tool_call()` copy only the contract's fields into a struct
+that has no others (`LLM_FIELDS`, `TOOL_FIELDS`, in order), so nothing else can leak.
 
 Token fields mean the same for every agent: input + cache_read + cache_creation + output is
 the call's total; `cache_creation_1h_tokens` is part of `cache_creation_tokens` and
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
@@ -207,18 +207,13 @@ class _ToolEvent(msgspec.Struct):
     user: str | None
 
 
-def llm_call(fact: CallFact, place: Place, cost_usd: float | None, revision: int) -> dict[str, Any]:
-    """Build an `llm_call` event from the allow-list of the contract."""
-    return {"event_id": fact.event_id, "revision": revision, **_llm_fields(fact, place, cost_usd)}
-
-
 def encode_llm_call(fact: CallFact, place: Place, cost_usd: float | None) -> bytes:
     """Encode an `llm_call` event but its id and revision: the tail `llm_call_body` takes.
 
     The ledger decides the revision after the event is built (in a worker process, during a
     large backfill), so the rest is encoded once and the two leading fields joined later.
-    Byte for byte `msgspec.json.encode(llm_call(...))`'s tail: a struct of the same fields
-    in the same order (cheaper to build and encode than the dict; tests compare both).
+    The struct has the contract's fields in its order (tests compare it byte for byte with
+    the plain dict form in tests/contract.py).
     """
     u = fact.usage
     c = fact.context
@@ -236,47 +231,8 @@ def encode_llm_call(fact: CallFact, place: Place, cost_usd: float | None) -> byt
 
 
 def llm_call_body(event_id: str, revision: int, tail: bytes) -> bytes:
-    """Return the encoded event: `msgspec.json.encode(llm_call(...))`, byte for byte."""
+    """Return the whole encoded event: the id and revision joined to the tail."""
     return b'{"event_id":"%s","revision":%d,%s' % (event_id.encode(), revision, tail)
-
-
-def _llm_fields(fact: CallFact, place: Place, cost_usd: float | None) -> dict[str, Any]:
-    u = fact.usage
-    return {
-        "kind": "llm_call",
-        "timestamp": fact.timestamp,
-        "agent": fact.agent,
-        "agent_version": fact.context.agent_version,
-        "session_id": fact.session_id,
-        "parent_session_id": fact.parent_session_id,
-        "agent_id": fact.agent_id,
-        "is_subagent": fact.is_subagent,
-        "turn_index": fact.turn_index,
-        "call_index": fact.call_index,
-        "provider": fact.provider,
-        "model": fact.model,
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "cache_read_tokens": u.cache_read_tokens,
-        "cache_creation_tokens": u.cache_creation_tokens,
-        "cache_creation_1h_tokens": u.cache_creation_1h_tokens,
-        "reasoning_tokens": u.reasoning_tokens,
-        "output_final": fact.output_final,
-        "cost_usd": cost_usd,
-        "cost_source": _cost_source(fact, cost_usd),
-        "granularity": fact.granularity,
-        "billed_quantity": fact.billed_quantity,
-        "billed_unit": fact.billed_unit,
-        "duration_ms": fact.duration_ms,
-        "status": fact.status,
-        "error_code": fact.error_code,
-        "repo_path": place.repo_path,
-        "repo_name": place.repo_name,
-        "git_branch": place.git_branch,
-        "host": place.host,
-        "user": place.user,
-        "shipper_version": __version__,
-    }
 
 
 def superseded_tail(tail: bytes) -> bytes:
@@ -292,40 +248,12 @@ def superseded_tail(tail: bytes) -> bytes:
     return _encode(fields)[1:]
 
 
-def _cost_source(fact: CallFact, cost_usd: float | None) -> str | None:
-    """Say where `cost_usd` came from: the agent's own record, genai-prices, or nowhere."""
-    if cost_usd is None:
-        return None
-    return "agent" if fact.cost_usd is not None else "genai-prices"
-
-
 def encode_tool_call(fact: ToolFact, place: Place) -> bytes:
-    """Encode a `tool_call` event (never revised: the encoding is final); byte for byte
-    `msgspec.json.encode(tool_call(...))`, from a struct of the same fields in order."""
+    """Encode a `tool_call` event (never revised: the encoding is final), from a struct of
+    the contract's fields in order."""
     return _encode(
         _ToolEvent(fact.event_id, "tool_call", fact.timestamp, fact.agent, fact.session_id,
                    fact.call_event_id, fact.tool_name, fact.duration_ms, fact.status,
                    fact.error_code, place.repo_path, place.repo_name, place.git_branch,
                    place.host, place.user)
     )  # fmt: skip
-
-
-def tool_call(fact: ToolFact, place: Place) -> dict[str, Any]:
-    """Build a `tool_call` event from the allow-list of the contract."""
-    return {
-        "event_id": fact.event_id,
-        "kind": "tool_call",
-        "timestamp": fact.timestamp,
-        "agent": fact.agent,
-        "session_id": fact.session_id,
-        "call_event_id": fact.call_event_id,
-        "tool_name": fact.tool_name,
-        "duration_ms": fact.duration_ms,
-        "status": fact.status,
-        "error_code": fact.error_code,
-        "repo_path": place.repo_path,
-        "repo_name": place.repo_name,
-        "git_branch": place.git_branch,
-        "host": place.host,
-        "user": place.user,
-    }

@@ -71,6 +71,17 @@ _AGENT_VARS = (
 )
 
 
+def agent_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment that points HOME and the three main agents' folders at `home`."""
+    return {
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "CODEX_HOME": str(home / ".codex"),
+        "GEMINI_CLI_HOME": str(home),
+        **extra,
+    }
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point HOME, AGENT_CLI_HOME and every agent variable at a fresh temporary folder."""

@@ -17,9 +17,7 @@ from agent_cli.events import (
     encode_llm_call,
     encode_tool_call,
     event_id,
-    llm_call,
     llm_call_body,
-    tool_call,
 )
 from agent_cli.ledger import (
     BTW_REPLAY,
@@ -31,6 +29,7 @@ from agent_cli.ledger import (
     MemoryStore,
     Supersede,
 )
+from tests.contract import llm_call, tool_call
 
 text = st.none() | st.text(max_size=12)
 counts = st.integers(min_value=0, max_value=10**12)

@@ -29,13 +29,12 @@ from agent_cli.events import (
     encode_llm_call,
     encode_tool_call,
     event_id,
-    llm_call,
     llm_call_body,
-    tool_call,
 )
 from agent_cli.ledger import alias_key, key_of
 from agent_cli.sources import common
 from tests.conftest import FIXTURES
+from tests.contract import llm_call, tool_call
 
 
 def _oracle_ms(ts: str | None) -> int | None:

@@ -16,6 +16,7 @@ import pytest
 
 from agent_cli.config import Settings
 from agent_cli.pipeline import dry_run, start_once
+from tests.conftest import agent_env
 from tests.synth import generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,15 +25,6 @@ import compare  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "examples"))
 import ingest_server  # noqa: E402
-
-
-def env_for(home: Path) -> dict[str, str]:
-    return {
-        "HOME": str(home),
-        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
-        "CODEX_HOME": str(home / ".codex"),
-        "GEMINI_CLI_HOME": str(home),
-    }
 
 
 def events_of(out: bytes) -> list[dict]:
@@ -44,7 +36,7 @@ def test_dry_run_matches_the_truth(tmp_path: Path, seed: int) -> None:
     home = tmp_path / "home"
     truth = generate(home, 400_000, seed=seed).to_dict()
     out = io.BytesIO()
-    dry_run(Settings(), out, env_for(home))
+    dry_run(Settings(), out, agent_env(home))
     problems = compare.diff(truth, events_of(out.getvalue()))
     assert problems == []
     agents = {k.split("|")[0] for k in truth["llm"]}
@@ -54,7 +46,7 @@ def test_dry_run_matches_the_truth(tmp_path: Path, seed: int) -> None:
 def test_shipped_events_match_the_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     truth = generate(home, 400_000, seed=7).to_dict()
-    for k, v in env_for(home).items():
+    for k, v in agent_env(home).items():
         monkeypatch.setenv(k, v)
     server = ingest_server.make_server(
         "127.0.0.1",
@@ -82,10 +74,10 @@ def test_worker_processes_give_the_same_events(tmp_path: Path) -> None:
     home = tmp_path / "home"
     truth = generate(home, 400_000, seed=5).to_dict()
     single, parallel = io.BytesIO(), io.BytesIO()
-    dry_run(Settings(workers=1), single, env_for(home))
+    dry_run(Settings(workers=1), single, agent_env(home))
     # forked workers hold the parent's list of files: no environment of their own to set
     # parallel_min_bytes=0: worth starting workers at any size, here
-    report = dry_run(Settings(workers=2, parallel_min_bytes=0), parallel, env_for(home))
+    report = dry_run(Settings(workers=2, parallel_min_bytes=0), parallel, agent_env(home))
     assert report.files_read > 1
     assert parallel.getvalue() == single.getvalue()  # same events, same order
     assert compare.diff(truth, events_of(parallel.getvalue())) == []

@@ -37,6 +37,7 @@ from agent_cli.sinks.stdout import StdoutSink
 from agent_cli.sources import Source, SourceFile
 from agent_cli.status import read_status
 from agent_cli.tail import Chunk
+from tests.conftest import agent_env
 from tests.synth import generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,13 +143,7 @@ TWO = Settings(workers=2, parallel_min_bytes=0)  # worth workers at any size, he
 
 
 def env_for(home: Path) -> dict[str, str]:
-    return {
-        "HOME": str(home),
-        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
-        "CODEX_HOME": str(home / ".codex"),
-        "GEMINI_CLI_HOME": str(home),
-        "TZ": "UTC",
-    }
+    return agent_env(home, TZ="UTC")
 
 
 def fixture_home(tmp_path: Path, real: bool) -> Path:
